@@ -1,0 +1,499 @@
+//! Plugin configuration: the JSON an operator writes in Envoy's
+//! `configuration` (or Istio's `pluginConfig`), checked once at load.
+//!
+//! Parsing rejects unknown fields, and every error names the field path, the
+//! bad value and what is expected, so a typo fails the config load instead of
+//! silently turning a feature off. The result is a [`Config`] whose values are
+//! already parsed (CIDRs, origins, host patterns), so the request path does no
+//! parsing of configuration.
+
+use crate::authority::{HostPattern, Origin};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// The most proxies that may be trusted by position. Real deployments have one
+/// or two (CDN, load balancer); a large number is almost always a mistake.
+pub const MAX_TRUSTED_HOPS: usize = 10;
+
+/// Header our reference Envoy config fills with the direct TCP peer address.
+pub const DEFAULT_PEER_HEADER: &str = "x-oidc-edge-peer";
+
+/// A configuration error: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the field, e.g. `forwarded.trusted_cidrs[1]`.
+    pub field: String,
+    /// What was wrong and what is expected instead.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The validated configuration. Features whose section is absent are off and
+/// cost nothing per request.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Forwarded-header normalization; `None` leaves requests untouched.
+    pub forwarded: Option<ForwardedConfig>,
+}
+
+/// Where the filter learns the address of the direct TCP peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerSource {
+    /// A request header written by an Envoy filter that runs before ours
+    /// (`header_mutation` with `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%`
+    /// and `OVERWRITE_IF_EXISTS_OR_ADD`), so a client cannot set it. This works
+    /// with `use_remote_address: false`, which keeps the load balancer's
+    /// `X-Forwarded-Proto` intact.
+    Header(String),
+    /// Envoy's `source.address` property. It is the true peer only when the
+    /// HTTP connection manager has `use_remote_address: true` and
+    /// `xff_num_trusted_hops: 0`; otherwise Envoy derives it from
+    /// `X-Forwarded-For`, which a client controls.
+    SourceAddress,
+}
+
+/// Which header family wins when a trusted peer sends both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Prefer {
+    /// `X-Forwarded-*` first, RFC 7239 `Forwarded` as fallback.
+    #[default]
+    #[serde(rename = "x-forwarded")]
+    XForwarded,
+    /// RFC 7239 `Forwarded` first, `X-Forwarded-*` as fallback.
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+/// Forwarded-header normalization settings (the `forwarded` section).
+#[derive(Debug, Clone)]
+pub struct ForwardedConfig {
+    /// Peers (and hops) whose forwarding headers are believed.
+    pub trusted_cidrs: Vec<IpNet>,
+    /// Proxies trusted by position, counting the direct peer as the first.
+    pub trusted_hops: usize,
+    /// Where the direct peer's address comes from.
+    pub peer: PeerSource,
+    /// Header family preferred when both arrive.
+    pub prefer: Prefer,
+    /// Fixed external origin for load balancers that forward nothing.
+    pub external_origin: Option<Origin>,
+    /// External hosts served here; empty allows any valid host.
+    pub allowed_hosts: Vec<HostPattern>,
+    /// Send a canonical RFC 7239 `Forwarded` header upstream.
+    pub emit_forwarded: bool,
+    /// Set `Host`/`:authority` to the external host for the upstream.
+    pub rewrite_host: bool,
+    /// Accept `X-Forwarded-Prefix` from trusted peers.
+    pub accept_prefix: bool,
+}
+
+impl ForwardedConfig {
+    /// Whether the direct peer is trusted to describe the request.
+    pub fn trusts_peer(&self, peer: IpAddr) -> bool {
+        if self.trusted_cidrs.is_empty() {
+            self.trusted_hops > 0
+        } else {
+            self.in_trusted_cidrs(peer)
+        }
+    }
+
+    /// Whether `ip` falls in one of `trusted_cidrs`.
+    pub fn in_trusted_cidrs(&self, ip: IpAddr) -> bool {
+        self.trusted_cidrs.iter().any(|n| n.contains(&ip))
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    forwarded: Option<RawForwarded>,
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+enum RawPeerFrom {
+    #[default]
+    #[serde(rename = "header")]
+    Header,
+    #[serde(rename = "source_address")]
+    SourceAddress,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForwarded {
+    #[serde(default)]
+    trusted_cidrs: Vec<String>,
+    #[serde(default)]
+    trusted_hops: usize,
+    #[serde(default)]
+    peer_address_from: RawPeerFrom,
+    #[serde(default = "default_peer_header")]
+    peer_address_header: String,
+    #[serde(default)]
+    prefer: Prefer,
+    #[serde(default)]
+    external_origin: Option<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    emit_forwarded: bool,
+    #[serde(default)]
+    rewrite_host: bool,
+    #[serde(default = "yes")]
+    accept_prefix: bool,
+}
+
+fn default_peer_header() -> String {
+    DEFAULT_PEER_HEADER.to_string()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Request headers the filter owns; the peer header may not be one of them.
+const FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "host",
+    ":authority",
+];
+
+impl Config {
+    /// Parses and validates the plugin configuration. Empty input (no
+    /// `configuration` at all) is the empty config: every feature off.
+    pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Config::default());
+        }
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(err(
+                "(top level)",
+                "expected a JSON object such as {\"forwarded\": {\"trusted_cidrs\": [\"10.0.0.0/8\"]}}",
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "(top level)".to_string()
+            } else {
+                path
+            };
+            err(field, format!("{}", e.inner()))
+        })?;
+        let forwarded = raw.forwarded.map(validate_forwarded).transpose()?;
+        Ok(Config { forwarded })
+    }
+
+    /// Settings that are valid but deserve an operator's second look; the glue
+    /// logs each once at load.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(f) = &self.forwarded {
+            if f.trusted_cidrs.is_empty() && f.trusted_hops > 0 {
+                w.push(format!(
+                    "forwarded.trusted_hops is {} with no trusted_cidrs: every peer is trusted to set \
+                     forwarding headers; this is safe only if nothing but your load balancer can reach Envoy",
+                    f.trusted_hops
+                ));
+            }
+            if f.trusted_cidrs.is_empty() && f.trusted_hops == 0 && f.external_origin.is_none() {
+                w.push(
+                    "forwarded: no trusted_cidrs, trusted_hops or external_origin: every forwarding header is \
+                     stripped and the upstream sees the connection's own scheme and Host"
+                        .to_string(),
+                );
+            }
+            if f.peer == PeerSource::SourceAddress {
+                w.push(
+                    "forwarded.peer_address_from is \"source_address\": this is the true peer only with \
+                     use_remote_address: true and xff_num_trusted_hops: 0 in the HTTP connection manager"
+                        .to_string(),
+                );
+            }
+        }
+        w
+    }
+}
+
+fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError> {
+    let mut trusted_cidrs = Vec::with_capacity(raw.trusted_cidrs.len());
+    for (i, s) in raw.trusted_cidrs.iter().enumerate() {
+        trusted_cidrs
+            .push(parse_cidr(s).map_err(|m| err(format!("forwarded.trusted_cidrs[{i}]"), m))?);
+    }
+    if raw.trusted_hops > MAX_TRUSTED_HOPS {
+        return Err(err(
+            "forwarded.trusted_hops",
+            format!(
+                "{} is too many; expected 0 to {MAX_TRUSTED_HOPS}, the number of proxies in front of Envoy \
+                 (usually 1: the load balancer)",
+                raw.trusted_hops
+            ),
+        ));
+    }
+    let peer = match raw.peer_address_from {
+        RawPeerFrom::SourceAddress => PeerSource::SourceAddress,
+        RawPeerFrom::Header => {
+            let h = raw.peer_address_header;
+            if !is_header_name(&h) {
+                return Err(err(
+                    "forwarded.peer_address_header",
+                    format!("{h:?} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\""),
+                ));
+            }
+            if FORWARDING_HEADERS.contains(&h.as_str()) {
+                return Err(err(
+                    "forwarded.peer_address_header",
+                    format!("{h:?} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\""),
+                ));
+            }
+            PeerSource::Header(h)
+        }
+    };
+    let external_origin = match raw.external_origin {
+        None => None,
+        Some(s) => Some(Origin::parse(&s).map_err(|m| {
+            err(
+                "forwarded.external_origin",
+                format!("{s:?} is not valid; expected {m}"),
+            )
+        })?),
+    };
+    let mut allowed_hosts = Vec::with_capacity(raw.allowed_hosts.len());
+    for (i, s) in raw.allowed_hosts.iter().enumerate() {
+        allowed_hosts.push(HostPattern::parse(s).map_err(|m| {
+            err(
+                format!("forwarded.allowed_hosts[{i}]"),
+                format!("{s:?} is not valid; expected {m}"),
+            )
+        })?);
+    }
+    if let (Some(o), false) = (&external_origin, allowed_hosts.is_empty()) {
+        if !allowed_hosts.iter().any(|p| p.matches(&o.authority.host)) {
+            return Err(err(
+                "forwarded.allowed_hosts",
+                format!(
+                    "does not include external_origin's host {:?}, so every request would be rejected; add it",
+                    o.authority.host
+                ),
+            ));
+        }
+    }
+    Ok(ForwardedConfig {
+        trusted_cidrs,
+        trusted_hops: raw.trusted_hops,
+        peer,
+        prefer: raw.prefer,
+        external_origin,
+        allowed_hosts,
+        emit_forwarded: raw.emit_forwarded,
+        rewrite_host: raw.rewrite_host,
+        accept_prefix: raw.accept_prefix,
+    })
+}
+
+/// Parses `10.0.0.0/8`, `fd00::/8`, or a bare address (a single host).
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let expected =
+        "expected an address or CIDR such as \"10.0.0.0/8\", \"192.0.2.7\" or \"fd00::/8\"";
+    let net = match s.parse::<IpNet>() {
+        Ok(n) => n,
+        Err(_) => match s.parse::<IpAddr>() {
+            Ok(ip) => IpNet::from(ip),
+            Err(_) => return Err(format!("{s:?} is not a valid CIDR; {expected}")),
+        },
+    };
+    if net.trunc() != net {
+        return Err(format!(
+            "{s:?} has bits set after the prefix length; did you mean \"{}\"?",
+            net.trunc()
+        ));
+    }
+    if net.prefix_len() == 0 {
+        return Err(format!(
+            "{s:?} trusts every address, so any client could spoof forwarding headers; list your load \
+             balancers' addresses, or use trusted_hops if only they can reach Envoy"
+        ));
+    }
+    Ok(net)
+}
+
+/// A lower-case HTTP field name (RFC 9110 tchars, no upper case, no pseudo-headers).
+fn is_header_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(json: &str) -> ConfigError {
+        Config::parse(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn empty_config_turns_everything_off() {
+        assert!(Config::parse(b"").unwrap().forwarded.is_none());
+        assert!(Config::parse(b"  \n").unwrap().forwarded.is_none());
+        assert!(Config::parse(b"{}").unwrap().forwarded.is_none());
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse(br#"{"forwarded": {}}"#)
+            .unwrap()
+            .forwarded
+            .unwrap();
+        assert!(c.trusted_cidrs.is_empty());
+        assert_eq!(c.trusted_hops, 0);
+        assert_eq!(c.peer, PeerSource::Header(DEFAULT_PEER_HEADER.into()));
+        assert_eq!(c.prefer, Prefer::XForwarded);
+        assert!(c.accept_prefix && !c.emit_forwarded && !c.rewrite_host);
+    }
+
+    #[test]
+    fn full_config() {
+        let c = Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"], "trusted_hops": 2,
+                 "peer_address_from": "source_address", "prefer": "forwarded",
+                 "external_origin": "https://App.example.com", "allowed_hosts": ["app.example.com", "*.example.org"],
+                 "emit_forwarded": true, "rewrite_host": true, "accept_prefix": false}}"#,
+        )
+        .unwrap()
+        .forwarded
+        .unwrap();
+        assert_eq!(c.trusted_cidrs.len(), 3);
+        assert!(c.in_trusted_cidrs("192.0.2.7".parse().unwrap()));
+        assert!(!c.in_trusted_cidrs("192.0.2.8".parse().unwrap()));
+        assert_eq!(c.peer, PeerSource::SourceAddress);
+        assert_eq!(c.prefer, Prefer::Forwarded);
+        assert_eq!(c.external_origin.unwrap().authority.host, "app.example.com");
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_fix() {
+        // (config, field, words the message must contain)
+        let rows: &[(&str, &str, &[&str])] = &[
+            (
+                r#"{"forwarded": {"trusted_cidr": []}}"#,
+                "forwarded.trusted_cidr",
+                &["unknown field `trusted_cidr`", "trusted_cidrs"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "10.0.0.0/33"]}}"#,
+                "forwarded.trusted_cidrs[1]",
+                &["\"10.0.0.0/33\"", "10.0.0.0/8"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_cidrs": ["10.1.2.3/8"]}}"#,
+                "forwarded.trusted_cidrs[0]",
+                &["did you mean \"10.0.0.0/8\""],
+            ),
+            (
+                r#"{"forwarded": {"trusted_cidrs": ["0.0.0.0/0"]}}"#,
+                "forwarded.trusted_cidrs[0]",
+                &["trusts every address"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_hops": 50}}"#,
+                "forwarded.trusted_hops",
+                &["50 is too many", "0 to 10"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_hops": "1"}}"#,
+                "forwarded.trusted_hops",
+                &["invalid type: string"],
+            ),
+            (
+                r#"{"forwarded": {"prefer": "xforwarded"}}"#,
+                "forwarded.prefer",
+                &["unknown variant `xforwarded`", "`x-forwarded`"],
+            ),
+            (
+                r#"{"forwarded": {"peer_address_header": "X-Peer"}}"#,
+                "forwarded.peer_address_header",
+                &["lower-case"],
+            ),
+            (
+                r#"{"forwarded": {"peer_address_header": "x-forwarded-for"}}"#,
+                "forwarded.peer_address_header",
+                &["rewrites"],
+            ),
+            (
+                r#"{"forwarded": {"external_origin": "app.example.com"}}"#,
+                "forwarded.external_origin",
+                &["\"app.example.com\"", "https://app.example.com"],
+            ),
+            (
+                r#"{"forwarded": {"external_origin": "https://a.example/login"}}"#,
+                "forwarded.external_origin",
+                &["without path"],
+            ),
+            (
+                r#"{"forwarded": {"allowed_hosts": ["a.example:443"]}}"#,
+                "forwarded.allowed_hosts[0]",
+                &["without a port"],
+            ),
+            (
+                r#"{"forwarded": {"external_origin": "https://a.example", "allowed_hosts": ["b.example"]}}"#,
+                "forwarded.allowed_hosts",
+                &["\"a.example\""],
+            ),
+            (
+                r#"{"forwarde": {}}"#,
+                "forwarde",
+                &["unknown field `forwarde`"],
+            ),
+            (r#"{"forwarded": "#, "forwarded", &["EOF"]),
+            (r#"[1]"#, "(top level)", &["expected a JSON object"]),
+        ];
+        for (json, field, words) in rows {
+            let e = parse_err(json);
+            assert_eq!(e.field, *field, "{json}: {e}");
+            for w in *words {
+                assert!(
+                    e.message.contains(w),
+                    "{json}: message {:?} lacks {w:?}",
+                    e.message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn warnings_flag_risky_but_valid_settings() {
+        let c = Config::parse(br#"{"forwarded": {"trusted_hops": 1}}"#).unwrap();
+        assert!(c
+            .warnings()
+            .iter()
+            .any(|w| w.contains("every peer is trusted")));
+        let c = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#).unwrap();
+        assert!(c.warnings().is_empty());
+    }
+}

@@ -1,0 +1,995 @@
+//! Forwarded-header normalization: decides the external view of a request
+//! (scheme, host, port, client address, path prefix) under the configured
+//! trust model, and the header changes that give the upstream exactly that
+//! view.
+//!
+//! Trust is decided on the direct TCP peer, never on a header value:
+//!
+//! 1. The peer is trusted when it is in `trusted_cidrs` (or, with no CIDRs
+//!    configured, when `trusted_hops > 0`: every peer is then trusted).
+//! 2. From a trusted peer, the client address is found by walking the
+//!    forwarded-for chain right to left, skipping hops that are trusted
+//!    proxies: those within the first `trusted_hops` positions (the peer is
+//!    position 1) or inside `trusted_cidrs`. The first hop that is not a
+//!    trusted proxy is the client. A chain shorter than the hops yields its
+//!    leftmost entry. Entries left of the client are the client's own claims:
+//!    they are dropped, not judged.
+//! 3. Scheme, host, port and prefix are taken from the same depth as the
+//!    client: with `k` trusted proxies, the `k`-th value from the right, which
+//!    is what the outermost trusted proxy appended (clamped to the leftmost).
+//!    A proxy that overwrites instead of appending leaves one value, which is
+//!    then used.
+//! 4. An untrusted peer's forwarding headers are all removed; the values come
+//!    from the connection: the peer address, `https` when the downstream
+//!    connection is TLS, and `Host`.
+//!
+//! A header value the filter would use is validated; an invalid one is
+//! ignored whole (and counted), never half-used, and never reaches the
+//! upstream.
+
+use crate::authority::{Authority, Proto};
+use crate::config::{ForwardedConfig, PeerSource, Prefer};
+use crate::decision::{Decision, HeaderOp, Reason, Verdict};
+use crate::metrics::{Counter, CounterSet};
+use crate::node::{parse_ip_with_port, Node};
+use crate::rfc7239;
+use std::net::IpAddr;
+
+/// Longest `X-Forwarded-Prefix` accepted.
+const MAX_PREFIX_LEN: usize = 512;
+
+/// Header names, as Envoy presents them (lower case).
+pub mod names {
+    /// RFC 7239.
+    pub const FORWARDED: &str = "forwarded";
+    /// De-facto client chain.
+    pub const XFF: &str = "x-forwarded-for";
+    /// De-facto scheme.
+    pub const XFP: &str = "x-forwarded-proto";
+    /// De-facto host.
+    pub const XFH: &str = "x-forwarded-host";
+    /// De-facto port.
+    pub const XF_PORT: &str = "x-forwarded-port";
+    /// De-facto path prefix stripped by a proxy.
+    pub const XF_PREFIX: &str = "x-forwarded-prefix";
+    /// HTTP/2-style host, as Envoy names `Host` for every protocol.
+    pub const AUTHORITY: &str = ":authority";
+}
+use names::*;
+
+/// What the glue can tell about the downstream connection, asked lazily:
+/// each answer costs a host call, and most requests need none of them.
+pub trait Connection {
+    /// Envoy's `source.address` property (used only with
+    /// `peer_address_from: "source_address"`).
+    fn source_address(&mut self) -> Option<IpAddr>;
+    /// Whether the downstream connection is TLS.
+    fn is_tls(&mut self) -> bool;
+}
+
+/// The request headers, as read in one bulk call: lower-case names, raw
+/// values (non-UTF-8 values are possible and are treated as malformed).
+pub type Headers = [(String, Vec<u8>)];
+
+/// The external view of a request, as the upstream will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalView {
+    /// External scheme.
+    pub proto: Proto,
+    /// External host (lower case) as the browser addressed it.
+    pub authority: Authority,
+    /// External port.
+    pub port: u16,
+    /// Client, trusted proxies, peer: left to right, addresses only.
+    pub chain: Vec<IpAddr>,
+    /// Path prefix a trusted proxy stripped, without trailing `/`.
+    pub prefix: Option<String>,
+}
+
+fn values<'h: 'n, 'n>(headers: &'h Headers, name: &'n str) -> impl Iterator<Item = &'h [u8]> + 'n {
+    headers
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+}
+
+fn present(headers: &Headers, name: &str) -> bool {
+    headers.iter().any(|(n, _)| n == name)
+}
+
+/// The comma-separated members of every line of a header, trimmed, empty
+/// members skipped (RFC 9110 §5.6.1). `None` if a line is not UTF-8.
+fn list<'h>(headers: &'h Headers, name: &str) -> Option<Vec<&'h str>> {
+    let mut out = Vec::new();
+    for v in values(headers, name) {
+        let s = std::str::from_utf8(v).ok()?;
+        out.extend(
+            s.split(',')
+                .map(|m| m.trim_matches([' ', '\t']))
+                .filter(|m| !m.is_empty()),
+        );
+    }
+    Some(out)
+}
+
+/// The member `depth` places from the right (1 = rightmost), clamped to the
+/// leftmost when the list is shorter.
+fn at_depth<T: Copy>(items: &[T], depth: usize) -> Option<T> {
+    let i = items.len().saturating_sub(depth);
+    items.get(i).copied()
+}
+
+/// Result of walking a forwarded-for chain from the right.
+struct Walk {
+    /// The first hop that is not a trusted proxy (None: chain empty).
+    client: Option<Node>,
+    /// Trusted proxies' addresses between the client and the peer, right to left.
+    proxies: Vec<IpAddr>,
+    /// Number of trusted proxies including the peer: the depth at which the
+    /// outermost trusted proxy's values sit.
+    depth: usize,
+}
+
+fn walk<T>(
+    cfg: &ForwardedConfig,
+    entries: &[T],
+    parse: impl Fn(&T) -> Option<Node>,
+) -> Option<Walk> {
+    let mut w = Walk {
+        client: None,
+        proxies: Vec::new(),
+        depth: 1,
+    };
+    for (i, entry) in entries.iter().enumerate().rev() {
+        let node = parse(entry)?;
+        let trusted_proxy =
+            w.depth < cfg.trusted_hops || node.ip().is_some_and(|ip| cfg.in_trusted_cidrs(ip));
+        if trusted_proxy && i > 0 {
+            w.depth += 1;
+            if let Some(ip) = node.ip() {
+                w.proxies.push(ip);
+            }
+        } else {
+            w.client = Some(node);
+            return Some(w);
+        }
+    }
+    Some(w)
+}
+
+/// Values a trusted peer asserted, each already validated.
+#[derive(Default)]
+struct Claimed {
+    walk: Option<Walk>,
+    proto: Option<Proto>,
+    authority: Option<Authority>,
+    port: Option<u16>,
+    prefix: Option<String>,
+}
+
+fn claims_from_x_forwarded(
+    cfg: &ForwardedConfig,
+    headers: &Headers,
+    counters: &mut CounterSet,
+) -> Claimed {
+    let mut malformed = false;
+    let mut c = Claimed::default();
+    let chain = list(headers, XFF);
+    c.walk = chain.and_then(|xff| walk(cfg, &xff, |e| parse_ip_with_port(e).map(Node::Ip)));
+    if c.walk.is_none() {
+        malformed = true;
+    }
+    let depth = c.walk.as_ref().map_or(1, |w| w.depth);
+    let mut pick = |name: &str| -> Option<&str> {
+        match list(headers, name) {
+            Some(l) => at_depth(&l, depth),
+            None => {
+                malformed = true;
+                None
+            }
+        }
+    };
+    let proto = pick(XFP);
+    let host = pick(XFH);
+    let port = pick(XF_PORT);
+    let prefix = if cfg.accept_prefix {
+        pick(XF_PREFIX)
+    } else {
+        None
+    };
+    c.proto = validate(proto, Proto::parse, &mut malformed);
+    c.authority = validate(host, Authority::parse, &mut malformed);
+    c.port = validate(port, crate::node::parse_port, &mut malformed);
+    c.prefix = validate(prefix, parse_prefix, &mut malformed).flatten();
+    if malformed {
+        counters.add(Counter::ForwardedMalformed);
+    }
+    c
+}
+
+fn validate<'a, T>(
+    v: Option<&'a str>,
+    parse: impl Fn(&'a str) -> Option<T>,
+    malformed: &mut bool,
+) -> Option<T> {
+    let v = v?;
+    let parsed = parse(v);
+    if parsed.is_none() {
+        *malformed = true;
+    }
+    parsed
+}
+
+/// `None` if the Forwarded header is malformed (then it is ignored whole).
+fn claims_from_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Claimed> {
+    let mut lines = Vec::new();
+    for v in values(headers, FORWARDED) {
+        lines.push(std::str::from_utf8(v).ok()?);
+    }
+    let elements = rfc7239::parse(lines)?;
+    let w = walk(cfg, &elements, |e| Some(e.for_node.unwrap_or(Node::Hidden)))?;
+    let e = at_depth(&elements.iter().collect::<Vec<_>>(), w.depth)?;
+    let port = e.host.as_ref().and_then(|a| a.port);
+    Some(Claimed {
+        proto: e.proto,
+        authority: e.host.clone(),
+        port,
+        prefix: None,
+        walk: Some(w),
+    })
+}
+
+/// A path prefix: starts with `/`, path characters only, no empty or dot
+/// segments, no backslash. Returns `Some(None)` for `/` (no prefix).
+fn parse_prefix(s: &str) -> Option<Option<String>> {
+    if !s.starts_with('/') || s.len() > MAX_PREFIX_LEN {
+        return None;
+    }
+    let trimmed = s.strip_suffix('/').unwrap_or(s);
+    if trimmed.is_empty() {
+        return Some(None);
+    }
+    for seg in trimmed.split('/').skip(1) {
+        if seg.is_empty() || seg == "." || seg == ".." {
+            return None;
+        }
+        let ok = seg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b));
+        if !ok {
+            return None;
+        }
+    }
+    Some(Some(trimmed.to_string()))
+}
+
+/// The peer's address, from the configured source.
+fn peer_address(
+    cfg: &ForwardedConfig,
+    headers: &Headers,
+    conn: &mut dyn Connection,
+) -> Option<IpAddr> {
+    match &cfg.peer {
+        PeerSource::SourceAddress => conn.source_address(),
+        PeerSource::Header(name) => {
+            let mut vals = values(headers, name);
+            let only = vals.next()?;
+            if vals.next().is_some() {
+                return None; // two values: not what Envoy's OVERWRITE writes
+            }
+            parse_ip_with_port(std::str::from_utf8(only).ok()?)
+        }
+    }
+}
+
+const STRIPPED: [&str; 6] = [FORWARDED, XFF, XFP, XFH, XF_PORT, XF_PREFIX];
+
+/// Decides the external view of a request and the header changes that give
+/// the upstream that view, or rejects it.
+pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connection) -> Decision {
+    let mut counters = CounterSet::default();
+    let peer = peer_address(cfg, headers, conn);
+    if peer.is_none() {
+        counters.add(Counter::ForwardedPeerUnknown);
+    }
+    let trusted = peer.is_some_and(|p| cfg.trusts_peer(p));
+
+    let claimed = if trusted {
+        counters.add(Counter::ForwardedTrustedPeer);
+        let has_xf = [XFF, XFP, XFH, XF_PORT, XF_PREFIX]
+            .iter()
+            .any(|n| present(headers, n));
+        let has_fw = present(headers, FORWARDED);
+        let forwarded = |counters: &mut CounterSet| {
+            let c = claims_from_forwarded(cfg, headers);
+            if c.is_none() {
+                counters.add(Counter::ForwardedMalformed);
+            }
+            c
+        };
+        match (cfg.prefer, has_xf, has_fw) {
+            (_, false, false) => Claimed::default(),
+            (Prefer::XForwarded, true, _) | (Prefer::Forwarded, true, false) => {
+                claims_from_x_forwarded(cfg, headers, &mut counters)
+            }
+            (Prefer::Forwarded, _, true) => match forwarded(&mut counters) {
+                Some(c) => c,
+                None if has_xf => claims_from_x_forwarded(cfg, headers, &mut counters),
+                None => Claimed::default(),
+            },
+            (Prefer::XForwarded, false, true) => forwarded(&mut counters).unwrap_or_default(),
+        }
+    } else {
+        counters.add(Counter::ForwardedUntrustedPeer);
+        if STRIPPED.iter().any(|n| present(headers, n)) {
+            counters.add(Counter::ForwardedUntrustedStripped);
+        }
+        Claimed::default()
+    };
+
+    // The external origin: configured, claimed by a trusted peer, or the connection's own.
+    let (proto, authority, port) = match &cfg.external_origin {
+        Some(o) => (o.proto, o.authority.clone(), o.port()),
+        None => {
+            let proto = match claimed.proto {
+                Some(p) => p,
+                None if conn.is_tls() => Proto::Https,
+                None => Proto::Http,
+            };
+            let authority = match claimed.authority {
+                Some(a) => a,
+                None => {
+                    let host = values(headers, AUTHORITY)
+                        .next()
+                        .and_then(|v| std::str::from_utf8(v).ok());
+                    match host.and_then(Authority::parse) {
+                        Some(a) => a,
+                        None => return reject(Reason::HostMalformed, counters),
+                    }
+                }
+            };
+            let port = claimed
+                .port
+                .or(authority.port)
+                .unwrap_or(proto.default_port());
+            (proto, authority, port)
+        }
+    };
+    if !cfg.allowed_hosts.is_empty()
+        && !cfg.allowed_hosts.iter().any(|p| p.matches(&authority.host))
+    {
+        return reject(Reason::HostNotAllowed, counters);
+    }
+
+    let mut chain = Vec::new();
+    if let Some(peer) = peer {
+        if let Some(w) = &claimed.walk {
+            // A client that hid its address (`for=unknown`) adds nothing.
+            chain.extend(w.client.and_then(Node::ip));
+            chain.extend(w.proxies.iter().rev());
+        }
+        chain.push(peer);
+    }
+    let view = ExternalView {
+        proto,
+        authority,
+        port,
+        chain,
+        prefix: claimed.prefix,
+    };
+    let ops = plan(cfg, headers, &view);
+    if ops.iter().any(|op| !matches!(op, HeaderOp::RemoveNamed(_))) {
+        counters.add(Counter::ForwardedRewritten);
+    }
+    Decision {
+        verdict: Verdict::Forward(ops),
+        counters,
+    }
+}
+
+fn reject(reason: Reason, mut counters: CounterSet) -> Decision {
+    counters.add(reason.counter());
+    Decision {
+        verdict: Verdict::Reject(reason),
+        counters,
+    }
+}
+
+/// The header changes that turn the request's headers into `view`, skipping
+/// any header that already holds exactly the wanted value.
+pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Vec<HeaderOp> {
+    let host = view.authority.display_for(view.proto, view.port);
+    let xff = view
+        .chain
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let forwarded = cfg.emit_forwarded.then(|| canonical_forwarded(view, &host));
+    let wanted: [(&'static str, Option<String>); 6] = [
+        (XFP, Some(view.proto.as_str().to_string())),
+        (XFH, Some(host.clone())),
+        (XF_PORT, Some(view.port.to_string())),
+        (XFF, (!xff.is_empty()).then_some(xff)),
+        (XF_PREFIX, view.prefix.clone()),
+        (FORWARDED, forwarded),
+    ];
+    let mut ops = Vec::new();
+    for (name, want) in wanted {
+        let mut have = values(headers, name);
+        let first = have.next();
+        let single = have.next().is_none();
+        match (want, first) {
+            (Some(w), Some(v)) if single && v == w.as_bytes() => {}
+            (Some(w), _) => ops.push(HeaderOp::Set(name, w)),
+            (None, Some(_)) => ops.push(HeaderOp::Remove(name)),
+            (None, None) => {}
+        }
+    }
+    if cfg.rewrite_host {
+        let current = values(headers, AUTHORITY).next();
+        if current != Some(host.as_bytes()) {
+            ops.push(HeaderOp::Set(AUTHORITY, host));
+        }
+    }
+    if let PeerSource::Header(name) = &cfg.peer {
+        if present(headers, name) {
+            ops.push(HeaderOp::RemoveNamed(name.clone()));
+        }
+    }
+    ops
+}
+
+/// One RFC 7239 element describing the external request as a whole.
+fn canonical_forwarded(view: &ExternalView, host: &str) -> String {
+    let client = match view.chain.first() {
+        Some(IpAddr::V6(ip)) => format!("\"[{ip}]\""),
+        Some(IpAddr::V4(ip)) => ip.to_string(),
+        None => "unknown".to_string(),
+    };
+    let host = if host.contains([':', '[']) {
+        format!("\"{host}\"")
+    } else {
+        host.to_string()
+    };
+    format!("for={client};host={host};proto={}", view.proto.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    struct Conn {
+        tls: bool,
+        source: Option<IpAddr>,
+        asked_tls: bool,
+    }
+
+    impl Connection for Conn {
+        fn source_address(&mut self) -> Option<IpAddr> {
+            self.source
+        }
+        fn is_tls(&mut self) -> bool {
+            self.asked_tls = true;
+            self.tls
+        }
+    }
+
+    /// What the upstream receives: the request headers after the ops.
+    struct Outcome {
+        headers: Vec<(String, Vec<u8>)>,
+        counters: CounterSet,
+        rejected: Option<Reason>,
+        asked_tls: bool,
+    }
+
+    impl Outcome {
+        fn get(&self, name: &str) -> Option<String> {
+            let v: Vec<_> = values(&self.headers, name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            assert!(v.len() <= 1, "{name} has {} values: {v:?}", v.len());
+            v.into_iter().next()
+        }
+        fn xf(&self) -> (String, String, String, String) {
+            (
+                self.get(XFP).unwrap_or_default(),
+                self.get(XFH).unwrap_or_default(),
+                self.get(XF_PORT).unwrap_or_default(),
+                self.get(XFF).unwrap_or_default(),
+            )
+        }
+    }
+
+    fn run_with(cfg: &str, peer: &str, tls: bool, req: &[(&str, &[u8])]) -> Outcome {
+        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let mut headers: Vec<(String, Vec<u8>)> = vec![(":authority".into(), b"internal".to_vec())];
+        if !peer.is_empty() {
+            headers.push(("x-oidc-edge-peer".into(), peer.as_bytes().to_vec()));
+        }
+        for (n, v) in req {
+            if *n == ":authority" {
+                headers.retain(|(h, _)| h != ":authority");
+            }
+            headers.push((n.to_string(), v.to_vec()));
+        }
+        let mut conn = Conn {
+            tls,
+            source: None,
+            asked_tls: false,
+        };
+        let d = decide(&cfg, &headers, &mut conn);
+        let rejected = match &d.verdict {
+            Verdict::Reject(r) => Some(*r),
+            Verdict::Forward(ops) => {
+                for op in ops {
+                    match op {
+                        HeaderOp::Set(n, v) => {
+                            headers.retain(|(h, _)| h != n);
+                            headers.push((n.to_string(), v.clone().into_bytes()));
+                        }
+                        HeaderOp::Remove(n) => headers.retain(|(h, _)| h != n),
+                        HeaderOp::RemoveNamed(n) => headers.retain(|(h, _)| h != n),
+                    }
+                }
+                None
+            }
+        };
+        Outcome {
+            headers,
+            counters: d.counters,
+            rejected,
+            asked_tls: conn.asked_tls,
+        }
+    }
+
+    fn run(cfg: &str, peer: &str, req: &[(&str, &str)]) -> Outcome {
+        let req: Vec<(&str, &[u8])> = req.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        run_with(cfg, peer, false, &req)
+    }
+
+    const LB: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#;
+    const HOPS2: &str = r#"{"forwarded": {"trusted_hops": 2}}"#;
+    const LB_HOPS2: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2}}"#;
+    const LB_FW: &str =
+        r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded"}}"#;
+
+    fn s(v: (&str, &str, &str, &str)) -> (String, String, String, String) {
+        (v.0.into(), v.1.into(), v.2.into(), v.3.into())
+    }
+
+    /// The trust table: (case and source, config, peer, request headers,
+    /// expected (XFP, XFH, X-Forwarded-Port, XFF) at the upstream).
+    #[test]
+    fn trust_table() {
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            (&'a str, &'a str, &'a str, &'a str),
+        );
+        let rows: &[Row] = &[
+            (
+                "trusted LB, one hop: values taken, XFF chain kept",
+                LB, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "app.example.com"), (XF_PORT, "443"), (XFF, "203.0.113.9")],
+                ("https", "app.example.com", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "untrusted client spoofing everything: all replaced from the connection",
+                LB, "198.51.100.7",
+                &[(XFP, "https"), (XFH, "evil.example"), (XF_PORT, "443"), (XFF, "10.0.0.5"), (FORWARDED, "for=10.0.0.5;proto=https")],
+                ("http", "internal", "80", "198.51.100.7"),
+            ),
+            (
+                "client claiming an address inside trusted_cidrs via XFF stays untrusted (trust is on the peer)",
+                LB, "198.51.100.7",
+                &[(XFF, "10.0.0.9"), (XFP, "https")],
+                ("http", "internal", "80", "198.51.100.7"),
+            ),
+            (
+                "LB appends to a client-sent XFF: the client's own claims left of it are dropped",
+                LB, "10.0.0.5",
+                &[(XFF, "1.1.1.1, 2.2.2.2, 203.0.113.9"), (XFP, "https")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "LB appends XFP to a client-sent one: the rightmost (the LB's) wins",
+                LB, "10.0.0.5",
+                &[(XFF, "203.0.113.9"), (XFP, "http, https"), (XFH, "evil.example, app.example.com")],
+                ("https", "app.example.com", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "internal proxies in trusted_cidrs are skipped recursively (nginx real_ip_recursive)",
+                LB, "10.0.0.5",
+                &[(XFF, "6.6.6.6, 203.0.113.9, 10.1.1.1, 10.2.2.2"), (XFP, "https")],
+                ("https", "internal", "443", "203.0.113.9, 10.1.1.1, 10.2.2.2, 10.0.0.5"),
+            ),
+            (
+                "trusted_hops 2 without CIDRs: CDN + LB, second from the right is the client",
+                HOPS2, "192.0.2.10",
+                &[(XFF, "6.6.6.6, 203.0.113.9, 198.51.100.1"), (XFP, "http, https, https")],
+                ("https", "internal", "443", "203.0.113.9, 198.51.100.1, 192.0.2.10"),
+            ),
+            (
+                "trusted_hops 2, client spoofs XFP: the CDN's value (2nd from right) wins",
+                HOPS2, "192.0.2.10",
+                &[(XFF, "203.0.113.9, 198.51.100.1"), (XFP, "http, https, http")],
+                ("https", "internal", "443", "203.0.113.9, 198.51.100.1, 192.0.2.10"),
+            ),
+            (
+                "hop count larger than the list: the leftmost entry is the client",
+                LB_HOPS2, "10.0.0.5",
+                &[(XFF, "203.0.113.9"), (XFP, "https")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "trusted_hops with CIDRs: the peer must still be in the CIDRs",
+                LB_HOPS2, "192.0.2.10",
+                &[(XFF, "203.0.113.9, 198.51.100.1"), (XFP, "https")],
+                ("http", "internal", "80", "192.0.2.10"),
+            ),
+            (
+                "LB sends no port and keeps an internal Host with a port: that port stays (as Werkzeug's ProxyFix)",
+                LB, "10.0.0.5",
+                &[(":authority", "internal:10000"), (XFP, "https")],
+                ("https", "internal:10000", "10000", "10.0.0.5"),
+            ),
+            (
+                "trusted peer without XFF: the peer is the client",
+                LB, "10.0.0.5",
+                &[(XFP, "https")],
+                ("https", "internal", "443", "10.0.0.5"),
+            ),
+            (
+                "IPv6 peer and chain, ports in XFF entries dropped",
+                LB, "[fd00::5]:43210",
+                &[(XFF, "[2001:db8::9]:5555"), (XFP, "https"), (XFH, "[2001:db8::1]:8443")],
+                ("https", "[2001:db8::1]:8443", "8443", "2001:db8::9, fd00::5"),
+            ),
+            (
+                "IPv4-mapped peer matches an IPv4 CIDR",
+                LB, "::ffff:10.0.0.5",
+                &[(XFP, "https"), (XFF, "203.0.113.9")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "X-Forwarded-Port beats the port in X-Forwarded-Host",
+                LB, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "app.example.com:8443"), (XF_PORT, "9443")],
+                ("https", "app.example.com:9443", "9443", "10.0.0.5"),
+            ),
+            (
+                "default port is not written into the host",
+                LB, "10.0.0.5",
+                &[(XFP, "http"), (XFH, "App.Example.com:80")],
+                ("http", "app.example.com", "80", "10.0.0.5"),
+            ),
+            (
+                "malformed XFP is ignored whole: the connection's scheme is used",
+                LB, "10.0.0.5",
+                &[(XFP, "javascript"), (XFH, "app.example.com")],
+                ("http", "app.example.com", "80", "10.0.0.5"),
+            ),
+            (
+                "malformed XFH is ignored: Host is used",
+                LB, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "app.example.com/evil")],
+                ("https", "internal", "443", "10.0.0.5"),
+            ),
+            (
+                "malformed trusted XFF entry: chain ignored, the peer is the client",
+                LB, "10.0.0.5",
+                &[(XFF, "203.0.113.9, not-an-ip"), (XFP, "https")],
+                ("https", "internal", "443", "10.0.0.5"),
+            ),
+            (
+                "garbage beyond the trusted hops is the client's own: not judged, dropped",
+                LB, "10.0.0.5",
+                &[(XFF, "<script>, 203.0.113.9"), (XFP, "https")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "Forwarded only (RFC 7239 §7.4 style): used when X-Forwarded-* is absent",
+                LB, "10.0.0.5",
+                &[(FORWARDED, "for=\"[2001:db8:cafe::17]:4711\";proto=https;host=app.example.com")],
+                ("https", "app.example.com", "443", "2001:db8:cafe::17, 10.0.0.5"),
+            ),
+            (
+                "Forwarded with several elements and lines: depth follows the trust walk",
+                LB, "10.0.0.5",
+                &[(FORWARDED, "for=6.6.6.6;proto=http;host=evil.example"), (FORWARDED, "for=203.0.113.9;proto=https;host=app.example.com, for=10.9.9.9;proto=http;host=internal")],
+                ("https", "app.example.com", "443", "203.0.113.9, 10.9.9.9, 10.0.0.5"),
+            ),
+            (
+                "both families, prefer x-forwarded (default): X-Forwarded-* wins",
+                LB, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=http;host=fw.example.com")],
+                ("https", "xf.example.com", "443", "10.0.0.5"),
+            ),
+            (
+                "both families, prefer forwarded: Forwarded wins",
+                LB_FW, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=http;host=fw.example.com")],
+                ("http", "fw.example.com", "80", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "prefer forwarded but Forwarded malformed: falls back to X-Forwarded-*, never half-used",
+                LB_FW, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=https;host=\"fw.example.com")],
+                ("https", "xf.example.com", "443", "10.0.0.5"),
+            ),
+            (
+                "prefer x-forwarded but only a malformed Forwarded: connection values",
+                LB, "10.0.0.5",
+                &[(FORWARDED, "for=[2001:db8::1];proto=https")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+            (
+                "missing peer header: untrusted",
+                LB, "",
+                &[(XFP, "https"), (XFF, "203.0.113.9")],
+                ("http", "internal", "80", ""),
+            ),
+            (
+                "garbage peer header: untrusted",
+                LB, "10.0.0.5, 10.0.0.6",
+                &[(XFP, "https")],
+                ("http", "internal", "80", ""),
+            ),
+            (
+                "external_origin overrides claimed and connection values; client still from the chain",
+                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com"}}"#, "10.0.0.5",
+                &[(XFP, "http"), (XFH, "internal"), (XFF, "203.0.113.9")],
+                ("https", "app.example.com", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "no trust configured: everything from the connection",
+                r#"{"forwarded": {}}"#, "10.0.0.5",
+                &[(XFP, "https"), (XFF, "203.0.113.9")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+        ];
+        for (why, cfg, peer, req, want) in rows {
+            let out = run(cfg, peer, req);
+            assert_eq!(out.rejected, None, "{why}");
+            assert_eq!(out.xf(), s(*want), "{why}");
+            assert_eq!(
+                out.get("x-oidc-edge-peer"),
+                None,
+                "{why}: the peer header must not reach the upstream"
+            );
+            if !cfg.contains("emit_forwarded") {
+                assert_eq!(
+                    out.get(FORWARDED),
+                    None,
+                    "{why}: a stale Forwarded must not reach the upstream"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn counters() {
+        let c = |cfg, peer, req: &[(&str, &str)]| run(cfg, peer, req).counters;
+        let trusted = c(LB, "10.0.0.5", &[(XFP, "https")]);
+        assert!(trusted.contains(Counter::ForwardedTrustedPeer));
+        assert!(trusted.contains(Counter::ForwardedRewritten));
+        assert!(!trusted.contains(Counter::ForwardedMalformed));
+
+        let spoof = c(LB, "198.51.100.7", &[(XFF, "10.0.0.5")]);
+        assert!(spoof.contains(Counter::ForwardedUntrustedPeer));
+        assert!(spoof.contains(Counter::ForwardedUntrustedStripped));
+        let plain = c(LB, "198.51.100.7", &[]);
+        assert!(!plain.contains(Counter::ForwardedUntrustedStripped));
+
+        assert!(c(LB, "10.0.0.5", &[(XFP, "gopher")]).contains(Counter::ForwardedMalformed));
+        assert!(c(LB, "10.0.0.5", &[(FORWARDED, "for=\"x")]).contains(Counter::ForwardedMalformed));
+        assert!(c(LB, "", &[]).contains(Counter::ForwardedPeerUnknown));
+    }
+
+    #[test]
+    fn headers_already_right_are_not_rewritten() {
+        let cfg = Config::parse(LB.as_bytes()).unwrap().forwarded.unwrap();
+        let headers: Vec<(String, Vec<u8>)> = [
+            (":authority", "internal"),
+            (XFP, "https"),
+            (XFH, "internal"),
+            (XF_PORT, "443"),
+            (XFF, "203.0.113.9"),
+            ("x-oidc-edge-peer", "10.0.0.5"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect();
+        let d = decide(
+            &cfg,
+            &headers,
+            &mut Conn {
+                tls: false,
+                source: None,
+                asked_tls: false,
+            },
+        );
+        assert_eq!(
+            d.verdict,
+            Verdict::Forward(vec![
+                HeaderOp::Set(XFF, "203.0.113.9, 10.0.0.5".into()),
+                HeaderOp::RemoveNamed("x-oidc-edge-peer".into()),
+            ])
+        );
+    }
+
+    #[test]
+    fn untrusted_https_comes_from_the_connection() {
+        let out = run_with(
+            LB,
+            "198.51.100.7",
+            true,
+            &[(":authority", b"app.example.com")],
+        );
+        assert_eq!(
+            out.xf(),
+            s(("https", "app.example.com", "443", "198.51.100.7"))
+        );
+        assert!(out.asked_tls);
+        let out = run(LB, "10.0.0.5", &[(XFP, "https")]);
+        assert!(
+            !out.asked_tls,
+            "a trusted XFP makes the TLS property read unnecessary"
+        );
+    }
+
+    #[test]
+    fn non_utf8_values_are_malformed_not_fatal() {
+        let out = run_with(
+            LB,
+            "10.0.0.5",
+            false,
+            &[(XFH, b"app.example.com\xff"), (XFP, b"https")],
+        );
+        assert_eq!(out.xf(), s(("https", "internal", "443", "10.0.0.5")));
+        assert!(out.counters.contains(Counter::ForwardedMalformed));
+        let out = run_with(LB, "10.0.0.5", false, &[(":authority", b"\xff")]);
+        assert_eq!(out.rejected, Some(Reason::HostMalformed));
+    }
+
+    #[test]
+    fn allowed_hosts() {
+        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "allowed_hosts": ["app.example.com", "*.example.org"]}}"#;
+        let rows: &[(&str, &[(&str, &str)], Option<Reason>, &str)] = &[
+            ("10.0.0.5", &[(XFH, "app.example.com")], None, "listed"),
+            (
+                "10.0.0.5",
+                &[(XFH, "APP.example.com:8443")],
+                None,
+                "case and port do not matter",
+            ),
+            ("10.0.0.5", &[(XFH, "x.example.org")], None, "wildcard"),
+            (
+                "10.0.0.5",
+                &[(XFH, "evil.example")],
+                Some(Reason::HostNotAllowed),
+                "trusted peer forwarding an unlisted host",
+            ),
+            (
+                "198.51.100.7",
+                &[(":authority", "evil.example")],
+                Some(Reason::HostNotAllowed),
+                "direct client with an unlisted Host",
+            ),
+            (
+                "198.51.100.7",
+                &[(":authority", "app.example.com"), (XFH, "evil.example")],
+                None,
+                "untrusted XFH is ignored, not judged",
+            ),
+            (
+                "198.51.100.7",
+                &[(":authority", "app example")],
+                Some(Reason::HostMalformed),
+                "malformed Host",
+            ),
+        ];
+        for (peer, req, want, why) in rows {
+            let out = run(cfg, peer, req);
+            assert_eq!(out.rejected, *want, "{why}");
+            if let Some(r) = want {
+                assert!(out.counters.contains(r.counter()), "{why}");
+            }
+        }
+    }
+
+    #[test]
+    fn prefix() {
+        let rows: &[(&str, Option<&str>, &str)] = &[
+            ("/app", Some("/app"), "plain"),
+            ("/app/", Some("/app"), "trailing slash trimmed"),
+            ("/", None, "root means no prefix"),
+            (
+                "/a/b%20c",
+                Some("/a/b%20c"),
+                "percent-encoded kept byte for byte",
+            ),
+            ("app", None, "relative"),
+            ("//evil.example", None, "scheme-relative"),
+            ("/a/../b", None, "dot segment"),
+            ("/a\\b", None, "backslash"),
+            ("/a b", None, "space"),
+            ("/a?x=1", None, "query"),
+        ];
+        for (input, want, why) in rows {
+            let out = run(LB, "10.0.0.5", &[(XFP, "https"), (XF_PREFIX, input)]);
+            assert_eq!(out.get(XF_PREFIX).as_deref(), *want, "{why}");
+        }
+        let untrusted = run(LB, "198.51.100.7", &[(XF_PREFIX, "/app")]);
+        assert_eq!(untrusted.get(XF_PREFIX), None, "untrusted prefix removed");
+        let off = run(
+            r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_prefix": false}}"#,
+            "10.0.0.5",
+            &[(XF_PREFIX, "/app")],
+        );
+        assert_eq!(off.get(XF_PREFIX), None, "accept_prefix false removes it");
+    }
+
+    #[test]
+    fn emit_forwarded_and_rewrite_host() {
+        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "emit_forwarded": true, "rewrite_host": true}}"#;
+        let out = run(
+            cfg,
+            "10.0.0.5",
+            &[
+                (XFP, "https"),
+                (XFH, "app.example.com"),
+                (XFF, "2001:db8::9"),
+                (FORWARDED, "for=1.2.3.4"),
+            ],
+        );
+        assert_eq!(
+            out.get(FORWARDED).as_deref(),
+            Some("for=\"[2001:db8::9]\";host=app.example.com;proto=https")
+        );
+        assert_eq!(out.get(AUTHORITY).as_deref(), Some("app.example.com"));
+        // What we emit, we can read back.
+        let back = run(
+            LB_FW,
+            "10.0.0.5",
+            &[(FORWARDED, &out.get(FORWARDED).unwrap())],
+        );
+        assert_eq!(
+            back.xf(),
+            s(("https", "app.example.com", "443", "2001:db8::9, 10.0.0.5"))
+        );
+        let out = run(
+            cfg,
+            "10.0.0.5",
+            &[(XFP, "http"), (XFH, "app.example.com:8080")],
+        );
+        assert_eq!(
+            out.get(FORWARDED).as_deref(),
+            Some("for=10.0.0.5;host=\"app.example.com:8080\";proto=http")
+        );
+        assert_eq!(out.get(AUTHORITY).as_deref(), Some("app.example.com:8080"));
+    }
+
+    #[test]
+    fn source_address_peer() {
+        let cfg = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_address_from": "source_address"}}"#)
+            .unwrap()
+            .forwarded
+            .unwrap();
+        let headers = vec![
+            (":authority".to_string(), b"a.example".to_vec()),
+            (XFP.to_string(), b"https".to_vec()),
+        ];
+        let mut conn = Conn {
+            tls: false,
+            source: Some("10.0.0.5".parse().unwrap()),
+            asked_tls: false,
+        };
+        let d = decide(&cfg, &headers, &mut conn);
+        assert!(d.counters.contains(Counter::ForwardedTrustedPeer));
+    }
+}

@@ -1,0 +1,123 @@
+//! The counters oidc-edge exports, and a per-request set of them.
+//!
+//! Each counter has one stable name, exported by Envoy as
+//! `wasmcustom.<name>` in `/stats` and `<name>` with `.` → `_` in
+//! `/stats/prometheus`. The decision logic returns a [`CounterSet`]; the glue
+//! bumps each member once, so a request costs one host call per counter it
+//! touched and none otherwise.
+
+/// Every counter the filter exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Counter {
+    /// The direct peer was trusted, so its forwarding headers were read.
+    ForwardedTrustedPeer,
+    /// The direct peer was not trusted; values came from the connection.
+    ForwardedUntrustedPeer,
+    /// An untrusted peer sent forwarding headers; they were removed.
+    ForwardedUntrustedStripped,
+    /// A forwarding header from a trusted peer was malformed and ignored whole.
+    ForwardedMalformed,
+    /// The direct peer's address was missing or unparseable (peer header not
+    /// set by Envoy?); the request was treated as untrusted.
+    ForwardedPeerUnknown,
+    /// The upstream received at least one forwarding header different from
+    /// what arrived.
+    ForwardedRewritten,
+    /// The external host is not in `allowed_hosts`: answered 400.
+    ForwardedHostRejected,
+    /// No valid external host could be determined: answered 400.
+    ForwardedHostMalformed,
+    /// A host call failed and the request was refused rather than forwarded
+    /// unchecked.
+    InternalError,
+}
+
+impl Counter {
+    /// Every counter, in definition order (the glue defines them all at load).
+    pub const ALL: [Counter; 9] = [
+        Counter::ForwardedTrustedPeer,
+        Counter::ForwardedUntrustedPeer,
+        Counter::ForwardedUntrustedStripped,
+        Counter::ForwardedMalformed,
+        Counter::ForwardedPeerUnknown,
+        Counter::ForwardedRewritten,
+        Counter::ForwardedHostRejected,
+        Counter::ForwardedHostMalformed,
+        Counter::InternalError,
+    ];
+
+    /// The metric name as defined in Envoy.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::ForwardedTrustedPeer => "oidc_edge.forwarded.trusted_peer",
+            Counter::ForwardedUntrustedPeer => "oidc_edge.forwarded.untrusted_peer",
+            Counter::ForwardedUntrustedStripped => "oidc_edge.forwarded.untrusted_stripped",
+            Counter::ForwardedMalformed => "oidc_edge.forwarded.malformed",
+            Counter::ForwardedPeerUnknown => "oidc_edge.forwarded.peer_unknown",
+            Counter::ForwardedRewritten => "oidc_edge.forwarded.rewritten",
+            Counter::ForwardedHostRejected => "oidc_edge.forwarded.host_rejected",
+            Counter::ForwardedHostMalformed => "oidc_edge.forwarded.host_malformed",
+            Counter::InternalError => "oidc_edge.internal_error",
+        }
+    }
+}
+
+/// A small set of counters touched by one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSet(u32);
+
+impl CounterSet {
+    /// Adds a counter.
+    pub fn add(&mut self, c: Counter) {
+        self.0 |= 1 << (c as u8);
+    }
+
+    /// Whether the set holds `c`.
+    pub fn contains(self, c: Counter) -> bool {
+        self.0 & (1 << (c as u8)) != 0
+    }
+
+    /// The members, in definition order.
+    pub fn iter(self) -> impl Iterator<Item = Counter> {
+        Counter::ALL.into_iter().filter(move |c| self.contains(*c))
+    }
+}
+
+/// Where counters go: Envoy's stats in the module, a recorder in tests.
+pub trait Metrics {
+    /// Adds one to `c`.
+    fn increment(&self, c: Counter);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prometheus_safe() {
+        let mut names: Vec<_> = Counter::ALL.iter().map(|c| c.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Counter::ALL.len());
+        for n in names {
+            assert!(
+                n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.'),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn set_round_trip() {
+        let mut s = CounterSet::default();
+        s.add(Counter::InternalError);
+        s.add(Counter::ForwardedMalformed);
+        s.add(Counter::ForwardedMalformed);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            vec![Counter::ForwardedMalformed, Counter::InternalError]
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Node identifiers: the addresses that `X-Forwarded-For` entries and RFC 7239
+//! `for=`/`by=` parameters carry.
+//!
+//! The trust walk in [`crate::forwarded`] reads these right to left, so every
+//! entry it consumes must parse exactly: an IPv4 address, a bracketed or bare
+//! IPv6 address, either optionally followed by a port, or one of RFC 7239's
+//! non-address nodes (`unknown`, obfuscated `_name`).
+
+use std::net::{IpAddr, Ipv6Addr};
+
+/// One hop as named by a forwarding header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// A concrete address (any port that came with it is dropped: the trust
+    /// model and the upstream only need the address). IPv4-mapped IPv6
+    /// addresses are canonicalised to IPv4 so `::ffff:10.0.0.1` matches
+    /// `10.0.0.0/8`.
+    Ip(IpAddr),
+    /// RFC 7239 §6.2 `unknown` or §6.3 obfuscated identifier: a hop that
+    /// chose not to reveal its address. It can only be trusted by position.
+    Hidden,
+}
+
+impl Node {
+    /// The address, when the hop revealed one.
+    pub fn ip(self) -> Option<IpAddr> {
+        match self {
+            Node::Ip(ip) => Some(ip),
+            Node::Hidden => None,
+        }
+    }
+}
+
+/// Parses an IP address as it appears in `X-Forwarded-For` or in our peer
+/// header: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]`,
+/// `[2001:db8::1]:443`. Zone identifiers (`fe80::1%eth0`) and anything else
+/// are rejected.
+pub fn parse_ip_with_port(s: &str) -> Option<IpAddr> {
+    let s = s.trim_matches([' ', '\t']);
+    if let Some(rest) = s.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !after.is_empty() && !is_port(after.strip_prefix(':')?) {
+            return None;
+        }
+        return inside
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|a| canonical(IpAddr::V6(a)));
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    // IPv4 with a port: exactly one colon.
+    let (addr, port) = s.split_once(':')?;
+    if !is_port(port) {
+        return None;
+    }
+    addr.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// Parses an RFC 7239 §6 `node` (already unquoted):
+/// `nodename [ ":" node-port ]` where nodename is IPv4, `[IPv6]`, `unknown`
+/// or an obfuscated `_identifier`. Bare IPv6 without brackets is invalid here.
+pub fn parse_rfc7239_node(s: &str) -> Option<Node> {
+    let (node, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let ip = inside.parse::<Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?),
+        };
+        (Node::Ip(canonical(IpAddr::V6(ip))), port)
+    } else {
+        let (name, port) = match s.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (s, None),
+        };
+        let node = if name.eq_ignore_ascii_case("unknown") || is_obfuscated(name) {
+            Node::Hidden
+        } else {
+            Node::Ip(IpAddr::V4(name.parse().ok()?))
+        };
+        (node, port)
+    };
+    match port {
+        None => Some(node),
+        Some(p) => (is_port(p) || is_obfuscated(p)).then_some(node),
+    }
+}
+
+/// `obfnode`/`obfport` of RFC 7239 §6.3: `_` followed by ALPHA / DIGIT / "." / "_" / "-".
+fn is_obfuscated(s: &str) -> bool {
+    match s.strip_prefix('_') {
+        Some(rest) => rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')),
+        None => false,
+    }
+}
+
+/// A decimal port 1–65535 without sign or leading zeros beyond one digit.
+pub fn is_port(s: &str) -> bool {
+    parse_port(s).is_some()
+}
+
+/// Parses a decimal port 1–65535 (at most 5 digits, no sign).
+pub fn parse_port(s: &str) -> Option<u16> {
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match s.parse::<u16>() {
+        Ok(0) | Err(_) => None,
+        Ok(p) => Some(p),
+    }
+}
+
+/// IPv4-mapped IPv6 becomes IPv4, so one CIDR list covers dual-stack sockets.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xff_entries() {
+        // (input, expected, why)
+        let rows: &[(&str, Option<&str>, &str)] = &[
+            ("192.0.2.1", Some("192.0.2.1"), "plain IPv4"),
+            (
+                " 192.0.2.1 ",
+                Some("192.0.2.1"),
+                "OWS around list items (RFC 9110 §5.6.1)",
+            ),
+            (
+                "192.0.2.1:8080",
+                Some("192.0.2.1"),
+                "IPv4 with port (Azure App Gateway style)",
+            ),
+            ("2001:db8::1", Some("2001:db8::1"), "bare IPv6"),
+            ("[2001:db8::1]", Some("2001:db8::1"), "bracketed IPv6"),
+            (
+                "[2001:db8::1]:443",
+                Some("2001:db8::1"),
+                "bracketed IPv6 with port",
+            ),
+            (
+                "::ffff:10.0.0.1",
+                Some("10.0.0.1"),
+                "IPv4-mapped IPv6 canonicalised",
+            ),
+            ("fe80::1%eth0", None, "zone id"),
+            ("192.0.2.1:0", None, "port 0"),
+            ("192.0.2.1:65536", None, "port out of range"),
+            ("192.0.2.1:", None, "empty port"),
+            ("[2001:db8::1]x", None, "junk after bracket"),
+            ("unknown", None, "not an address in XFF"),
+            ("example.com", None, "host name"),
+            ("192.0.2", None, "short IPv4"),
+            ("01.2.3.4", None, "leading zero octet (ambiguous octal)"),
+            ("", None, "empty"),
+        ];
+        for (input, want, why) in rows {
+            let got = parse_ip_with_port(input);
+            assert_eq!(got, want.map(|w| w.parse().unwrap()), "{why}: {input:?}");
+        }
+    }
+
+    #[test]
+    fn rfc7239_nodes() {
+        let v4: IpAddr = "192.0.2.43".parse().unwrap();
+        let v6: IpAddr = "2001:db8:cafe::17".parse().unwrap();
+        let rows: &[(&str, Option<Node>, &str)] = &[
+            ("192.0.2.43", Some(Node::Ip(v4)), "§7.4 example"),
+            ("192.0.2.43:47011", Some(Node::Ip(v4)), "§6 node-port"),
+            ("[2001:db8:cafe::17]", Some(Node::Ip(v6)), "§7.4 example"),
+            (
+                "[2001:db8:cafe::17]:4711",
+                Some(Node::Ip(v6)),
+                "§7.4 example with port",
+            ),
+            ("unknown", Some(Node::Hidden), "§6.2"),
+            ("UNKNOWN", Some(Node::Hidden), "case-insensitive"),
+            ("_hidden", Some(Node::Hidden), "§6.3 obfnode"),
+            ("_SEVKISEK", Some(Node::Hidden), "§6.3 example"),
+            ("192.0.2.43:_port", Some(Node::Ip(v4)), "§6.3 obfport"),
+            ("2001:db8:cafe::17", None, "§6: IPv6 must be bracketed"),
+            ("[2001:db8:cafe::17", None, "unclosed bracket"),
+            ("192.0.2.43:", None, "empty port"),
+            ("_bad/char", None, "obfnode charset"),
+            ("host.example", None, "host names are not nodes"),
+        ];
+        for (input, want, why) in rows {
+            assert_eq!(parse_rfc7239_node(input), *want, "{why}: {input:?}");
+        }
+    }
+}
