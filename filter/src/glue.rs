@@ -61,12 +61,12 @@ impl RootContext for Root {
         let config = match Config::parse(&bytes) {
             Ok(c) => c,
             Err(e) => {
-                log(LogLevel::Critical, &format!("{e}"));
+                log(LogLevel::Critical, &e.to_string());
                 return false;
             }
         };
         for w in config.warnings() {
-            log(LogLevel::Warn, &format!("{w}"));
+            log(LogLevel::Warn, &w);
         }
         let mut metric_ids = [None; Counter::ALL.len()];
         for (slot, c) in metric_ids.iter_mut().zip(Counter::ALL) {

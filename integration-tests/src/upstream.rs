@@ -1,0 +1,170 @@
+//! Echo upstreams: HTTP/1.1 servers that answer every request with JSON
+//! describing what they received (their name, method, path, headers), so a
+//! test sees exactly what the app behind oidc-edge would see.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// A running echo server; stops when dropped.
+pub struct Upstream {
+    /// The node's name, echoed in every answer.
+    pub name: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Upstream {
+    /// Starts an echo server on an ephemeral loopback port.
+    pub fn start(name: &str) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo upstream");
+        let addr = listener.local_addr().expect("local addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (n, s) = (name.to_string(), stop.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    let n = n.clone();
+                    thread::spawn(move || serve(conn, &n));
+                }
+            }
+        });
+        Upstream {
+            name: name.to_string(),
+            addr,
+            stop,
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+fn serve(conn: TcpStream, name: &str) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(match conn.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    });
+    let mut out = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        loop {
+            let mut h = Vec::new();
+            if reader.read_until(b'\n', &mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = String::from_utf8_lossy(&h).trim_end().to_string();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer = json!({
+            "node": name,
+            "method": method,
+            "path": path,
+            "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        })
+        .to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+            answer.len(),
+            answer
+        );
+        if out.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// What an echo upstream received, parsed from its answer.
+#[derive(Debug, Clone)]
+pub struct Echo {
+    /// Which upstream answered.
+    pub node: String,
+    /// Request path as received.
+    pub path: String,
+    /// Headers as received, in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Echo {
+    /// Parses an echo answer body.
+    pub fn parse(body: &[u8]) -> Echo {
+        let v: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
+            panic!(
+                "not an echo answer ({e}): {}",
+                String::from_utf8_lossy(body)
+            )
+        });
+        Echo {
+            node: v["node"].as_str().unwrap_or_default().to_string(),
+            path: v["path"].as_str().unwrap_or_default().to_string(),
+            headers: v["headers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| {
+                            (
+                                p[0].as_str().unwrap_or_default().into(),
+                                p[1].as_str().unwrap_or_default().into(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every value the upstream received for `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The single value of `name` (panics if it arrived more than once:
+    /// a doubled forwarding header is itself a bug).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let all = self.all(name);
+        assert!(
+            all.len() <= 1,
+            "upstream received {name} {} times: {all:?}",
+            all.len()
+        );
+        all.into_iter().next()
+    }
+}

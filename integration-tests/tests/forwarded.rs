@@ -1,0 +1,423 @@
+//! Forwarded-header normalization in a real Envoy 1.40, loaded from
+//! `envoy/edge.yaml`: what the app behind oidc-edge receives from a trusted
+//! load balancer and from an untrusted client, plus the host allowlist,
+//! route re-matching, bad configurations and the counters.
+
+use integration_tests::{Echo, Envoy, EnvoyConfig, Request, Upstream};
+use serde_json::json;
+
+/// Plays the load balancer: the only peer in `trusted_cidrs`.
+const LB: &str = "127.0.0.2";
+/// Plays a client reaching Envoy directly (not trusted).
+const CLIENT: &str = "127.0.0.3";
+
+const PLUGIN: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"],
+    "allowed_hosts": ["app.example.com", "internal.example"]}}"#;
+
+struct Edge {
+    envoy: Envoy,
+    _upstream: Upstream,
+}
+
+fn edge_with(cfg: EnvoyConfig) -> Edge {
+    let upstream = Upstream::start("app-1");
+    let envoy = Envoy::start(&cfg.upstreams(&[upstream.addr]));
+    Edge {
+        envoy,
+        _upstream: upstream,
+    }
+}
+
+fn edge(plugin: &str) -> Edge {
+    edge_with(EnvoyConfig::reference().plugin_config(plugin))
+}
+
+impl Edge {
+    fn echo(&self, req: Request) -> Echo {
+        let resp = req.send(self.envoy.port);
+        assert_eq!(
+            resp.status,
+            200,
+            "expected the upstream's answer, got: {}",
+            resp.text()
+        );
+        Echo::parse(&resp.body)
+    }
+}
+
+/// The four values an app builds its redirect_uri and logs from.
+fn view(e: &Echo) -> [Option<String>; 4] {
+    [
+        e.header("x-forwarded-proto"),
+        e.header("x-forwarded-host"),
+        e.header("x-forwarded-port"),
+        e.header("x-forwarded-for"),
+    ]
+}
+
+fn some(v: [&str; 4]) -> [Option<String>; 4] {
+    v.map(|s| Some(s.to_string()))
+}
+
+#[test]
+fn trusted_load_balancer_headers_reach_the_app_consistently() {
+    let edge = edge(PLUGIN);
+    let echo = edge.echo(
+        Request::get("internal.example", "/login?next=%2Fhome")
+            .from(LB)
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "app.example.com")
+            .header("X-Forwarded-Port", "443")
+            .header("X-Forwarded-For", "203.0.113.9"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
+    );
+    assert_eq!(echo.path, "/login?next=%2Fhome", "path and query untouched");
+    assert_eq!(
+        echo.header("x-oidc-edge-peer"),
+        None,
+        "the internal peer header must not reach the app"
+    );
+    assert_eq!(echo.header("forwarded"), None);
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.trusted_peer"), 1);
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.rewritten"), 1);
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.untrusted_peer"), 0);
+}
+
+#[test]
+fn untrusted_client_cannot_spoof_any_forwarding_header() {
+    let edge = edge(PLUGIN);
+    let echo = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-Port", "8443")
+            .header("X-Forwarded-For", "198.51.100.1")
+            .header("X-Forwarded-Prefix", "/evil")
+            .header(
+                "Forwarded",
+                "for=198.51.100.1;proto=https;host=evil.example",
+            )
+            .header("X-Oidc-Edge-Peer", LB),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["http", "app.example.com", "80", "127.0.0.3"])
+    );
+    assert_eq!(echo.header("forwarded"), None);
+    assert_eq!(echo.header("x-forwarded-prefix"), None);
+    assert_eq!(echo.header("x-oidc-edge-peer"), None);
+    assert_eq!(
+        edge.envoy.counter("oidc_edge.forwarded.untrusted_stripped"),
+        1
+    );
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.trusted_peer"), 0);
+}
+
+#[test]
+fn client_claiming_a_trusted_address_in_x_forwarded_for_is_not_trusted() {
+    // With use_remote_address: false Envoy would take source.address from the
+    // rightmost XFF entry; edge.yaml's header_mutation records the real peer.
+    let edge = edge(PLUGIN);
+    let echo = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Forwarded-For", LB)
+            .header("X-Forwarded-Proto", "https"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["http", "app.example.com", "80", "127.0.0.3"])
+    );
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.trusted_peer"), 0);
+}
+
+#[test]
+fn underscore_variants_of_forwarding_headers_never_reach_the_app() {
+    // CGI/WSGI servers read X_Forwarded_Host as X-Forwarded-Host.
+    let edge = edge(PLUGIN);
+    let echo = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X_Forwarded_Host", "evil.example"),
+    );
+    assert!(
+        echo.headers.iter().all(|(k, _)| !k.contains('_')),
+        "{:?}",
+        echo.headers
+    );
+}
+
+#[test]
+fn client_prepended_values_lose_to_the_load_balancers_appended_ones() {
+    // An LB that appends (rather than overwrites) leaves the client's claims on the left.
+    let edge = edge(PLUGIN);
+    let echo = edge.echo(
+        Request::get("internal.example", "/")
+            .from(LB)
+            .header("X-Forwarded-For", "10.9.9.9")
+            .header("X-Forwarded-For", "203.0.113.9")
+            .header("X-Forwarded-Proto", "http")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "evil.example, app.example.com"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
+    );
+}
+
+#[test]
+fn rfc7239_forwarded_from_the_load_balancer() {
+    let edge = edge(
+        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "emit_forwarded": true, "prefer": "forwarded"}}"#,
+    );
+    let echo = edge.echo(
+        Request::get("internal.example", "/")
+            .from(LB)
+            .header("Forwarded", "for=198.51.100.1;proto=http")
+            .header(
+                "Forwarded",
+                "For=\"[2001:db8::9]:4711\";Proto=https;Host=\"app.example.com:8443\"",
+            )
+            .header("X-Forwarded-Proto", "http"),
+    );
+    // The two Forwarded lines are one list; with one trusted hop the rightmost
+    // element is the LB's, and Forwarded is preferred over X-Forwarded-Proto.
+    assert_eq!(
+        view(&echo),
+        some([
+            "https",
+            "app.example.com:8443",
+            "8443",
+            "2001:db8::9, 127.0.0.2"
+        ])
+    );
+    assert_eq!(
+        echo.header("forwarded").as_deref(),
+        Some("for=\"[2001:db8::9]\";host=\"app.example.com:8443\";proto=https")
+    );
+}
+
+#[test]
+fn malformed_values_are_ignored_whole_and_counted() {
+    let edge = edge(PLUGIN);
+    let echo = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Proto", "javascript")
+            .header("X-Forwarded-Port", "99999")
+            .header("Forwarded", "for=\"unterminated"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["http", "app.example.com", "80", "127.0.0.2"])
+    );
+    assert_eq!(echo.header("forwarded"), None);
+    assert!(edge.envoy.counter("oidc_edge.forwarded.malformed") >= 1);
+}
+
+#[test]
+fn non_utf8_header_values_are_malformed_not_a_crash() {
+    // proxy-wasm's header helpers unwrap on non-UTF-8 values; a panic would
+    // turn this worker's filter into 503s. Several requests prove it held.
+    let edge = edge(PLUGIN);
+    for _ in 0..3 {
+        let echo = edge.echo(
+            Request::get("app.example.com", "/")
+                .from(LB)
+                .header("X-Forwarded-Proto", "https")
+                .header_bytes("X-Forwarded-Host", b"evil.example\xff")
+                .header_bytes("X-Other", b"caf\xe9"),
+        );
+        assert_eq!(
+            view(&echo),
+            some(["https", "app.example.com", "443", "127.0.0.2"])
+        );
+    }
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.malformed"), 3);
+    assert!(edge
+        .envoy
+        .admin("/stats")
+        .contains("wasm.oidc-edge.vm_reload_success: 0"));
+}
+
+#[test]
+fn hosts_outside_the_allowlist_get_400_and_a_reason() {
+    let edge = edge(PLUGIN);
+    for req in [
+        Request::get("internal.example", "/")
+            .from(LB)
+            .header("X-Forwarded-Host", "evil.example"),
+        Request::get("evil.example", "/").from(CLIENT),
+    ] {
+        let resp = req.send(edge.envoy.port);
+        assert_eq!(resp.status, 400, "{}", resp.text());
+        assert_eq!(resp.header("x-oidc-edge-reason"), Some("host_not_allowed"));
+        assert!(resp.text().contains("not served here"), "{}", resp.text());
+    }
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.host_rejected"), 2);
+}
+
+#[test]
+fn external_origin_for_load_balancers_that_forward_nothing() {
+    let edge = edge(r#"{"forwarded": {"external_origin": "https://app.example.com"}}"#);
+    let echo = edge.echo(Request::get("10.1.2.3:8080", "/callback?code=x&state=y").from(CLIENT));
+    assert_eq!(
+        view(&echo),
+        some(["https", "app.example.com", "443", "127.0.0.3"])
+    );
+}
+
+#[test]
+fn prefix_from_the_load_balancer_is_validated() {
+    let edge = edge(PLUGIN);
+    let ok = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Prefix", "/app/"),
+    );
+    assert_eq!(ok.header("x-forwarded-prefix").as_deref(), Some("/app"));
+    let bad = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Prefix", "//evil.example"),
+    );
+    assert_eq!(bad.header("x-forwarded-prefix"), None);
+}
+
+#[test]
+fn rewriting_host_re_runs_envoy_route_matching() {
+    // Test-only routes: app.example.com goes to the app, anything else gets a
+    // 404 from Envoy, so the route taken shows which Host Envoy matched on.
+    let routes = |cfg: &mut serde_json::Value| {
+        let hcm = &mut cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        hcm["route_config"]["virtual_hosts"] = json!([
+            {"name": "external", "domains": ["app.example.com"],
+             "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "app"}}]},
+            {"name": "other", "domains": ["*"],
+             "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": {"inline_string": "no such vhost"}}}]}
+        ]);
+    };
+    let req = || {
+        Request::get("internal.example", "/")
+            .from(LB)
+            .header("X-Forwarded-Host", "app.example.com")
+    };
+
+    let plain = edge_with(EnvoyConfig::reference().plugin_config(PLUGIN).edit(routes));
+    assert_eq!(
+        req().send(plain.envoy.port).status,
+        404,
+        "without rewrite_host Envoy routes on the internal Host"
+    );
+
+    let rewriting = edge_with(
+        EnvoyConfig::reference()
+            .plugin_config(
+                r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "rewrite_host": true}}"#,
+            )
+            .edit(routes),
+    );
+    let echo = rewriting.echo(req());
+    assert_eq!(echo.header("host").as_deref(), Some("app.example.com"));
+}
+
+#[test]
+fn counters_are_exported_to_prometheus() {
+    let edge = edge(PLUGIN);
+    edge.echo(
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Forwarded-Proto", "https"),
+    );
+    let prom = edge.envoy.admin("/stats/prometheus");
+    let line = prom
+        .lines()
+        .find(|l| l.starts_with("oidc_edge_forwarded_untrusted_stripped"))
+        .unwrap_or_else(|| panic!("no oidc-edge counter in /stats/prometheus:\n{prom}"));
+    assert!(line.ends_with(" 1"), "{line}");
+}
+
+#[test]
+fn no_forwarded_section_leaves_requests_untouched() {
+    let edge = edge("{}");
+    let echo = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Forwarded-Host", "kept.example"),
+    );
+    assert_eq!(
+        echo.header("x-forwarded-host").as_deref(),
+        Some("kept.example")
+    );
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.untrusted_peer"), 0);
+}
+
+#[test]
+fn bad_configurations_are_refused_at_load_with_the_field_named() {
+    let rows = [
+        (
+            r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/33"]}}"#,
+            "forwarded.trusted_cidrs[0]: \"10.0.0.0/33\" is not a valid CIDR",
+        ),
+        (
+            r#"{"forwarded": {"trusted_cidr": ["10.0.0.0/8"]}}"#,
+            "forwarded.trusted_cidr: unknown field `trusted_cidr`, expected one of `trusted_cidrs`",
+        ),
+        (
+            r#"{"forwarded": {"trusted_hops": 40}}"#,
+            "forwarded.trusted_hops: 40 is too many",
+        ),
+        (
+            r#"{"forwarded": {"external_origin": "app.example.com"}}"#,
+            "forwarded.external_origin: \"app.example.com\" is not valid",
+        ),
+        (
+            r#"{"forwarded": {"allowed_hosts": ["*"]}}"#,
+            "forwarded.allowed_hosts[0]",
+        ),
+        (r#"not json"#, "(top level): expected a JSON object"),
+    ];
+    for (plugin, expected) in rows {
+        let log = match Envoy::try_start(&EnvoyConfig::reference().plugin_config(plugin)) {
+            Ok(_) => panic!("Envoy accepted a bad plugin configuration: {plugin}"),
+            Err(log) => log,
+        };
+        assert!(
+            log.contains(&format!("invalid configuration: {expected}")),
+            "log for {plugin} lacks {expected:?}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn reference_config_passes_envoy_validation() {
+    let envoy = integration_tests::envoy::envoy_bin();
+    let dir = std::env::temp_dir().join(format!("oidc-edge-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Only the module path changes: validation checks that the file exists.
+    let wasm = integration_tests::envoy::wasm_path()
+        .canonicalize()
+        .unwrap();
+    let yaml = std::fs::read_to_string(integration_tests::repo_root().join("envoy/edge.yaml"))
+        .unwrap()
+        .replace("/etc/envoy/oidc_edge.wasm", &wasm.display().to_string());
+    let path = dir.join("edge.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = std::process::Command::new(envoy)
+        .args(["--mode", "validate", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
