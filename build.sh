@@ -80,6 +80,8 @@ lint() {
 run_tests() {
   ensure_wasm_target
   ensure_envoy
+  # The TLS test makes a certificate with openssl and connects with curl.
+  apt_install openssl curl
   lint
   build
   export OIDC_EDGE_WASM="$WASM"

@@ -421,3 +421,86 @@ fn reference_config_passes_envoy_validation() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn direct_tls_client_gets_https_from_the_connection_not_from_headers() {
+    // Envoy itself terminates TLS here (no LB in front): the untrusted
+    // client's X-Forwarded-Proto is ignored and the scheme comes from the
+    // connection (Envoy's connection.tls_version property).
+    let dir = std::env::temp_dir().join(format!("oidc-edge-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=app.example.com",
+            "-addext",
+            "subjectAltName=DNS:app.example.com",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (./build.sh test installs it)");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let tls = json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {"tls_certificates": [{
+                "certificate_chain": {"filename": cert.display().to_string()},
+                "private_key": {"filename": key.display().to_string()}
+            }]}
+        }
+    });
+    let edge = edge_with(EnvoyConfig::reference().plugin_config(PLUGIN).edit(|c| {
+        c["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = tls
+    }));
+    let port = edge.envoy.port;
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(&cert)
+        .args([
+            "--interface",
+            CLIENT,
+            "--resolve",
+            &format!("app.example.com:{port}:127.0.0.1"),
+        ])
+        .args([
+            "-H",
+            "X-Forwarded-Proto: http",
+            "-H",
+            "X-Forwarded-Port: 80",
+        ])
+        .arg(format!("https://app.example.com:{port}/"))
+        .output()
+        .expect("curl (./build.sh test installs it)");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let echo = Echo::parse(&out.stdout);
+    let host = format!("app.example.com:{port}");
+    assert_eq!(
+        view(&echo),
+        some(["https", &host, &port.to_string(), "127.0.0.3"])
+    );
+}

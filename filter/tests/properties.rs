@@ -1,0 +1,153 @@
+//! Property tests over the whole forwarded-header decision: for any headers
+//! a client or a proxy can send, under any of several trust configurations,
+//! the logic does not panic and the app receives only well-formed,
+//! consistent forwarding headers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use oidc_edge::authority::{Authority, Proto};
+use oidc_edge::config::Config;
+use oidc_edge::decision::{HeaderOp, Verdict};
+use oidc_edge::forwarded::{decide, Connection};
+use oidc_edge::node::{parse_ip_with_port, parse_port};
+use oidc_edge::rfc7239;
+use proptest::prelude::*;
+use std::net::IpAddr;
+
+struct Conn(bool);
+
+impl Connection for Conn {
+    fn source_address(&mut self) -> Option<IpAddr> {
+        "10.0.0.5".parse().ok()
+    }
+    fn is_tls(&mut self) -> bool {
+        self.0
+    }
+}
+
+const CONFIGS: &[&str] = &[
+    r#"{"forwarded": {}}"#,
+    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#,
+    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "prefer": "forwarded", "emit_forwarded": true, "rewrite_host": true}}"#,
+    r#"{"forwarded": {"trusted_hops": 2, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
+    r#"{"forwarded": {"peer_address_from": "source_address", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com:8443"}}"#,
+];
+
+const NAMES: &[&str] = &[
+    ":authority",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-oidc-edge-peer",
+    "x-other",
+];
+
+/// Bytes biased towards the syntax these headers use.
+fn value() -> impl Strategy<Value = Vec<u8>> {
+    let interesting = prop::sample::select(
+        b"0123456789abcdefABCDEF.:[]/,;=\" \t\\_-%?#@xhtpsunkowfrb\xff\xc3\x00\x7f".to_vec(),
+    );
+    let token = prop::sample::select(vec![
+        &b"10.0.0.5"[..],
+        b"203.0.113.9",
+        b"[2001:db8::1]:443",
+        b"fd00::7",
+        b"https",
+        b"http",
+        b"app.example.com",
+        b"for=",
+        b"proto=",
+        b"host=",
+        b"unknown",
+        b", ",
+        b";",
+        b"\"",
+    ]);
+    prop::collection::vec(
+        prop_oneof![3 => interesting.prop_map(|b| vec![b]), 2 => token.prop_map(|t| t.to_vec()), 1 => any::<u8>().prop_map(|b| vec![b])],
+        0..24,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+fn headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+    prop::collection::vec((prop::sample::select(NAMES), value()), 0..10)
+        .prop_map(|v| v.into_iter().map(|(n, v)| (n.to_string(), v)).collect())
+}
+
+fn apply(headers: &mut Vec<(String, Vec<u8>)>, ops: &[HeaderOp]) {
+    for op in ops {
+        match op {
+            HeaderOp::Set(n, v) => {
+                headers.retain(|(h, _)| h != n);
+                headers.push((n.to_string(), v.clone().into_bytes()));
+            }
+            HeaderOp::Remove(n) => headers.retain(|(h, _)| h != n),
+            HeaderOp::RemoveNamed(n) => headers.retain(|(h, _)| h != n),
+        }
+    }
+}
+
+fn one<'a>(h: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
+    let mut it = h.iter().filter(|(n, _)| n == name);
+    let first = it
+        .next()
+        .map(|(_, v)| std::str::from_utf8(v).expect("forwarding headers we send are UTF-8"));
+    assert!(it.next().is_none(), "{name} sent twice");
+    first
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_app_only_ever_receives_well_formed_forwarding_headers(
+        cfg in prop::sample::select(CONFIGS),
+        mut req in headers(),
+        tls in any::<bool>(),
+    ) {
+        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let d = decide(&cfg, &req, &mut Conn(tls));
+        let Verdict::Forward(ops) = d.verdict else { return Ok(()); };
+        apply(&mut req, &ops);
+        let proto = one(&req, "x-forwarded-proto").expect("XFP always set");
+        let proto = Proto::parse(proto).expect("XFP is http or https");
+        let host = Authority::parse(one(&req, "x-forwarded-host").expect("XFH always set")).expect("XFH valid");
+        let port = parse_port(one(&req, "x-forwarded-port").expect("port always set")).expect("port valid");
+        prop_assert_eq!(host.port.unwrap_or(proto.default_port()), port, "XFH's port agrees with X-Forwarded-Port");
+        if let Some(xff) = one(&req, "x-forwarded-for") {
+            for e in xff.split(", ") {
+                prop_assert!(parse_ip_with_port(e).is_some(), "XFF entry {:?}", e);
+            }
+        }
+        if let Some(prefix) = one(&req, "x-forwarded-prefix") {
+            prop_assert!(prefix.starts_with('/') && !prefix.contains("//") && !prefix.contains(".."));
+        }
+        if let Some(fw) = one(&req, "forwarded") {
+            prop_assert!(rfc7239::parse([fw]).is_some_and(|e| e.len() == 1), "we emit what we parse: {}", fw);
+        }
+        if cfg.peer == oidc_edge::config::PeerSource::Header("x-oidc-edge-peer".into()) {
+            prop_assert!(one(&req, "x-oidc-edge-peer").is_none());
+        }
+    }
+
+    #[test]
+    fn rfc7239_parser_never_panics(line in value()) {
+        if let Ok(s) = std::str::from_utf8(&line) {
+            let _ = rfc7239::parse([s]);
+        }
+    }
+
+    #[test]
+    fn config_parser_never_panics(json in "[{}\\[\\]\":,a-z_0-9./ ]{0,80}") {
+        let _ = Config::parse(json.as_bytes());
+    }
+}
