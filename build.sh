@@ -4,10 +4,12 @@
 #   ./build.sh build   build the module (target/oidc_edge.wasm), print its size and sha256
 #   ./build.sh test    install what is missing, then lint, unit-test and run the Envoy integration tests
 #   ./build.sh demo    start Envoy with the filter in front of echo upstreams and show what the app sees
+#   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/
 #   ENVOY_IMAGE  run Envoy from this container image (needs a Docker engine)
+#   FUZZ_SECONDS seconds per fuzz target inside './build.sh test' (default 20; 0 skips)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -84,6 +86,7 @@ run_tests() {
   apt_install openssl curl
   lint
   build
+  fuzz "${FUZZ_SECONDS:-20}"
   export OIDC_EDGE_WASM="$WASM"
   log "unit tests and Envoy $ENVOY_VERSION integration tests"
   local out rc=0; out=$(mktemp)
@@ -93,6 +96,26 @@ run_tests() {
        END { printf "%d passed, %d failed\n", p, f }' "$out"
   rm -f "$out"
   return "$rc"
+}
+
+fuzz() {
+  local seconds="$1"
+  [ "$seconds" -gt 0 ] || return 0
+  if ! command -v cargo-fuzz >/dev/null; then
+    log "installing cargo-fuzz"
+    cargo install --quiet --locked cargo-fuzz
+  fi
+  # libFuzzer needs unstable compiler flags; the stable toolchain allows
+  # them for this build only.
+  for target in $(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+    log "fuzzing $target for ${seconds}s"
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --release "$target" -- \
+        -max_total_time="$seconds" -print_final_stats=1 2>&1 | grep -E '^(stat::number_of_executed_units|==|SUMMARY|thread)' || true)
+    # A crash leaves an artifact and a non-zero exit status of its own.
+    if compgen -G "fuzz/artifacts/$target/crash-*" >/dev/null; then
+      log "fuzz target $target crashed: see fuzz/artifacts/$target"; return 1
+    fi
+  done
 }
 
 demo() {
@@ -106,5 +129,6 @@ case "${1:-}" in
   build) build ;;
   test) run_tests ;;
   demo) demo ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  fuzz) fuzz "${2:-120}" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
