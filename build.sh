@@ -5,6 +5,7 @@
 #   ./build.sh test    install what is missing, then lint, unit-test and run the Envoy integration tests
 #   ./build.sh demo    start Envoy with the filter in front of echo upstreams and show what the app sees
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
+#   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
 #
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/
@@ -107,15 +108,29 @@ fuzz() {
   fi
   # libFuzzer needs unstable compiler flags; the stable toolchain allows
   # them for this build only.
+  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --release)
+  local target out
   for target in $(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
     log "fuzzing $target for ${seconds}s"
-    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --release "$target" -- \
-        -max_total_time="$seconds" -print_final_stats=1 2>&1 | grep -E '^(stat::number_of_executed_units|==|SUMMARY|thread)' || true)
-    # A crash leaves an artifact and a non-zero exit status of its own.
-    if compgen -G "fuzz/artifacts/$target/crash-*" >/dev/null; then
-      log "fuzz target $target crashed: see fuzz/artifacts/$target"; return 1
+    if ! out=$(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --release "$target" -- \
+        -max_total_time="$seconds" -print_final_stats=1 2>&1); then
+      printf '%s\n' "$out" | tail -n 40
+      log "fuzz target $target failed: the crashing input is in fuzz/artifacts/$target"
+      return 1
     fi
+    printf '%s\n' "$out" | grep -E '^stat::number_of_executed_units' || true
   done
+}
+
+bench() {
+  ensure_envoy
+  apt_install wrk
+  build
+  export OIDC_EDGE_WASM="$WASM"
+  log "micro benchmarks (native, criterion)"
+  cargo bench --quiet -p oidc-edge-benches 2>&1 | grep -vE '^(Benchmarking|Found|  +[0-9]+ \()|^$'
+  log "load comparison inside Envoy $ENVOY_VERSION (wrk, 1 worker, ${BENCH_SECONDS:-10}s per variant)"
+  cargo run --quiet --release -p integration-tests --bin loadbench -- "${BENCH_SECONDS:-10}"
 }
 
 demo() {
@@ -130,5 +145,6 @@ case "${1:-}" in
   test) run_tests ;;
   demo) demo ;;
   fuzz) fuzz "${2:-120}" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  bench) bench ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -33,6 +33,7 @@ use crate::decision::{Decision, HeaderOp, Reason, Verdict};
 use crate::metrics::{Counter, CounterSet};
 use crate::node::{parse_ip_with_port, Node};
 use crate::rfc7239;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// Longest `X-Forwarded-Prefix` accepted.
@@ -69,7 +70,7 @@ pub trait Connection {
 
 /// The request headers, as read in one bulk call: lower-case names, raw
 /// values (non-UTF-8 values are possible and are treated as malformed).
-pub type Headers = [(String, Vec<u8>)];
+pub type Headers<'a> = [(&'a str, &'a [u8])];
 
 /// The external view of a request, as the upstream will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,37 +87,77 @@ pub struct ExternalView {
     pub prefix: Option<String>,
 }
 
-fn values<'h: 'n, 'n>(headers: &'h Headers, name: &'n str) -> impl Iterator<Item = &'h [u8]> + 'n {
+fn values<'h: 'n, 'n>(
+    headers: &'h Headers<'h>,
+    name: &'n str,
+) -> impl Iterator<Item = &'h [u8]> + 'n {
     headers
         .iter()
-        .filter(move |(n, _)| n == name)
-        .map(|(_, v)| v.as_slice())
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, v)| *v)
 }
 
 fn present(headers: &Headers, name: &str) -> bool {
-    headers.iter().any(|(n, _)| n == name)
+    headers.iter().any(|(n, _)| *n == name)
 }
 
-/// The comma-separated members of every line of a header, trimmed, empty
-/// members skipped (RFC 9110 §5.6.1). `None` if a line is not UTF-8.
-fn list<'h>(headers: &'h Headers, name: &str) -> Option<Vec<&'h str>> {
-    let mut out = Vec::new();
-    for v in values(headers, name) {
-        let s = std::str::from_utf8(v).ok()?;
-        out.extend(
-            s.split(',')
-                .map(|m| m.trim_matches([' ', '\t']))
-                .filter(|m| !m.is_empty()),
-        );
+/// The comma-separated members of a header, right to left across all its
+/// lines, trimmed, empty members skipped (RFC 9110 §5.6.1). Yields `None` for
+/// a line that is not UTF-8. Reads the values in place: the request path
+/// allocates nothing for list headers.
+struct MembersRev<'h> {
+    lines: std::iter::Rev<std::slice::Iter<'h, (&'h str, &'h [u8])>>,
+    name: &'h str,
+    current: Option<std::str::RSplit<'h, char>>,
+}
+
+impl<'h> MembersRev<'h> {
+    fn new(headers: &'h Headers<'h>, name: &'h str) -> MembersRev<'h> {
+        MembersRev {
+            lines: headers.iter().rev(),
+            name,
+            current: None,
+        }
     }
-    Some(out)
+}
+
+impl<'h> Iterator for MembersRev<'h> {
+    type Item = Option<&'h str>;
+
+    fn next(&mut self) -> Option<Option<&'h str>> {
+        loop {
+            if let Some(members) = &mut self.current {
+                for m in members.by_ref() {
+                    let m = m.trim_matches([' ', '\t']);
+                    if !m.is_empty() {
+                        return Some(Some(m));
+                    }
+                }
+                self.current = None;
+            }
+            let name = self.name;
+            let (_, v) = self.lines.by_ref().find(|(n, _)| *n == name)?;
+            match std::str::from_utf8(v) {
+                Ok(s) => self.current = Some(s.rsplit(',')),
+                Err(_) => return Some(None),
+            }
+        }
+    }
 }
 
 /// The member `depth` places from the right (1 = rightmost), clamped to the
-/// leftmost when the list is shorter.
-fn at_depth<T: Copy>(items: &[T], depth: usize) -> Option<T> {
-    let i = items.len().saturating_sub(depth);
-    items.get(i).copied()
+/// leftmost when the list is shorter. `Err` if a line it had to read is not
+/// UTF-8; members beyond `depth` are not read at all.
+fn member_at_depth<'h>(
+    headers: &'h Headers<'h>,
+    name: &'h str,
+    depth: usize,
+) -> Result<Option<&'h str>, ()> {
+    let mut last = None;
+    for m in MembersRev::new(headers, name).take(depth) {
+        last = Some(m.ok_or(())?);
+    }
+    Ok(last)
 }
 
 /// Result of walking a forwarded-for chain from the right.
@@ -130,21 +171,23 @@ struct Walk {
     depth: usize,
 }
 
+/// Walks hops given right to left; `None` if a hop it reaches is malformed.
 fn walk<T>(
     cfg: &ForwardedConfig,
-    entries: &[T],
-    parse: impl Fn(&T) -> Option<Node>,
+    hops_rev: impl Iterator<Item = T>,
+    parse: impl Fn(T) -> Option<Node>,
 ) -> Option<Walk> {
     let mut w = Walk {
         client: None,
         proxies: Vec::new(),
         depth: 1,
     };
-    for (i, entry) in entries.iter().enumerate().rev() {
-        let node = parse(entry)?;
+    let mut hops = hops_rev.peekable();
+    while let Some(hop) = hops.next() {
+        let node = parse(hop)?;
         let trusted_proxy =
             w.depth < cfg.trusted_hops || node.ip().is_some_and(|ip| cfg.in_trusted_cidrs(ip));
-        if trusted_proxy && i > 0 {
+        if trusted_proxy && hops.peek().is_some() {
             w.depth += 1;
             if let Some(ip) = node.ip() {
                 w.proxies.push(ip);
@@ -173,20 +216,21 @@ fn claims_from_x_forwarded(
     counters: &mut CounterSet,
 ) -> Claimed {
     let mut malformed = false;
-    let mut c = Claimed::default();
-    let chain = list(headers, XFF);
-    c.walk = chain.and_then(|xff| walk(cfg, &xff, |e| parse_ip_with_port(e).map(Node::Ip)));
+    let mut c = Claimed {
+        walk: walk(cfg, MembersRev::new(headers, XFF), |m| {
+            m.and_then(parse_ip_with_port).map(Node::Ip)
+        }),
+        ..Claimed::default()
+    };
     if c.walk.is_none() {
         malformed = true;
     }
     let depth = c.walk.as_ref().map_or(1, |w| w.depth);
-    let mut pick = |name: &str| -> Option<&str> {
-        match list(headers, name) {
-            Some(l) => at_depth(&l, depth),
-            None => {
-                malformed = true;
-                None
-            }
+    let mut pick = |name| match member_at_depth(headers, name, depth) {
+        Ok(m) => m,
+        Err(()) => {
+            malformed = true;
+            None
         }
     };
     let proto = pick(XFP);
@@ -227,8 +271,11 @@ fn claims_from_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Cla
         lines.push(std::str::from_utf8(v).ok()?);
     }
     let elements = rfc7239::parse(lines)?;
-    let w = walk(cfg, &elements, |e| Some(e.for_node.unwrap_or(Node::Hidden)))?;
-    let e = at_depth(&elements.iter().collect::<Vec<_>>(), w.depth)?;
+    let w = walk(cfg, elements.iter().rev(), |e| {
+        Some(e.for_node.unwrap_or(Node::Hidden))
+    })?;
+    // The element `depth` from the right, clamped to the leftmost.
+    let e = elements.get(elements.len().saturating_sub(w.depth))?;
     let port = e.host.as_ref().and_then(|a| a.port);
     Some(Claimed {
         proto: e.proto,
@@ -399,12 +446,11 @@ fn reject(reason: Reason, mut counters: CounterSet) -> Decision {
 /// any header that already holds exactly the wanted value.
 pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Vec<HeaderOp> {
     let host = view.authority.display_for(view.proto, view.port);
-    let xff = view
-        .chain
-        .iter()
-        .map(IpAddr::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut xff = String::new();
+    for (i, ip) in view.chain.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(xff, "{sep}{ip}");
+    }
     let forwarded = cfg.emit_forwarded.then(|| canonical_forwarded(view, &host));
     let wanted: [(&'static str, Option<String>); 6] = [
         (XFP, Some(view.proto.as_str().to_string())),
@@ -486,8 +532,11 @@ mod tests {
 
     impl Outcome {
         fn get(&self, name: &str) -> Option<String> {
-            let v: Vec<_> = values(&self.headers, name)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
+            let v: Vec<_> = self
+                .headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
                 .collect();
             assert!(v.len() <= 1, "{name} has {} values: {v:?}", v.len());
             v.into_iter().next()
@@ -519,7 +568,11 @@ mod tests {
             source: None,
             asked_tls: false,
         };
-        let d = decide(&cfg, &headers, &mut conn);
+        let borrowed: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let d = decide(&cfg, &borrowed, &mut conn);
         let rejected = match &d.verdict {
             Verdict::Reject(r) => Some(*r),
             Verdict::Forward(ops) => {
@@ -793,7 +846,7 @@ mod tests {
     #[test]
     fn headers_already_right_are_not_rewritten() {
         let cfg = Config::parse(LB.as_bytes()).unwrap().forwarded.unwrap();
-        let headers: Vec<(String, Vec<u8>)> = [
+        let headers: Vec<(&str, &[u8])> = [
             (":authority", "internal"),
             (XFP, "https"),
             (XFH, "internal"),
@@ -802,7 +855,7 @@ mod tests {
             ("x-oidc-edge-peer", "10.0.0.5"),
         ]
         .iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .map(|(n, v)| (*n, v.as_bytes()))
         .collect();
         let d = decide(
             &cfg,
@@ -980,7 +1033,7 @@ mod tests {
             .unwrap()
             .forwarded
             .unwrap();
-        let headers = vec![
+        let headers = [
             (":authority".to_string(), b"a.example".to_vec()),
             (XFP.to_string(), b"https".to_vec()),
         ];
@@ -989,7 +1042,11 @@ mod tests {
             source: Some("10.0.0.5".parse().unwrap()),
             asked_tls: false,
         };
-        let d = decide(&cfg, &headers, &mut conn);
+        let borrowed: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let d = decide(&cfg, &borrowed, &mut conn);
         assert!(d.counters.contains(Counter::ForwardedTrustedPeer));
     }
 }

@@ -9,6 +9,7 @@
 use crate::config::Config;
 use crate::decision::{HeaderOp, Reason, Verdict};
 use crate::forwarded::{self, Connection};
+use crate::header_map;
 use crate::metrics::{Counter, CounterSet, Metrics};
 use crate::node::parse_ip_with_port;
 use proxy_wasm::hostcalls;
@@ -90,6 +91,34 @@ struct Request {
     shared: Rc<Shared>,
 }
 
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+}
+
+/// The request headers in the ABI's serialized form, in one host call. The
+/// SDK's `get_map_bytes` would decode them into a `String` and a `Vec` per
+/// header; [`header_map::decode`] reads the buffer in place instead.
+fn request_header_map() -> Option<Box<[u8]>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer to `size` bytes it allocated through
+    // the SDK's `proxy_on_memory_allocate` (a `Box<[u8]>` of exactly `size`
+    // bytes), ownership of which passes to us; status 0 is Ok.
+    unsafe {
+        if proxy_get_header_map_pairs(MapType::HttpRequestHeaders as u32, &mut data, &mut size) != 0
+        {
+            return None;
+        }
+        if data.is_null() {
+            return Some(Box::default());
+        }
+        Some(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+            data, size,
+        )))
+    }
+}
+
 impl Context for Request {}
 
 /// Connection facts read from Envoy properties, only when asked.
@@ -148,7 +177,11 @@ impl HttpContext for Request {
         let Some(cfg) = &self.shared.config.forwarded else {
             return Action::Continue;
         };
-        let Ok(headers) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
+        let Some(buf) = request_header_map() else {
+            self.shared.increment(Counter::InternalError);
+            return self.reject(Reason::Internal);
+        };
+        let Some(headers) = header_map::decode(&buf) else {
             self.shared.increment(Counter::InternalError);
             return self.reject(Reason::Internal);
         };

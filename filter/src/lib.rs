@@ -17,6 +17,7 @@ pub mod authority;
 pub mod config;
 pub mod decision;
 pub mod forwarded;
+pub mod header_map;
 pub mod metrics;
 pub mod node;
 pub mod rfc7239;

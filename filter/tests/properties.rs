@@ -115,7 +115,9 @@ proptest! {
         tls in any::<bool>(),
     ) {
         let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
-        let d = decide(&cfg, &req, &mut Conn(tls));
+        let borrowed: Vec<(&str, &[u8])> = req.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+        let d = decide(&cfg, &borrowed, &mut Conn(tls));
+        drop(borrowed);
         let Verdict::Forward(ops) = d.verdict else { return Ok(()); };
         apply(&mut req, &ops);
         let proto = one(&req, "x-forwarded-proto").expect("XFP always set");

@@ -51,10 +51,10 @@ fuzz_target!(|input: Input| {
     let Ok(Config { forwarded: Some(cfg) }) = Config::parse(cfg_text.as_bytes()) else {
         return;
     };
-    let headers: Vec<(String, Vec<u8>)> = input
+    let headers: Vec<(&str, &[u8])> = input
         .headers
         .iter()
-        .map(|(n, v)| (NAMES[*n as usize % NAMES.len()].to_string(), v.clone()))
+        .map(|(n, v)| (NAMES[*n as usize % NAMES.len()], v.as_slice()))
         .collect();
     let _ = decide(&cfg, &headers, &mut Conn(&input));
 });
