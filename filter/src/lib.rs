@@ -15,12 +15,15 @@
 
 pub mod authority;
 pub mod config;
+pub mod cookie;
 pub mod decision;
 pub mod forwarded;
 pub mod header_map;
+pub mod keyring;
 pub mod metrics;
 pub mod node;
 pub mod rfc7239;
+pub mod state_cookie;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;
