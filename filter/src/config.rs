@@ -8,6 +8,7 @@
 //! parsing of configuration.
 
 use crate::authority::{HostPattern, Origin};
+use crate::keyring::{decode_secret, Key, KeyRing};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::fmt;
@@ -50,6 +51,55 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
 pub struct Config {
     /// Forwarded-header normalization; `None` leaves requests untouched.
     pub forwarded: Option<ForwardedConfig>,
+    /// Login-flow affinity; `None` turns it off.
+    pub login_flow: Option<LoginFlowConfig>,
+    /// Things an operator should look at, logged once at load.
+    notes: Vec<String>,
+}
+
+/// Whether checks block or only count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Mode {
+    /// Refuse what fails a check (the default).
+    #[default]
+    #[serde(rename = "enforce")]
+    Enforce,
+    /// Count and log what would be refused, forward everything: for rollout.
+    #[serde(rename = "report")]
+    Report,
+}
+
+/// Default flow cookie name prefix. `__Host-` makes browsers refuse the
+/// cookie unless it is `Secure`, has `Path=/` and no `Domain`, so a sibling
+/// subdomain cannot plant or overwrite it.
+pub const DEFAULT_COOKIE_PREFIX: &str = "__Host-oidc-edge-";
+
+/// Default request header that carries the pinned node to Envoy's
+/// `stateful_session` filter (`HeaderBasedSessionState.name`).
+pub const DEFAULT_SESSION_HEADER: &str = "x-oidc-edge-node";
+
+/// Login-flow affinity settings (the `login_flow` section).
+#[derive(Debug, Clone)]
+pub struct LoginFlowConfig {
+    /// The IdP's authorization endpoint(s) the app redirects browsers to,
+    /// as written (each parses as an [`crate::uri::AbsoluteUri`]).
+    pub authorization_endpoints: Vec<String>,
+    /// Paths (without query) where the IdP sends the browser back.
+    pub callback_paths: Vec<String>,
+    /// Keys: the first signs, all verify.
+    pub keys: KeyRing,
+    /// Enforce or only report.
+    pub mode: Mode,
+    /// Flow cookie lifetime in seconds.
+    pub max_age: u64,
+    /// Flow cookie name prefix.
+    pub cookie_prefix: String,
+    /// Mark cookies `Secure` (required by the `__Host-` prefix).
+    pub secure: bool,
+    /// Header Envoy's `stateful_session` reads the pinned node from.
+    pub session_header: String,
+    /// Most flow cookies a browser keeps at once (parallel logins).
+    pub max_flows: usize,
 }
 
 /// Where the filter learns the address of the direct TCP peer.
@@ -124,6 +174,54 @@ impl ForwardedConfig {
 struct RawConfig {
     #[serde(default)]
     forwarded: Option<RawForwarded>,
+    #[serde(default)]
+    login_flow: Option<RawLoginFlow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    id: String,
+    #[serde(default)]
+    secret_env: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoginFlow {
+    authorization_endpoints: Vec<String>,
+    callback_paths: Vec<String>,
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default = "default_max_age")]
+    max_age_seconds: u64,
+    #[serde(default = "default_cookie_prefix")]
+    cookie_prefix: String,
+    #[serde(default)]
+    insecure_cookies: bool,
+    #[serde(default = "default_session_header")]
+    session_header: String,
+    #[serde(default = "default_max_flows")]
+    max_flows: usize,
+}
+
+fn default_max_age() -> u64 {
+    600
+}
+
+fn default_cookie_prefix() -> String {
+    DEFAULT_COOKIE_PREFIX.to_string()
+}
+
+fn default_session_header() -> String {
+    DEFAULT_SESSION_HEADER.to_string()
+}
+
+fn default_max_flows() -> usize {
+    4
 }
 
 #[derive(Deserialize, Clone, Copy, Default)]
@@ -181,9 +279,19 @@ const FORWARDING_HEADERS: &[&str] = &[
 ];
 
 impl Config {
-    /// Parses and validates the plugin configuration. Empty input (no
-    /// `configuration` at all) is the empty config: every feature off.
+    /// Parses and validates the plugin configuration, with no environment
+    /// (a `secret_env` key then fails). See [`Config::parse_with_env`].
     pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+        Config::parse_with_env(json, &|_| None)
+    }
+
+    /// Parses and validates the plugin configuration, reading `secret_env`
+    /// variables through `env`. Empty input (no `configuration` at all) is
+    /// the empty config: every feature off.
+    pub fn parse_with_env(
+        json: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         if json.iter().all(u8::is_ascii_whitespace) {
             return Ok(Config::default());
         }
@@ -203,14 +311,23 @@ impl Config {
             };
             err(field, format!("{}", e.inner()))
         })?;
+        let mut notes = Vec::new();
         let forwarded = raw.forwarded.map(validate_forwarded).transpose()?;
-        Ok(Config { forwarded })
+        let login_flow = raw
+            .login_flow
+            .map(|r| validate_login_flow(r, env, &mut notes))
+            .transpose()?;
+        Ok(Config {
+            forwarded,
+            login_flow,
+            notes,
+        })
     }
 
     /// Settings that are valid but deserve an operator's second look; the glue
     /// logs each once at load.
     pub fn warnings(&self) -> Vec<String> {
-        let mut w = Vec::new();
+        let mut w = self.notes.clone();
         if let Some(f) = &self.forwarded {
             if f.trusted_cidrs.is_empty() && f.trusted_hops > 0 {
                 w.push(format!(
@@ -312,6 +429,135 @@ fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError>
         emit_forwarded: raw.emit_forwarded,
         rewrite_host: raw.rewrite_host,
         accept_prefix: raw.accept_prefix,
+    })
+}
+
+fn validate_login_flow(
+    raw: RawLoginFlow,
+    env: &dyn Fn(&str) -> Option<String>,
+    notes: &mut Vec<String>,
+) -> Result<LoginFlowConfig, ConfigError> {
+    if raw.authorization_endpoints.is_empty() {
+        return Err(err(
+            "login_flow.authorization_endpoints",
+            "is empty; list your IdP's authorization endpoint, e.g. \"https://idp.example.com/oauth2/authorize\"",
+        ));
+    }
+    let mut authorization_endpoints = Vec::new();
+    for (i, s) in raw.authorization_endpoints.iter().enumerate() {
+        let field = format!("login_flow.authorization_endpoints[{i}]");
+        let Some(u) = crate::uri::AbsoluteUri::parse(s) else {
+            return Err(err(
+                &field,
+                format!("{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""),
+            ));
+        };
+        if u.query.is_some() || u.fragment.is_some() {
+            return Err(err(&field, format!("{s:?}: give the endpoint without query or fragment; they are ignored when matching")));
+        }
+        authorization_endpoints.push(s.clone());
+    }
+    if raw.callback_paths.is_empty() {
+        return Err(err(
+            "login_flow.callback_paths",
+            "is empty; list the path(s) of your redirect_uri, e.g. \"/callback\"",
+        ));
+    }
+    for (i, p) in raw.callback_paths.iter().enumerate() {
+        if !p.starts_with('/') || p.contains(['?', '#']) {
+            return Err(err(
+                format!("login_flow.callback_paths[{i}]"),
+                format!("{p:?} must be a path starting with '/', without query or fragment"),
+            ));
+        }
+    }
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.iter().enumerate() {
+        let field = format!("login_flow.keys[{i}]");
+        let (encoded, source) = match (&k.secret_env, &k.secret) {
+            (Some(var), None) => match env(var) {
+                Some(v) => (v, format!("environment variable {var}")),
+                None => {
+                    return Err(err(
+                        &field,
+                        format!(
+                        "environment variable {var:?} is not set in the Wasm VM; expose it with \
+                             vm_config.environment_variables.host_env_keys (or key_values)"
+                    ),
+                    ))
+                }
+            },
+            (None, Some(v)) => {
+                notes.push(format!(
+                    "{field}.secret is inline in the configuration; prefer secret_env so the secret stays out of YAML"
+                ));
+                (v.clone(), format!("{field}.secret"))
+            }
+            _ => {
+                return Err(err(
+                    &field,
+                    "give exactly one of secret_env (preferred) or secret",
+                ))
+            }
+        };
+        let secret = decode_secret(&encoded)
+            .ok_or_else(|| err(&field, format!("the secret from {source} is not base64 (generate one with: openssl rand -base64 32)")))?;
+        keys.push(Key::new(&k.id, &secret).map_err(|m| err(&field, m))?);
+    }
+    let keys = KeyRing::new(keys).map_err(|m| err("login_flow.keys", m))?;
+    if !(60..=3600).contains(&raw.max_age_seconds) {
+        return Err(err(
+            "login_flow.max_age_seconds",
+            format!(
+                "{} is out of range; expected 60 to 3600 (a login's time at the IdP)",
+                raw.max_age_seconds
+            ),
+        ));
+    }
+    let p = &raw.cookie_prefix;
+    if p.is_empty()
+        || !p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        return Err(err(
+            "login_flow.cookie_prefix",
+            format!("{p:?} must be letters, digits, '-' and '_'"),
+        ));
+    }
+    if raw.insecure_cookies && (p.starts_with("__Host-") || p.starts_with("__Secure-")) {
+        return Err(err(
+            "login_flow.insecure_cookies",
+            format!("browsers drop {p:?} cookies without Secure; use another cookie_prefix for plain-HTTP testing"),
+        ));
+    }
+    if raw.insecure_cookies {
+        notes.push("login_flow.insecure_cookies is true: cookies are sent over plain HTTP; for testing only".into());
+    }
+    if !is_header_name(&raw.session_header)
+        || FORWARDING_HEADERS.contains(&raw.session_header.as_str())
+    {
+        return Err(err(
+            "login_flow.session_header",
+            format!("{:?} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"", raw.session_header),
+        ));
+    }
+    if !(1..=16).contains(&raw.max_flows) {
+        return Err(err(
+            "login_flow.max_flows",
+            format!("{} is out of range; expected 1 to 16", raw.max_flows),
+        ));
+    }
+    Ok(LoginFlowConfig {
+        authorization_endpoints,
+        callback_paths: raw.callback_paths,
+        keys,
+        mode: raw.mode,
+        max_age: raw.max_age_seconds,
+        cookie_prefix: raw.cookie_prefix,
+        secure: !raw.insecure_cookies,
+        session_header: raw.session_header,
+        max_flows: raw.max_flows,
     })
 }
 

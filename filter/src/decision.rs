@@ -4,6 +4,7 @@
 //! One [`Reason`] feeds the response body, the `x-oidc-edge-reason` header,
 //! the log line and the counter, so they can never disagree.
 
+use crate::login_flow::FlowProblem;
 use crate::metrics::{Counter, CounterSet};
 
 /// One change to the request headers.
@@ -15,6 +16,8 @@ pub enum HeaderOp {
     Remove(&'static str),
     /// Remove a header whose name comes from configuration.
     RemoveNamed(String),
+    /// Set a header whose name comes from configuration.
+    SetNamed(String, String),
 }
 
 /// Why a request is answered locally instead of being forwarded.
@@ -26,13 +29,15 @@ pub enum Reason {
     HostMalformed,
     /// A host call failed; refusing is safer than forwarding unchecked.
     Internal,
+    /// A login callback failed its flow-cookie check.
+    LoginFlow(FlowProblem),
 }
 
 impl Reason {
     /// HTTP status of the local answer.
     pub fn status(self) -> u32 {
         match self {
-            Reason::HostNotAllowed | Reason::HostMalformed => 400,
+            Reason::HostNotAllowed | Reason::HostMalformed | Reason::LoginFlow(_) => 400,
             Reason::Internal => 500,
         }
     }
@@ -43,6 +48,7 @@ impl Reason {
             Reason::HostNotAllowed => "host_not_allowed",
             Reason::HostMalformed => "host_malformed",
             Reason::Internal => "internal_error",
+            Reason::LoginFlow(p) => p.code(),
         }
     }
 
@@ -52,6 +58,7 @@ impl Reason {
             Reason::HostNotAllowed => "this host name is not served here",
             Reason::HostMalformed => "the request's host is missing or malformed",
             Reason::Internal => "the request could not be checked",
+            Reason::LoginFlow(p) => p.message(),
         }
     }
 
@@ -61,12 +68,31 @@ impl Reason {
             Reason::HostNotAllowed => Counter::ForwardedHostRejected,
             Reason::HostMalformed => Counter::ForwardedHostMalformed,
             Reason::Internal => Counter::InternalError,
+            Reason::LoginFlow(p) => p.counter(),
         }
     }
 
-    /// The response body: the message and the code, one line.
+    /// The response body: the message and the code, one line; for a
+    /// failed login, a short page with a way to start again.
     pub fn body(self) -> String {
-        format!("oidc-edge: {} ({})\n", self.message(), self.code())
+        match self {
+            Reason::LoginFlow(_) => format!(
+                "<!doctype html><meta charset=utf-8><title>Login could not be completed</title>\
+                 <h1>Login could not be completed</h1><p>{}</p><p><a href=\"/\">Start again</a></p>\
+                 <p><small>oidc-edge: {}</small></p>\n",
+                self.message(),
+                self.code()
+            ),
+            _ => format!("oidc-edge: {} ({})\n", self.message(), self.code()),
+        }
+    }
+
+    /// The response's content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Reason::LoginFlow(_) => "text/html; charset=utf-8",
+            _ => "text/plain; charset=utf-8",
+        }
     }
 }
 

@@ -329,7 +329,25 @@ fn peer_address(
     }
 }
 
-const STRIPPED: [&str; 6] = [FORWARDED, XFF, XFP, XFH, XF_PORT, XF_PREFIX];
+/// The downstream connection's scheme, memoized in `tls`.
+fn connection_proto(conn: &mut dyn Connection, tls: &mut Option<bool>) -> Proto {
+    let is_tls = *tls.get_or_insert_with(|| conn.is_tls());
+    if is_tls {
+        Proto::Https
+    } else {
+        Proto::Http
+    }
+}
+
+/// Whether an untrusted peer sent forwarding headers we remove or replace.
+/// Envoy adds `X-Forwarded-Proto` with the connection's own scheme when none
+/// arrives, so that value alone is not the client's doing.
+fn stripped_anything(headers: &Headers, proto: Proto) -> bool {
+    [FORWARDED, XFF, XFH, XF_PORT, XF_PREFIX]
+        .iter()
+        .any(|n| present(headers, n))
+        || values(headers, XFP).any(|v| v != proto.as_str().as_bytes())
+}
 
 /// Decides the external view of a request and the header changes that give
 /// the upstream that view, or rejects it.
@@ -368,20 +386,18 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
         }
     } else {
         counters.add(Counter::ForwardedUntrustedPeer);
-        if STRIPPED.iter().any(|n| present(headers, n)) {
-            counters.add(Counter::ForwardedUntrustedStripped);
-        }
         Claimed::default()
     };
 
+    // The connection's own scheme, asked of the host at most once.
+    let mut tls = None;
     // The external origin: configured, claimed by a trusted peer, or the connection's own.
     let (proto, authority, port) = match &cfg.external_origin {
         Some(o) => (o.proto, o.authority.clone(), o.port()),
         None => {
             let proto = match claimed.proto {
                 Some(p) => p,
-                None if conn.is_tls() => Proto::Https,
-                None => Proto::Http,
+                None => connection_proto(conn, &mut tls),
             };
             let authority = match claimed.authority {
                 Some(a) => a,
@@ -402,6 +418,9 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
             (proto, authority, port)
         }
     };
+    if !trusted && stripped_anything(headers, connection_proto(conn, &mut tls)) {
+        counters.add(Counter::ForwardedUntrustedStripped);
+    }
     if !cfg.allowed_hosts.is_empty()
         && !cfg.allowed_hosts.iter().any(|p| p.matches(&authority.host))
     {
@@ -425,7 +444,10 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
         prefix: claimed.prefix,
     };
     let ops = plan(cfg, headers, &view);
-    if ops.iter().any(|op| !matches!(op, HeaderOp::RemoveNamed(_))) {
+    if ops
+        .iter()
+        .any(|op| matches!(op, HeaderOp::Set(..) | HeaderOp::Remove(_)))
+    {
         counters.add(Counter::ForwardedRewritten);
     }
     Decision {
@@ -584,6 +606,7 @@ mod tests {
                         }
                         HeaderOp::Remove(n) => headers.retain(|(h, _)| h != n),
                         HeaderOp::RemoveNamed(n) => headers.retain(|(h, _)| h != n),
+                        HeaderOp::SetNamed(..) => panic!("forwarded sets only fixed names"),
                     }
                 }
                 None
@@ -837,6 +860,13 @@ mod tests {
         assert!(spoof.contains(Counter::ForwardedUntrustedStripped));
         let plain = c(LB, "198.51.100.7", &[]);
         assert!(!plain.contains(Counter::ForwardedUntrustedStripped));
+        let envoy_added = c(LB, "198.51.100.7", &[(XFP, "http")]);
+        assert!(
+            !envoy_added.contains(Counter::ForwardedUntrustedStripped),
+            "Envoy adds XFP with the connection's scheme itself"
+        );
+        let spoofed_proto = c(LB, "198.51.100.7", &[(XFP, "https")]);
+        assert!(spoofed_proto.contains(Counter::ForwardedUntrustedStripped));
 
         assert!(c(LB, "10.0.0.5", &[(XFP, "gopher")]).contains(Counter::ForwardedMalformed));
         assert!(c(LB, "10.0.0.5", &[(FORWARDED, "for=\"x")]).contains(Counter::ForwardedMalformed));

@@ -7,9 +7,12 @@
 //! and a panic in Envoy's V8 turns this worker's filter into permanent 503s.
 
 use crate::config::Config;
+use crate::config::Mode;
+use crate::cookie;
 use crate::decision::{HeaderOp, Reason, Verdict};
 use crate::forwarded::{self, Connection};
 use crate::header_map;
+use crate::login_flow::{self, CallbackVerdict};
 use crate::metrics::{Counter, CounterSet, Metrics};
 use crate::node::parse_ip_with_port;
 use proxy_wasm::hostcalls;
@@ -59,7 +62,7 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let config = match Config::parse(&bytes) {
+        let config = match Config::parse_with_env(&bytes, &|k| std::env::var(k).ok()) {
             Ok(c) => c,
             Err(e) => {
                 log(LogLevel::Critical, &e.to_string());
@@ -79,7 +82,11 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let shared = self.shared.clone()?;
-        Some(Box::new(Request { shared }))
+        Some(Box::new(Request {
+            shared,
+            clear_cookie: None,
+            memo: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -89,6 +96,10 @@ impl RootContext for Root {
 
 struct Request {
     shared: Rc<Shared>,
+    /// Flow cookie to clear on the response (the callback used it).
+    clear_cookie: Option<String>,
+    /// What the response phase needs to start a login flow.
+    memo: Option<login_flow::RequestMemo>,
 }
 
 #[link(wasm_import_module = "env")]
@@ -143,16 +154,27 @@ impl Request {
     }
 
     fn reject(&self, reason: Reason) -> Action {
+        self.reject_clearing(reason, None)
+    }
+
+    fn reject_clearing(&self, reason: Reason, clear: Option<String>) -> Action {
         log(
             LogLevel::Debug,
             &format!("answered {}: {}", reason.status(), reason.code()),
         );
         let body = reason.body();
-        let headers = vec![
-            ("content-type", "text/plain; charset=utf-8"),
+        let clear = match (clear, &self.shared.config.login_flow) {
+            (Some(name), Some(lf)) => Some(cookie::clear_cookie(&name, lf.secure)),
+            _ => None,
+        };
+        let mut headers = vec![
+            ("content-type", reason.content_type()),
             ("cache-control", "no-store"),
             ("x-oidc-edge-reason", reason.code()),
         ];
+        if let Some(c) = &clear {
+            headers.push(("set-cookie", c.as_str()));
+        }
         if hostcalls::send_http_response(reason.status(), headers, Some(body.as_bytes())).is_err() {
             log(LogLevel::Error, "could not send a local response");
         }
@@ -166,17 +188,33 @@ impl Request {
                 HeaderOp::Set(name, value) => hostcalls::set_map_value(map, name, Some(value)),
                 HeaderOp::Remove(name) => hostcalls::set_map_value(map, name, None),
                 HeaderOp::RemoveNamed(name) => hostcalls::set_map_value(map, name, None),
+                HeaderOp::SetNamed(name, value) => hostcalls::set_map_value(map, name, Some(value)),
             };
             r.is_ok()
         })
     }
 }
 
+/// Seconds since the Unix epoch, from the host's clock.
+fn now() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+fn response_header(name: &str) -> Option<String> {
+    let v = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name).ok()??;
+    String::from_utf8(v).ok()
+}
+
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(cfg) = &self.shared.config.forwarded else {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        if config.forwarded.is_none() && config.login_flow.is_none() {
             return Action::Continue;
-        };
+        }
         let Some(buf) = request_header_map() else {
             self.shared.increment(Counter::InternalError);
             return self.reject(Reason::Internal);
@@ -185,18 +223,97 @@ impl HttpContext for Request {
             self.shared.increment(Counter::InternalError);
             return self.reject(Reason::Internal);
         };
-        let decision = forwarded::decide(cfg, &headers, &mut HostConnection);
-        self.count(decision.counters);
-        match decision.verdict {
-            Verdict::Forward(ops) => {
-                if self.apply(&ops) {
-                    Action::Continue
-                } else {
-                    self.shared.increment(Counter::InternalError);
-                    self.reject(Reason::Internal)
+        let mut ops = Vec::new();
+        if let Some(cfg) = &config.forwarded {
+            let decision = forwarded::decide(cfg, &headers, &mut HostConnection);
+            self.count(decision.counters);
+            match decision.verdict {
+                Verdict::Forward(o) => ops = o,
+                Verdict::Reject(reason) => return self.reject(reason),
+            }
+        }
+        if let Some(lf) = &config.login_flow {
+            let path = headers
+                .iter()
+                .find(|(n, _)| *n == ":path")
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+                .unwrap_or("/");
+            let (verdict, counters) = login_flow::on_request(lf, path, &headers, now());
+            self.count(counters);
+            let client_session_header = headers.iter().any(|(n, _)| *n == lf.session_header);
+            match verdict {
+                CallbackVerdict::Pin { node, clear } => {
+                    ops.push(HeaderOp::SetNamed(
+                        lf.session_header.clone(),
+                        login_flow::session_header_value(&node),
+                    ));
+                    self.clear_cookie = Some(clear);
+                }
+                CallbackVerdict::Refuse { problem, clear } => {
+                    if lf.mode == Mode::Enforce {
+                        return self.reject_clearing(Reason::LoginFlow(problem), clear);
+                    }
+                    log(
+                        LogLevel::Info,
+                        &format!("report mode: would refuse a callback: {}", problem.code()),
+                    );
+                    self.clear_cookie = clear;
+                }
+                CallbackVerdict::NotCallback => {
+                    self.memo = Some(login_flow::memo(lf, path, &headers))
                 }
             }
-            Verdict::Reject(reason) => self.reject(reason),
+            let pinned = matches!(ops.last(), Some(HeaderOp::SetNamed(..)));
+            if client_session_header && !pinned {
+                // Only oidc-edge may choose the node.
+                ops.push(HeaderOp::RemoveNamed(lf.session_header.clone()));
+                self.shared.increment(Counter::FlowSessionHeaderStripped);
+            }
         }
+        if self.apply(&ops) {
+            Action::Continue
+        } else {
+            self.shared.increment(Counter::InternalError);
+            self.reject(Reason::Internal)
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let shared = self.shared.clone();
+        let Some(lf) = &shared.config.login_flow else {
+            return Action::Continue;
+        };
+        let map = MapType::HttpResponseHeaders;
+        // Envoy's stateful_session echoes the chosen node's address here.
+        let _ = hostcalls::set_map_value(map, &lf.session_header, None);
+        if let Some(name) = self.clear_cookie.take() {
+            let _ = hostcalls::add_map_value(
+                map,
+                "set-cookie",
+                &cookie::clear_cookie(&name, lf.secure),
+            );
+        }
+        let Some(memo) = self.memo.take() else {
+            return Action::Continue;
+        };
+        if !response_header(":status").is_some_and(|s| s.starts_with('3')) {
+            return Action::Continue;
+        }
+        let Some(location) = response_header("location") else {
+            return Action::Continue;
+        };
+        let node = hostcalls::get_property(vec!["upstream", "address"])
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok());
+        let (cookies, counters) =
+            login_flow::on_response(lf, &location, node.as_deref(), &memo, now());
+        self.count(counters);
+        for c in cookies {
+            if hostcalls::add_map_value(map, "set-cookie", &c).is_err() {
+                self.shared.increment(Counter::InternalError);
+            }
+        }
+        Action::Continue
     }
 }

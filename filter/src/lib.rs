@@ -20,10 +20,12 @@ pub mod decision;
 pub mod forwarded;
 pub mod header_map;
 pub mod keyring;
+pub mod login_flow;
 pub mod metrics;
 pub mod node;
 pub mod rfc7239;
 pub mod state_cookie;
+pub mod uri;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -31,11 +31,41 @@ pub enum Counter {
     /// A host call failed and the request was refused rather than forwarded
     /// unchecked.
     InternalError,
+    /// A login flow started: its cookie was set.
+    FlowIssued,
+    /// A redirect to the IdP had no single `state`: no cookie set.
+    FlowNoState,
+    /// A redirect to the IdP, but the upstream node was unknown: no cookie set.
+    FlowNoNode,
+    /// Stale or surplus flow cookies cleared.
+    FlowEvicted,
+    /// A callback's flow cookie checked out.
+    FlowValid,
+    /// A callback was pinned to the node that started its flow.
+    FlowPinned,
+    /// Callback refused: no flow cookie.
+    FlowMissing,
+    /// Callback refused: the flow cookie arrived twice.
+    FlowDuplicate,
+    /// Callback refused: flow cookie not decodable.
+    FlowMalformed,
+    /// Callback refused: flow cookie over the size limit.
+    FlowTooLarge,
+    /// Callback refused: flow cookie signed by a key not in the ring.
+    FlowUnknownKey,
+    /// Callback refused: flow cookie MAC mismatch.
+    FlowBadSignature,
+    /// Callback refused: flow cookie expired.
+    FlowExpired,
+    /// In report mode, a callback that enforce mode would have refused.
+    FlowReportOnly,
+    /// A client-sent session header was removed (it cannot pick a node).
+    FlowSessionHeaderStripped,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 9] = [
+    pub const ALL: [Counter; 24] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -45,6 +75,21 @@ impl Counter {
         Counter::ForwardedHostRejected,
         Counter::ForwardedHostMalformed,
         Counter::InternalError,
+        Counter::FlowIssued,
+        Counter::FlowNoState,
+        Counter::FlowNoNode,
+        Counter::FlowEvicted,
+        Counter::FlowValid,
+        Counter::FlowPinned,
+        Counter::FlowMissing,
+        Counter::FlowDuplicate,
+        Counter::FlowMalformed,
+        Counter::FlowTooLarge,
+        Counter::FlowUnknownKey,
+        Counter::FlowBadSignature,
+        Counter::FlowExpired,
+        Counter::FlowReportOnly,
+        Counter::FlowSessionHeaderStripped,
     ];
 
     /// The metric name as defined in Envoy.
@@ -59,6 +104,21 @@ impl Counter {
             Counter::ForwardedHostRejected => "oidc_edge.forwarded.host_rejected",
             Counter::ForwardedHostMalformed => "oidc_edge.forwarded.host_malformed",
             Counter::InternalError => "oidc_edge.internal_error",
+            Counter::FlowIssued => "oidc_edge.login_flow.issued",
+            Counter::FlowNoState => "oidc_edge.login_flow.no_state",
+            Counter::FlowNoNode => "oidc_edge.login_flow.no_node",
+            Counter::FlowEvicted => "oidc_edge.login_flow.evicted",
+            Counter::FlowValid => "oidc_edge.login_flow.valid",
+            Counter::FlowPinned => "oidc_edge.login_flow.pinned",
+            Counter::FlowMissing => "oidc_edge.login_flow.rejected.missing",
+            Counter::FlowDuplicate => "oidc_edge.login_flow.rejected.duplicate",
+            Counter::FlowMalformed => "oidc_edge.login_flow.rejected.malformed",
+            Counter::FlowTooLarge => "oidc_edge.login_flow.rejected.too_large",
+            Counter::FlowUnknownKey => "oidc_edge.login_flow.rejected.unknown_key",
+            Counter::FlowBadSignature => "oidc_edge.login_flow.rejected.bad_signature",
+            Counter::FlowExpired => "oidc_edge.login_flow.rejected.expired",
+            Counter::FlowReportOnly => "oidc_edge.login_flow.report_only",
+            Counter::FlowSessionHeaderStripped => "oidc_edge.login_flow.session_header_stripped",
         }
     }
 }

@@ -92,6 +92,10 @@ fn apply(headers: &mut Vec<(String, Vec<u8>)>, ops: &[HeaderOp]) {
             }
             HeaderOp::Remove(n) => headers.retain(|(h, _)| h != n),
             HeaderOp::RemoveNamed(n) => headers.retain(|(h, _)| h != n),
+            HeaderOp::SetNamed(n, v) => {
+                headers.retain(|(h, _)| h != n);
+                headers.push((n.clone(), v.clone().into_bytes()));
+            }
         }
     }
 }

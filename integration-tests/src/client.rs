@@ -14,6 +14,7 @@ pub struct Request {
     path: String,
     headers: Vec<(String, Vec<u8>)>,
     source: IpAddr,
+    body: Vec<u8>,
 }
 
 /// A response as received.
@@ -36,6 +37,15 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The body as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -50,6 +60,7 @@ impl Request {
             path: path.into(),
             headers: vec![("Host".into(), host.as_bytes().to_vec())],
             source: "127.0.0.1".parse().expect("ip"),
+            body: Vec::new(),
         }
     }
 
@@ -63,6 +74,18 @@ impl Request {
     pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Request {
         self.headers.push((name.into(), value.to_vec()));
         self
+    }
+
+    /// A POST of `body` with the given content type.
+    pub fn post(host: &str, path: &str, content_type: &str, body: &str) -> Request {
+        let mut r = Request::get(host, path);
+        r.method = "POST".into();
+        r.headers
+            .push(("Content-Type".into(), content_type.as_bytes().to_vec()));
+        r.headers
+            .push(("Content-Length".into(), body.len().to_string().into_bytes()));
+        r.body = body.as_bytes().to_vec();
+        r
     }
 
     /// Sends from this loopback source address.
@@ -93,6 +116,7 @@ impl Request {
             raw.extend_from_slice(b"\r\n");
         }
         raw.extend_from_slice(b"Connection: close\r\n\r\n");
+        raw.extend_from_slice(&self.body);
         stream.write_all(&raw)?;
         let mut buf = Vec::new();
         stream.read_to_end(&mut buf)?;

@@ -24,6 +24,8 @@ const WASM_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.htt
 pub struct EnvoyConfig {
     /// The bootstrap document (YAML read into JSON values).
     pub doc: Value,
+    /// Environment variables for the Envoy process (signing keys).
+    pub env: Vec<(String, String)>,
 }
 
 impl EnvoyConfig {
@@ -38,7 +40,16 @@ impl EnvoyConfig {
             fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let doc: Value =
             serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
-        EnvoyConfig { doc }
+        EnvoyConfig {
+            doc,
+            env: Vec::new(),
+        }
+    }
+
+    /// Sets an environment variable for the Envoy process.
+    pub fn env(mut self, key: &str, value: &str) -> EnvoyConfig {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// Replaces the oidc-edge plugin configuration (the JSON string).
@@ -249,7 +260,7 @@ impl Envoy {
             }
             Err(_) => {
                 let mut c = Command::new(envoy_bin());
-                c.args(&args);
+                c.args(&args).envs(cfg.env.iter().map(|(k, v)| (k, v)));
                 (c, None)
             }
         };

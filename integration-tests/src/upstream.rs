@@ -1,14 +1,24 @@
 //! Echo upstreams: HTTP/1.1 servers that answer every request with JSON
 //! describing what they received (their name, method, path, headers), so a
 //! test sees exactly what the app behind oidc-edge would see.
+//!
+//! They also play a relying party's login start: `GET /login` answers 302 to
+//! the IdP's authorization endpoint (`IDP_AUTHORIZE`) with a fresh `state`
+//! that only this node knows, as an app with in-memory login state does.
+//! `/login?form_post` asks for `response_mode=form_post`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+
+/// The authorization endpoint the echo app redirects `/login` to.
+pub const IDP_AUTHORIZE: &str = "https://idp.example.com/oauth2/authorize";
+
+static STATES: AtomicU64 = AtomicU64::new(1);
 
 /// A running echo server; stops when dropped.
 pub struct Upstream {
@@ -90,15 +100,33 @@ fn serve(conn: TcpStream, name: &str) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let answer = json!({
+        let mut answer = json!({
             "node": name,
             "method": method,
             "path": path,
             "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-        })
-        .to_string();
+            "body": String::from_utf8_lossy(&body),
+        });
+        let mut status = "200 OK";
+        let mut extra = String::new();
+        if path == "/login" || path.starts_with("/login?") {
+            let state = format!("{name}.{}", STATES.fetch_add(1, Ordering::SeqCst));
+            let mode = if path.contains("form_post") {
+                "&response_mode=form_post"
+            } else {
+                ""
+            };
+            let location = format!(
+                "{IDP_AUTHORIZE}?response_type=code&client_id=app&state={state}\
+                 &redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback{mode}"
+            );
+            status = "302 Found";
+            extra = format!("location: {location}\r\n");
+            answer["state"] = json!(state);
+        }
+        let answer = answer.to_string();
         let resp = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+            "HTTP/1.1 {status}\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
             answer.len(),
             answer
         );
@@ -117,6 +145,10 @@ pub struct Echo {
     pub path: String,
     /// Headers as received, in order, names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// The `state` this node issued, for `/login`.
+    pub state: Option<String>,
+    /// The request body as received.
+    pub body: String,
 }
 
 impl Echo {
@@ -144,6 +176,8 @@ impl Echo {
                         .collect()
                 })
                 .unwrap_or_default(),
+            state: v["state"].as_str().map(str::to_string),
+            body: v["body"].as_str().unwrap_or_default().to_string(),
         }
     }
 

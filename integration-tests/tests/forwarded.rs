@@ -63,7 +63,7 @@ fn some(v: [&str; 4]) -> [Option<String>; 4] {
 fn trusted_load_balancer_headers_reach_the_app_consistently() {
     let edge = edge(PLUGIN);
     let echo = edge.echo(
-        Request::get("internal.example", "/login?next=%2Fhome")
+        Request::get("internal.example", "/account?next=%2Fhome")
             .from(LB)
             .header("X-Forwarded-Proto", "https")
             .header("X-Forwarded-Host", "app.example.com")
@@ -74,7 +74,10 @@ fn trusted_load_balancer_headers_reach_the_app_consistently() {
         view(&echo),
         some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
     );
-    assert_eq!(echo.path, "/login?next=%2Fhome", "path and query untouched");
+    assert_eq!(
+        echo.path, "/account?next=%2Fhome",
+        "path and query untouched"
+    );
     assert_eq!(
         echo.header("x-oidc-edge-peer"),
         None,
@@ -409,9 +412,14 @@ fn reference_config_passes_envoy_validation() {
         .replace("/etc/envoy/oidc_edge.wasm", &wasm.display().to_string());
     let path = dir.join("edge.yaml");
     std::fs::write(&path, yaml).unwrap();
+    // The plugin is configured during validation, so its signing key must be set.
     let out = std::process::Command::new(envoy)
         .args(["--mode", "validate", "-c"])
         .arg(&path)
+        .env(
+            "OIDC_EDGE_KEY_1",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,7 +1,8 @@
 //! `./build.sh demo`: Envoy with oidc-edge (from envoy/edge.yaml) in front of
-//! two echo app nodes, showing what the app receives from a trusted load
-//! balancer and from a client that tries to spoof it. Stays up for you to
-//! try with curl until Ctrl-C (or exits at once with `--once`).
+//! three app nodes under round-robin, showing logins that return to the node
+//! that started them, and what the app receives from a trusted load balancer
+//! and from a client that tries to spoof it. Stays up for you to try with
+//! curl until Ctrl-C (or exits at once with `--once`).
 
 use integration_tests::{Echo, Envoy, EnvoyConfig, Request, Upstream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,63 @@ use std::time::Duration;
 
 const LB: &str = "127.0.0.2";
 const CLIENT: &str = "127.0.0.3";
-const PLUGIN: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "allowed_hosts": ["app.example.com", "localhost"]}}"#;
+const PLUGIN: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "allowed_hosts": ["app.example.com", "localhost"]},
+    "login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],
+                   "callback_paths": ["/callback"], "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#;
+
+/// A fresh signing key for this demo run: 32 random bytes, base64.
+fn demo_key() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, x)| n | (u32::from(*x) << (16 - 8 * i)));
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                A[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// One login through the LB: /login on some node, then the IdP's callback.
+fn login(port: u16, n: usize) {
+    let resp = Request::get("app.example.com", "/login").send(port);
+    let start = Echo::parse(&resp.body);
+    let cookie = resp
+        .header("set-cookie")
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let state = start.state.clone().unwrap_or_default();
+    let cb = Request::get(
+        "app.example.com",
+        &format!("/callback?code=demo&state={state}"),
+    )
+    .header("Cookie", &cookie)
+    .send(port);
+    let end = if cb.status == 200 {
+        Echo::parse(&cb.body).node
+    } else {
+        format!("{} {}", cb.status, cb.text())
+    };
+    let verdict = if end == start.node {
+        "same node: login completes"
+    } else {
+        "DIFFERENT NODE: login fails"
+    };
+    println!("    login {n}: /login served by {:<7} state={state:<10} /callback served by {end:<7} -> {verdict}", start.node);
+}
 
 fn show(title: &str, sent: &[(&str, &str)], req: Request, port: u16) {
     println!("\n--- {title}");
@@ -49,10 +106,15 @@ fn show(title: &str, sent: &[(&str, &str)], req: Request, port: u16) {
 
 fn main() {
     let once = std::env::args().any(|a| a == "--once");
-    let nodes = [Upstream::start("app-1"), Upstream::start("app-2")];
+    let nodes = [
+        Upstream::start("app-1"),
+        Upstream::start("app-2"),
+        Upstream::start("app-3"),
+    ];
     let cfg = EnvoyConfig::reference()
         .plugin_config(PLUGIN)
-        .upstreams(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>());
+        .upstreams(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>())
+        .env("OIDC_EDGE_KEY_1", &demo_key());
     let envoy = Envoy::start(&cfg);
     let port = envoy.port;
     println!(
@@ -62,13 +124,30 @@ fn main() {
     println!("    {PLUGIN}");
     println!("A connection from {LB} plays the TLS-terminating load balancer; anything else is an untrusted client.");
 
+    println!("\n--- logins through round-robin: each node keeps its own login state in memory");
+    for n in 1..=4 {
+        login(port, n);
+    }
+    let resp = Request::get("app.example.com", "/login").send(port);
+    let state = Echo::parse(&resp.body).state.unwrap_or_default();
+    let cb = Request::get(
+        "app.example.com",
+        &format!("/callback?code=demo&state={state}"),
+    )
+    .send(port);
+    println!(
+        "    a callback without the login cookie (another browser, or a forged link): {} {}",
+        cb.status,
+        cb.header("x-oidc-edge-reason").unwrap_or_default()
+    );
+
     let lb_headers = [
         ("Host", "10.0.0.12:8080"),
         ("X-Forwarded-Proto", "https"),
         ("X-Forwarded-Host", "app.example.com"),
         ("X-Forwarded-For", "203.0.113.9"),
     ];
-    let mut lb = Request::get("10.0.0.12:8080", "/login").from(LB);
+    let mut lb = Request::get("10.0.0.12:8080", "/account").from(LB);
     for (k, v) in &lb_headers[1..] {
         lb = lb.header(k, v);
     }
@@ -85,7 +164,7 @@ fn main() {
         ("X-Forwarded-Host", "evil.example"),
         ("X-Forwarded-For", LB),
     ];
-    let mut spoof = Request::get("app.example.com", "/login").from(CLIENT);
+    let mut spoof = Request::get("app.example.com", "/account").from(CLIENT);
     for (k, v) in &spoof_headers[1..] {
         spoof = spoof.header(k, v);
     }
@@ -100,7 +179,7 @@ fn main() {
         ("Host", "10.0.0.12:8080"),
         ("X-Forwarded-Host", "evil.example"),
     ];
-    let req = Request::get("10.0.0.12:8080", "/login")
+    let req = Request::get("10.0.0.12:8080", "/account")
         .from(LB)
         .header("X-Forwarded-Host", "evil.example");
     show(

@@ -1,0 +1,435 @@
+//! Login-flow affinity in a real Envoy 1.40 loaded from `envoy/edge.yaml`,
+//! with three app nodes behind round-robin load balancing. Each node issues
+//! its own `state` on `/login` (as an app with in-memory login state does);
+//! the callback must land on that node.
+
+use integration_tests::{Echo, Envoy, EnvoyConfig, Request, Response, Upstream};
+use std::collections::{BTreeMap, HashSet};
+
+const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+fn plugin(keys: &str, extra: &str) -> String {
+    format!(
+        r#"{{"login_flow": {{"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],
+            "callback_paths": ["/callback"], "keys": [{keys}]{extra}}}}}"#
+    )
+}
+
+fn k1_only() -> String {
+    plugin(r#"{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}"#, "")
+}
+
+struct Cluster {
+    nodes: Vec<Upstream>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        Cluster {
+            nodes: ["node-a", "node-b", "node-c"]
+                .iter()
+                .map(|n| Upstream::start(n))
+                .collect(),
+        }
+    }
+
+    fn envoy(&self, plugin: &str) -> Envoy {
+        Envoy::start(&self.config(plugin))
+    }
+
+    fn config(&self, plugin: &str) -> EnvoyConfig {
+        EnvoyConfig::reference()
+            .plugin_config(plugin)
+            .upstreams(&self.nodes.iter().map(|n| n.addr).collect::<Vec<_>>())
+            .env("OIDC_EDGE_KEY_1", K1)
+            .env("OIDC_EDGE_KEY_2", K2)
+    }
+}
+
+/// A cookie jar that follows Set-Cookie (including deletion by Max-Age=0).
+#[derive(Default)]
+struct Browser {
+    jar: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn send(&mut self, req: Request, port: u16) -> Response {
+        let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let req = if cookies.is_empty() {
+            req
+        } else {
+            req.header("Cookie", &cookies.join("; "))
+        };
+        let resp = req.send(port);
+        for sc in resp.all("set-cookie") {
+            let pair = sc.split(';').next().unwrap_or_default();
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if sc.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        resp
+    }
+
+    /// Starts a login: which node issued which state.
+    fn login(&mut self, port: u16) -> (String, String) {
+        let resp = self.send(Request::get("app.example.com", "/login"), port);
+        assert_eq!(resp.status, 302, "{}", resp.text());
+        let echo = Echo::parse(&resp.body);
+        let state = echo.state.expect("state");
+        assert!(resp
+            .header("location")
+            .unwrap()
+            .contains(&format!("state={state}")));
+        assert!(
+            resp.header("x-oidc-edge-node").is_none(),
+            "Envoy's session header must not reach the browser"
+        );
+        (echo.node, state)
+    }
+
+    /// Comes back from the IdP: which node served the callback.
+    fn callback(&mut self, state: &str, port: u16) -> Response {
+        self.send(
+            Request::get(
+                "app.example.com",
+                &format!("/callback?code=c0de&state={state}"),
+            ),
+            port,
+        )
+    }
+}
+
+fn node_of(resp: &Response) -> String {
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    Echo::parse(&resp.body).node
+}
+
+#[test]
+fn hundred_logins_under_round_robin_each_return_to_their_node() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    let mut started_on = HashSet::new();
+    for _ in 0..100 {
+        let mut browser = Browser::default();
+        let (node, state) = browser.login(envoy.port);
+        assert_eq!(browser.jar.len(), 1, "one flow cookie per login");
+        let name = browser.jar.keys().next().unwrap().clone();
+        assert!(name.starts_with("__Host-oidc-edge-"));
+        let resp = browser.callback(&state, envoy.port);
+        assert_eq!(node_of(&resp), node, "callback for {state} left its node");
+        let echo = Echo::parse(&resp.body);
+        assert_eq!(
+            echo.header("x-oidc-edge-node"),
+            None,
+            "the pinning header must not reach the app"
+        );
+        assert!(
+            browser.jar.is_empty(),
+            "the flow cookie is cleared after one use"
+        );
+        started_on.insert(node);
+    }
+    assert_eq!(
+        started_on.len(),
+        3,
+        "round robin spread the logins, so pinning did real work"
+    );
+    assert_eq!(envoy.counter("oidc_edge.login_flow.issued"), 100);
+    assert_eq!(envoy.counter("oidc_edge.login_flow.pinned"), 100);
+}
+
+#[test]
+fn without_oidc_edge_pinning_callbacks_stray() {
+    // Control for the test above: the same cluster with login_flow off sends
+    // callbacks wherever round robin points, so most land on the wrong node.
+    let cluster = Cluster::start();
+    let envoy = Envoy::start(&cluster.config("{}").edit(|doc| {
+        let hcm = &mut doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        hcm["http_filters"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["name"] != "envoy.filters.http.stateful_session");
+    }));
+    let mut strays = 0;
+    for _ in 0..30 {
+        let mut browser = Browser::default();
+        let (node, state) = browser.login(envoy.port);
+        if node_of(&browser.callback(&state, envoy.port)) != node {
+            strays += 1;
+        }
+    }
+    assert!(
+        strays >= 10,
+        "only {strays} of 30 strayed: the test cluster does not load-balance"
+    );
+}
+
+#[test]
+fn two_parallel_logins_in_one_browser_both_complete() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    let mut browser = Browser::default();
+    let (node1, state1) = browser.login(envoy.port);
+    let (node2, state2) = browser.login(envoy.port);
+    assert_ne!(
+        node1, node2,
+        "round robin gave the two tabs different nodes"
+    );
+    assert_eq!(browser.jar.len(), 2);
+    assert_eq!(node_of(&browser.callback(&state2, envoy.port)), node2);
+    assert_eq!(node_of(&browser.callback(&state1, envoy.port)), node1);
+}
+
+#[test]
+fn client_sent_session_header_cannot_pick_a_node() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    // Standard base64 of node-b's ip:port: what Envoy's stateful_session would honour.
+    let target = cluster.nodes[1].addr.to_string();
+    let forged = base64_std(target.as_bytes());
+    let mut seen = HashSet::new();
+    for _ in 0..9 {
+        let resp = Request::get("app.example.com", "/anything")
+            .header("X-Oidc-Edge-Node", &forged)
+            .send(envoy.port);
+        let echo = Echo::parse(&resp.body);
+        assert_eq!(echo.header("x-oidc-edge-node"), None);
+        seen.insert(echo.node);
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "the forged header steered requests: {seen:?}"
+    );
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.session_header_stripped"),
+        9
+    );
+}
+
+fn base64_std(b: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Rewrites the flow cookie in the jar.
+fn tamper(browser: &mut Browser, f: impl FnOnce(&str, &str) -> Vec<(String, String)>) {
+    let (name, value) = browser
+        .jar
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    browser.jar.clear();
+    for (k, v) in f(&name, &value) {
+        browser.jar.insert(k, v);
+    }
+}
+
+fn flip_last_char(v: &str) -> String {
+    let mut s = v.to_string();
+    let last = s.pop().unwrap();
+    s.push(if last == 'A' { 'B' } else { 'A' });
+    s
+}
+
+#[test]
+fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    type Tamper = Box<dyn Fn(&str, &str) -> Vec<(String, String)>>;
+    let rows: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "flipped MAC byte",
+            Box::new(|n, v| vec![(n.into(), flip_last_char(v))]),
+            "flow_cookie_bad_signature",
+        ),
+        (
+            "payload edit",
+            Box::new(|n, v| {
+                let mut b: Vec<char> = v.chars().collect();
+                b[8] = if b[8] == 'A' { 'B' } else { 'A' };
+                vec![(n.into(), b.into_iter().collect())]
+            }),
+            "flow_cookie_bad_signature",
+        ),
+        (
+            "cookie under another name",
+            Box::new(|_, v| vec![("__Host-oidc-edge-AAAAAAAAAAAAAAAA".into(), v.into())]),
+            "flow_cookie_missing",
+        ),
+        (
+            "truncated MAC",
+            Box::new(|n, v| vec![(n.into(), v[..v.len() - 4].into())]),
+            "flow_cookie_malformed",
+        ),
+        (
+            "standard base64 alphabet",
+            Box::new(|n, v| vec![(n.into(), v.replace('-', "+").replace('_', "/") + "==")]),
+            "flow_cookie_malformed",
+        ),
+        (
+            "10 KB cookie",
+            Box::new(|n, _| vec![(n.into(), "A".repeat(10_000))]),
+            "flow_cookie_too_large",
+        ),
+        ("no cookie", Box::new(|_, _| vec![]), "flow_cookie_missing"),
+    ];
+    for (why, f, reason) in rows {
+        let mut browser = Browser::default();
+        let (_, state) = browser.login(envoy.port);
+        tamper(&mut browser, f);
+        let resp = browser.callback(&state, envoy.port);
+        assert_eq!(resp.status, 400, "{why}: {}", resp.text());
+        assert_eq!(resp.header("x-oidc-edge-reason"), Some(reason), "{why}");
+        assert!(
+            resp.text().contains("Login could not be completed"),
+            "{why}"
+        );
+    }
+    // A cookie from another flow, renamed to this flow's name: the MAC binds name and state.
+    let mut browser = Browser::default();
+    let (_, state_a) = browser.login(envoy.port);
+    let value_a = browser.jar.values().next().unwrap().clone();
+    browser.jar.clear();
+    let (_, state_b) = browser.login(envoy.port);
+    let name_b = browser.jar.keys().next().unwrap().clone();
+    browser.jar.insert(name_b, value_a);
+    let resp = browser.callback(&state_b, envoy.port);
+    assert_eq!(
+        resp.header("x-oidc-edge-reason"),
+        Some("flow_cookie_bad_signature"),
+        "{state_a} vs {state_b}"
+    );
+    // Duplicate cookies: the same pair twice in the Cookie header.
+    let mut browser = Browser::default();
+    let (_, state) = browser.login(envoy.port);
+    let (n, v) = browser
+        .jar
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    let resp = Request::get("app.example.com", &format!("/callback?state={state}"))
+        .header("Cookie", &format!("{n}={v}; {n}={v}"))
+        .send(envoy.port);
+    assert_eq!(
+        resp.header("x-oidc-edge-reason"),
+        Some("flow_cookie_duplicate")
+    );
+
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.rejected.bad_signature"),
+        3
+    );
+    assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.missing"), 2);
+    assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.malformed"), 2);
+    assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.too_large"), 1);
+    assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.duplicate"), 1);
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.pinned"),
+        0,
+        "no refused callback was pinned"
+    );
+}
+
+#[test]
+fn report_mode_passes_everything_and_counts_what_enforce_would_block() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&plugin(
+        r#"{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}"#,
+        r#", "mode": "report""#,
+    ));
+    let mut browser = Browser::default();
+    let (_, state) = browser.login(envoy.port);
+    tamper(&mut browser, |n, v| vec![(n.into(), flip_last_char(v))]);
+    let resp = browser.callback(&state, envoy.port);
+    assert_eq!(resp.status, 200, "report mode forwards: {}", resp.text());
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.rejected.bad_signature"),
+        1
+    );
+    assert_eq!(envoy.counter("oidc_edge.login_flow.report_only"), 1);
+    assert_eq!(envoy.counter("oidc_edge.login_flow.pinned"), 0);
+    // A good flow is still pinned in report mode.
+    let mut browser = Browser::default();
+    let (node, state) = browser.login(envoy.port);
+    assert_eq!(node_of(&browser.callback(&state, envoy.port)), node);
+}
+
+#[test]
+fn key_rotation_never_fails_a_login_in_flight() {
+    let cluster = Cluster::start();
+    let k1 = r#"{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}"#;
+    let k2 = r#"{"id": "k2", "secret_env": "OIDC_EDGE_KEY_2"}"#;
+
+    // Step 1: k1 signs. A login starts.
+    let step1 = cluster.envoy(&plugin(k1, ""));
+    let mut started_under_k1 = Browser::default();
+    let (node1, state1) = started_under_k1.login(step1.port);
+    drop(step1);
+
+    // Step 2: k2 signs, k1 still verifies. The k1 login completes; a k2 login starts.
+    let step2 = cluster.envoy(&plugin(&format!("{k2}, {k1}"), ""));
+    let mut late_k1 = Browser {
+        jar: started_under_k1.jar.clone(),
+    };
+    assert_eq!(
+        node_of(&started_under_k1.callback(&state1, step2.port)),
+        node1
+    );
+    let mut started_under_k2 = Browser::default();
+    let (node2, state2) = started_under_k2.login(step2.port);
+    drop(step2);
+
+    // Step 3: k1 dropped. The k2 login completes; a k1 cookie is now "unknown key".
+    let step3 = cluster.envoy(&plugin(k2, ""));
+    assert_eq!(
+        node_of(&started_under_k2.callback(&state2, step3.port)),
+        node2
+    );
+    let resp = late_k1.callback(&state1, step3.port);
+    assert_eq!(resp.status, 400);
+    assert_eq!(
+        resp.header("x-oidc-edge-reason"),
+        Some("flow_cookie_unknown_key")
+    );
+    assert!(resp.text().contains("retired"), "{}", resp.text());
+}
+
+#[test]
+fn missing_secret_environment_variable_is_refused_at_load() {
+    let plugin = plugin(r#"{"id": "k1", "secret_env": "OIDC_EDGE_KEY_UNSET"}"#, "");
+    let log = match Envoy::try_start(&EnvoyConfig::reference().plugin_config(&plugin)) {
+        Ok(_) => panic!("Envoy started without the signing key"),
+        Err(log) => log,
+    };
+    assert!(log.contains("invalid configuration: login_flow.keys[0]: environment variable \"OIDC_EDGE_KEY_UNSET\" is not set"), "{log}");
+    let short = plugin_with_inline("c2hvcnQ=");
+    let log = Envoy::try_start(&EnvoyConfig::reference().plugin_config(&short))
+        .err()
+        .expect("refused");
+    assert!(log.contains("at least 32"), "{log}");
+}
+
+fn plugin_with_inline(secret: &str) -> String {
+    plugin(&format!(r#"{{"id": "k1", "secret": "{secret}"}}"#), "")
+}
