@@ -78,6 +78,19 @@ pub const DEFAULT_COOKIE_PREFIX: &str = "__Host-oidc-edge-";
 /// `stateful_session` filter (`HeaderBasedSessionState.name`).
 pub const DEFAULT_SESSION_HEADER: &str = "x-oidc-edge-node";
 
+/// How long requests stay pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Affinity {
+    /// Only the login callback returns to the node that started the login.
+    #[default]
+    #[serde(rename = "flow")]
+    Flow,
+    /// After login, every request of the browser keeps going to that node
+    /// (apps that keep sessions in memory).
+    #[serde(rename = "session")]
+    Session,
+}
+
 /// Login-flow affinity settings (the `login_flow` section).
 #[derive(Debug, Clone)]
 pub struct LoginFlowConfig {
@@ -100,6 +113,12 @@ pub struct LoginFlowConfig {
     pub session_header: String,
     /// Most flow cookies a browser keeps at once (parallel logins).
     pub max_flows: usize,
+    /// Flow only, or the whole session.
+    pub affinity: Affinity,
+    /// Session-affinity cookie lifetime in seconds.
+    pub session_max_age: u64,
+    /// Largest form-post callback body read, in bytes.
+    pub max_callback_body: usize,
 }
 
 /// Where the filter learns the address of the direct TCP peer.
@@ -206,6 +225,20 @@ struct RawLoginFlow {
     session_header: String,
     #[serde(default = "default_max_flows")]
     max_flows: usize,
+    #[serde(default)]
+    affinity: Affinity,
+    #[serde(default = "default_session_max_age")]
+    session_max_age_seconds: u64,
+    #[serde(default = "default_max_callback_body")]
+    max_callback_body_bytes: usize,
+}
+
+fn default_session_max_age() -> u64 {
+    8 * 3600
+}
+
+fn default_max_callback_body() -> usize {
+    16 * 1024
 }
 
 fn default_max_age() -> u64 {
@@ -548,7 +581,28 @@ fn validate_login_flow(
             format!("{} is out of range; expected 1 to 16", raw.max_flows),
         ));
     }
+    if !(60..=30 * 86400).contains(&raw.session_max_age_seconds) {
+        return Err(err(
+            "login_flow.session_max_age_seconds",
+            format!(
+                "{} is out of range; expected 60 to 2592000 (30 days)",
+                raw.session_max_age_seconds
+            ),
+        ));
+    }
+    if !(1024..=1024 * 1024).contains(&raw.max_callback_body_bytes) {
+        return Err(err(
+            "login_flow.max_callback_body_bytes",
+            format!(
+                "{} is out of range; expected 1024 to 1048576",
+                raw.max_callback_body_bytes
+            ),
+        ));
+    }
     Ok(LoginFlowConfig {
+        affinity: raw.affinity,
+        session_max_age: raw.session_max_age_seconds,
+        max_callback_body: raw.max_callback_body_bytes,
         authorization_endpoints,
         callback_paths: raw.callback_paths,
         keys,

@@ -31,6 +31,8 @@ pub enum Reason {
     Internal,
     /// A login callback failed its flow-cookie check.
     LoginFlow(FlowProblem),
+    /// A form-post callback body over the configured limit.
+    CallbackBodyTooLarge,
 }
 
 impl Reason {
@@ -38,6 +40,7 @@ impl Reason {
     pub fn status(self) -> u32 {
         match self {
             Reason::HostNotAllowed | Reason::HostMalformed | Reason::LoginFlow(_) => 400,
+            Reason::CallbackBodyTooLarge => 413,
             Reason::Internal => 500,
         }
     }
@@ -49,6 +52,7 @@ impl Reason {
             Reason::HostMalformed => "host_malformed",
             Reason::Internal => "internal_error",
             Reason::LoginFlow(p) => p.code(),
+            Reason::CallbackBodyTooLarge => "callback_body_too_large",
         }
     }
 
@@ -59,6 +63,7 @@ impl Reason {
             Reason::HostMalformed => "the request's host is missing or malformed",
             Reason::Internal => "the request could not be checked",
             Reason::LoginFlow(p) => p.message(),
+            Reason::CallbackBodyTooLarge => "the login callback's form body is too large",
         }
     }
 
@@ -69,6 +74,7 @@ impl Reason {
             Reason::HostMalformed => Counter::ForwardedHostMalformed,
             Reason::Internal => Counter::InternalError,
             Reason::LoginFlow(p) => p.counter(),
+            Reason::CallbackBodyTooLarge => Counter::FlowBodyTooLarge,
         }
     }
 

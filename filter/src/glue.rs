@@ -7,14 +7,15 @@
 //! and a panic in Envoy's V8 turns this worker's filter into permanent 503s.
 
 use crate::config::Config;
-use crate::config::Mode;
+use crate::config::{Affinity, LoginFlowConfig, Mode};
 use crate::cookie;
 use crate::decision::{HeaderOp, Reason, Verdict};
 use crate::forwarded::{self, Connection};
 use crate::header_map;
-use crate::login_flow::{self, CallbackVerdict};
+use crate::login_flow::{self, CallbackVerdict, Recovery, RequestKind};
 use crate::metrics::{Counter, CounterSet, Metrics};
 use crate::node::parse_ip_with_port;
+use crate::state_cookie::FlowClaims;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
@@ -84,8 +85,11 @@ impl RootContext for Root {
         let shared = self.shared.clone()?;
         Some(Box::new(Request {
             shared,
-            clear_cookie: None,
+            clear_cookies: Vec::new(),
             memo: None,
+            pinned_flow: None,
+            session_pinned: false,
+            form_post: None,
         }))
     }
 
@@ -96,10 +100,24 @@ impl RootContext for Root {
 
 struct Request {
     shared: Rc<Shared>,
-    /// Flow cookie to clear on the response (the callback used it).
-    clear_cookie: Option<String>,
+    /// Cookies to clear on the response (a used flow cookie, a bad session cookie).
+    clear_cookies: Vec<String>,
     /// What the response phase needs to start a login flow.
     memo: Option<login_flow::RequestMemo>,
+    /// The flow a callback was pinned by: for failover recovery and the
+    /// session cookie.
+    pinned_flow: Option<FlowClaims>,
+    /// The request was pinned by its session cookie.
+    session_pinned: bool,
+    /// A form-post callback waits for its body: the `Cookie` lines, and the
+    /// node the request was routed to before the body arrived.
+    form_post: Option<FormPost>,
+}
+
+/// What a form-post callback carries from its headers to its body.
+struct FormPost {
+    cookies: Vec<Vec<u8>>,
+    routed_to: Option<String>,
 }
 
 #[link(wasm_import_module = "env")]
@@ -195,12 +213,12 @@ impl Request {
     }
 }
 
-/// Seconds since the Unix epoch, from the host's clock.
-fn now() -> u64 {
+/// Milliseconds since the Unix epoch, from the host's clock.
+fn now_ms() -> u64 {
     hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn response_header(name: &str) -> Option<String> {
@@ -208,8 +226,97 @@ fn response_header(name: &str) -> Option<String> {
     String::from_utf8(v).ok()
 }
 
+fn request_value<'h>(headers: &'h [(&'h str, &'h [u8])], name: &str) -> &'h str {
+    headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .unwrap_or("")
+}
+
+/// Header changes that send a request to `node` and nowhere else: the
+/// session header for stateful_session, and no retries (a retry would go to
+/// another node, which cannot complete this login; oidc-edge recovers instead).
+fn pin_ops(lf: &LoginFlowConfig, node: &str) -> [HeaderOp; 2] {
+    [
+        HeaderOp::SetNamed(
+            lf.session_header.clone(),
+            login_flow::session_header_value(node),
+        ),
+        HeaderOp::Set("x-envoy-max-retries", "0".to_string()),
+    ]
+}
+
+impl Request {
+    /// Acts on a callback verdict: pin (a header op), or refuse. `Err` is the
+    /// action to return at once.
+    fn on_callback(
+        &mut self,
+        lf: &LoginFlowConfig,
+        verdict: CallbackVerdict,
+        ops: &mut Vec<HeaderOp>,
+    ) -> Result<(), Action> {
+        match verdict {
+            CallbackVerdict::Pin { claims, clear } => {
+                ops.extend(pin_ops(lf, &claims.node));
+                self.clear_cookies.push(clear);
+                self.pinned_flow = Some(claims);
+            }
+            CallbackVerdict::Refuse { problem, clear } => {
+                if lf.mode == Mode::Enforce {
+                    return Err(self.reject_clearing(Reason::LoginFlow(problem), clear));
+                }
+                log(
+                    LogLevel::Info,
+                    &format!("report mode: would refuse a callback: {}", problem.code()),
+                );
+                self.clear_cookies.extend(clear);
+            }
+            CallbackVerdict::NotCallback => {}
+        }
+        Ok(())
+    }
+
+    fn apply_or_fail(&self, ops: &[HeaderOp]) -> Action {
+        if self.apply(ops) {
+            Action::Continue
+        } else {
+            self.shared.increment(Counter::InternalError);
+            self.reject(Reason::Internal)
+        }
+    }
+
+    /// The pinned node could not answer: a 503 that Envoy made itself
+    /// (`response.code_details` is not `via_upstream`): no such healthy host
+    /// (stateful_session, strict) or the connection to it failed.
+    fn pinned_node_gone() -> bool {
+        if response_header(":status").as_deref() != Some("503") {
+            return false;
+        }
+        let details = hostcalls::get_property(vec!["response", "code_details"])
+            .ok()
+            .flatten();
+        log(
+            LogLevel::Debug,
+            &format!(
+                "pinned request got 503: {:?}",
+                details.as_deref().map(String::from_utf8_lossy)
+            ),
+        );
+        details.is_some_and(|d| d != b"via_upstream")
+    }
+
+    /// Turns the response into a redirect (the body, Envoy's short 503 text, stays).
+    fn redirect_response(location: &str) {
+        let map = MapType::HttpResponseHeaders;
+        let _ = hostcalls::set_map_value(map, ":status", Some("302"));
+        let _ = hostcalls::set_map_value(map, "location", Some(location));
+        let _ = hostcalls::set_map_value(map, "cache-control", Some("no-store"));
+    }
+}
+
 impl HttpContext for Request {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let shared = self.shared.clone();
         let config = &shared.config;
         if config.forwarded.is_none() && config.login_flow.is_none() {
@@ -232,50 +339,117 @@ impl HttpContext for Request {
                 Verdict::Reject(reason) => return self.reject(reason),
             }
         }
-        if let Some(lf) = &config.login_flow {
-            let path = headers
-                .iter()
-                .find(|(n, _)| *n == ":path")
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
-                .unwrap_or("/");
-            let (verdict, counters) = login_flow::on_request(lf, path, &headers, now());
-            self.count(counters);
-            let client_session_header = headers.iter().any(|(n, _)| *n == lf.session_header);
-            match verdict {
-                CallbackVerdict::Pin { node, clear } => {
-                    ops.push(HeaderOp::SetNamed(
-                        lf.session_header.clone(),
-                        login_flow::session_header_value(&node),
-                    ));
-                    self.clear_cookie = Some(clear);
+        let Some(lf) = &config.login_flow else {
+            return self.apply_or_fail(&ops);
+        };
+        // Only oidc-edge may choose the node: drop any client-sent value first.
+        if headers.iter().any(|(n, _)| *n == lf.session_header) {
+            ops.push(HeaderOp::RemoveNamed(lf.session_header.clone()));
+            self.shared.increment(Counter::FlowSessionHeaderStripped);
+        }
+        let path = request_value(&headers, ":path");
+        let now = now_ms();
+        match login_flow::classify(lf, request_value(&headers, ":method"), path) {
+            RequestKind::Callback { state } => {
+                let (verdict, counters) =
+                    login_flow::check_callback(lf, state.as_deref(), &headers, now);
+                self.count(counters);
+                if let Err(action) = self.on_callback(lf, verdict, &mut ops) {
+                    return action;
                 }
-                CallbackVerdict::Refuse { problem, clear } => {
-                    if lf.mode == Mode::Enforce {
-                        return self.reject_clearing(Reason::LoginFlow(problem), clear);
+            }
+            RequestKind::FormPostCallback if !end_of_stream => {
+                // Route now (Envoy routes on headers), check once the body is here.
+                let (node, counters) = login_flow::form_post_node(lf, &headers, now);
+                self.count(counters);
+                if let Some(node) = &node {
+                    ops.extend(pin_ops(lf, node));
+                }
+                let cookies = headers
+                    .iter()
+                    .filter(|(n, _)| *n == "cookie")
+                    .map(|(_, v)| v.to_vec())
+                    .collect();
+                self.form_post = Some(FormPost {
+                    cookies,
+                    routed_to: node,
+                });
+            }
+            RequestKind::FormPostCallback => {
+                let (verdict, counters) = login_flow::check_callback(lf, None, &headers, now);
+                self.count(counters);
+                if let Err(action) = self.on_callback(lf, verdict, &mut ops) {
+                    return action;
+                }
+            }
+            RequestKind::Other => {
+                match login_flow::session_node(lf, &headers, now) {
+                    Some(Ok(node)) => {
+                        ops.extend(pin_ops(lf, &node));
+                        self.session_pinned = true;
+                        self.shared.increment(Counter::SessionPinned);
                     }
-                    log(
-                        LogLevel::Info,
-                        &format!("report mode: would refuse a callback: {}", problem.code()),
-                    );
-                    self.clear_cookie = clear;
+                    Some(Err(name)) => {
+                        self.clear_cookies.push(name);
+                        self.shared.increment(Counter::SessionInvalid);
+                    }
+                    None => {}
                 }
-                CallbackVerdict::NotCallback => {
-                    self.memo = Some(login_flow::memo(lf, path, &headers))
-                }
-            }
-            let pinned = matches!(ops.last(), Some(HeaderOp::SetNamed(..)));
-            if client_session_header && !pinned {
-                // Only oidc-edge may choose the node.
-                ops.push(HeaderOp::RemoveNamed(lf.session_header.clone()));
-                self.shared.increment(Counter::FlowSessionHeaderStripped);
+                self.memo = Some(login_flow::memo(lf, path, &headers));
             }
         }
-        if self.apply(&ops) {
-            Action::Continue
-        } else {
-            self.shared.increment(Counter::InternalError);
-            self.reject(Reason::Internal)
+        self.apply_or_fail(&ops)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.form_post.is_none() {
+            return Action::Continue;
         }
+        let shared = self.shared.clone();
+        let Some(lf) = &shared.config.login_flow else {
+            return Action::Continue;
+        };
+        if body_size > lf.max_callback_body {
+            self.form_post = None;
+            self.shared.increment(Counter::FlowBodyTooLarge);
+            return self.reject(Reason::CallbackBodyTooLarge);
+        }
+        if !end_of_stream {
+            return Action::Pause; // Envoy buffers until the whole body is here
+        }
+        let Some(fp) = self.form_post.take() else {
+            return Action::Continue;
+        };
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let headers: Vec<(&str, &[u8])> = fp
+            .cookies
+            .iter()
+            .map(|c| ("cookie", c.as_slice()))
+            .collect();
+        let (verdict, counters) =
+            login_flow::check_form_post(lf, &body, fp.routed_to.as_deref(), &headers, now_ms());
+        self.count(counters);
+        match verdict {
+            CallbackVerdict::Pin { claims, clear } => {
+                self.clear_cookies.push(clear);
+                self.pinned_flow = Some(claims);
+            }
+            CallbackVerdict::Refuse { problem, clear } => {
+                if lf.mode == Mode::Enforce {
+                    return self.reject_clearing(Reason::LoginFlow(problem), clear);
+                }
+                log(
+                    LogLevel::Info,
+                    &format!("report mode: would refuse a callback: {}", problem.code()),
+                );
+                self.clear_cookies.extend(clear);
+            }
+            CallbackVerdict::NotCallback => {}
+        }
+        Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -286,12 +460,54 @@ impl HttpContext for Request {
         let map = MapType::HttpResponseHeaders;
         // Envoy's stateful_session echoes the chosen node's address here.
         let _ = hostcalls::set_map_value(map, &lf.session_header, None);
-        if let Some(name) = self.clear_cookie.take() {
+        for name in self.clear_cookies.drain(..) {
             let _ = hostcalls::add_map_value(
                 map,
                 "set-cookie",
                 &cookie::clear_cookie(&name, lf.secure),
             );
+        }
+        if let Some(claims) = self.pinned_flow.take() {
+            if Self::pinned_node_gone() {
+                match login_flow::on_node_gone(lf, &claims) {
+                    Recovery::Restart {
+                        location,
+                        set_cookie,
+                    } => {
+                        Self::redirect_response(&location);
+                        let _ = hostcalls::add_map_value(map, "set-cookie", &set_cookie);
+                        self.shared.increment(Counter::FlowRecovered);
+                    }
+                    Recovery::GiveUp => {
+                        self.shared.increment(Counter::FlowNodeGone);
+                        let _ = hostcalls::set_map_value(
+                            map,
+                            "x-oidc-edge-reason",
+                            Some("flow_node_gone"),
+                        );
+                    }
+                }
+            } else if lf.affinity == Affinity::Session {
+                let cookie = login_flow::session_cookie(lf, &claims.node, now_ms());
+                let _ = hostcalls::add_map_value(map, "set-cookie", &cookie);
+                self.shared.increment(Counter::SessionIssued);
+            }
+            return Action::Continue;
+        }
+        if self.session_pinned && Self::pinned_node_gone() {
+            // The session's node is gone, and its in-memory session with it:
+            // forget the affinity and let the browser try again anywhere.
+            let name = login_flow::session_cookie_name(lf);
+            let _ = hostcalls::add_map_value(
+                map,
+                "set-cookie",
+                &cookie::clear_cookie(&name, lf.secure),
+            );
+            self.shared.increment(Counter::SessionNodeGone);
+            if let Some(memo) = &self.memo {
+                Self::redirect_response(&memo.path_and_query);
+            }
+            return Action::Continue;
         }
         let Some(memo) = self.memo.take() else {
             return Action::Continue;
@@ -307,7 +523,7 @@ impl HttpContext for Request {
             .flatten()
             .and_then(|b| String::from_utf8(b).ok());
         let (cookies, counters) =
-            login_flow::on_response(lf, &location, node.as_deref(), &memo, now());
+            login_flow::on_response(lf, &location, node.as_deref(), &memo, now_ms());
         self.count(counters);
         for c in cookies {
             if hostcalls::add_map_value(map, "set-cookie", &c).is_err() {

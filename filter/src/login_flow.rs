@@ -15,7 +15,7 @@
 //! through the header Envoy's `stateful_session` filter reads. The cookie is
 //! cleared on the response: one use only.
 
-use crate::config::{LoginFlowConfig, Mode};
+use crate::config::{Affinity, LoginFlowConfig, Mode};
 use crate::cookie::{self, SameSite};
 use crate::forwarded::Headers;
 use crate::metrics::{Counter, CounterSet};
@@ -35,6 +35,12 @@ pub enum FlowProblem {
     Duplicate,
     /// The cookie failed its checks.
     Cookie(CookieError),
+    /// The node that started the login is gone, and the login was already
+    /// restarted once.
+    NodeGone,
+    /// A form-post callback was routed (by the newest of several logins in
+    /// progress) to another node than the one that started its login.
+    OtherNode,
 }
 
 impl FlowProblem {
@@ -49,6 +55,9 @@ impl FlowProblem {
             FlowProblem::Cookie(CookieError::UnknownKey) => "flow_cookie_unknown_key",
             FlowProblem::Cookie(CookieError::BadSignature) => "flow_cookie_bad_signature",
             FlowProblem::Cookie(CookieError::Expired) => "flow_cookie_expired",
+            FlowProblem::Cookie(CookieError::WrongState) => "flow_cookie_wrong_state",
+            FlowProblem::NodeGone => "flow_node_gone",
+            FlowProblem::OtherNode => "flow_other_node",
         }
     }
 
@@ -72,6 +81,13 @@ impl FlowProblem {
                 "The login cookie was altered or belongs to another login."
             }
             FlowProblem::Cookie(CookieError::Expired) => "The login took too long and expired.",
+            FlowProblem::Cookie(CookieError::WrongState) => "The login cookie belongs to another login.",
+            FlowProblem::NodeGone => {
+                "The server that started this login went away, and so did the one that restarted it."
+            }
+            FlowProblem::OtherNode => {
+                "Several logins were in progress in this browser; only the newest one can complete. Please start again."
+            }
         }
     }
 
@@ -86,6 +102,9 @@ impl FlowProblem {
             FlowProblem::Cookie(CookieError::UnknownKey) => Counter::FlowUnknownKey,
             FlowProblem::Cookie(CookieError::BadSignature) => Counter::FlowBadSignature,
             FlowProblem::Cookie(CookieError::Expired) => Counter::FlowExpired,
+            FlowProblem::Cookie(CookieError::WrongState) => Counter::FlowWrongState,
+            FlowProblem::NodeGone => Counter::FlowNodeGone,
+            FlowProblem::OtherNode => Counter::FlowOtherNode,
         }
     }
 }
@@ -95,10 +114,10 @@ impl FlowProblem {
 pub enum CallbackVerdict {
     /// Not a callback: nothing to check.
     NotCallback,
-    /// A valid callback: pin to `node` (`ip:port`), clear cookie `clear`.
+    /// A valid callback: pin to `claims.node` (`ip:port`), clear cookie `clear`.
     Pin {
-        /// Upstream node that started the login.
-        node: String,
+        /// What the flow cookie said (node, restarts, where the login began).
+        claims: FlowClaims,
         /// Cookie to clear on the response.
         clear: String,
     },
@@ -117,20 +136,46 @@ pub fn session_header_value(node: &str) -> String {
     STANDARD.encode(node)
 }
 
-/// Request phase: is this a callback, and does its cookie check out?
-pub fn on_request(
-    cfg: &LoginFlowConfig,
-    path_and_query: &str,
-    headers: &Headers,
-    now: u64,
-) -> (CallbackVerdict, CounterSet) {
-    let mut counters = CounterSet::default();
+/// How a request relates to login flows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A callback whose `state` is in the query (GET, `response_mode=query`).
+    Callback {
+        /// The `state` parameter, if it appears exactly once.
+        state: Option<String>,
+    },
+    /// A callback POSTed by the IdP (`response_mode=form_post`): `state` is
+    /// in the url-encoded body, which must be read first.
+    FormPostCallback,
+    /// Any other request.
+    Other,
+}
+
+/// Classifies a request by method and path.
+pub fn classify(cfg: &LoginFlowConfig, method: &str, path_and_query: &str) -> RequestKind {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
     if !cfg.callback_paths.iter().any(|p| p == path) {
-        return (CallbackVerdict::NotCallback, counters);
+        return RequestKind::Other;
     }
+    if method == "POST" {
+        RequestKind::FormPostCallback
+    } else {
+        RequestKind::Callback {
+            state: single_param(query, "state"),
+        }
+    }
+}
+
+/// Checks a callback's flow cookie against its `state`.
+pub fn check_callback(
+    cfg: &LoginFlowConfig,
+    state: Option<&str>,
+    headers: &Headers,
+    now_ms: u64,
+) -> (CallbackVerdict, CounterSet) {
+    let counters = CounterSet::default();
     let refuse = |problem: FlowProblem, clear: Option<String>, mut counters: CounterSet| {
         counters.add(problem.counter());
         if cfg.mode == Mode::Report {
@@ -138,10 +183,10 @@ pub fn on_request(
         }
         (CallbackVerdict::Refuse { problem, clear }, counters)
     };
-    let Some(state) = single_param(query, "state") else {
+    let Some(state) = state else {
         return refuse(FlowProblem::NoState, None, counters);
     };
-    let name = state_cookie::cookie_name(&cfg.cookie_prefix, &state);
+    let name = state_cookie::cookie_name(&cfg.cookie_prefix, state);
     let mut values = cookie::pairs(headers)
         .filter(|(n, _)| *n == name)
         .map(|(_, v)| v);
@@ -151,19 +196,200 @@ pub fn on_request(
     if values.next().is_some() {
         return refuse(FlowProblem::Duplicate, Some(name), counters);
     }
-    match state_cookie::open(&cfg.keys, &name, &state, value, now) {
+    match state_cookie::open(&cfg.keys, &name, state, value, now_ms / 1000) {
         Ok(claims) => {
+            let mut counters = counters;
             counters.add(Counter::FlowValid);
             counters.add(Counter::FlowPinned);
             (
                 CallbackVerdict::Pin {
-                    node: claims.node,
+                    claims,
                     clear: name,
                 },
                 counters,
             )
         }
         Err(e) => refuse(FlowProblem::Cookie(e), Some(name), counters),
+    }
+}
+
+/// Request phase for query callbacks: classify, then check. (Form-post
+/// callbacks are checked by [`check_callback`] once the body is read.)
+pub fn on_request(
+    cfg: &LoginFlowConfig,
+    path_and_query: &str,
+    headers: &Headers,
+    now_ms: u64,
+) -> (CallbackVerdict, CounterSet) {
+    match classify(cfg, "GET", path_and_query) {
+        RequestKind::Callback { state } => check_callback(cfg, state.as_deref(), headers, now_ms),
+        _ => (CallbackVerdict::NotCallback, CounterSet::default()),
+    }
+}
+
+/// Whether `name` is one of our flow cookies (prefix + 16-character flow id).
+fn is_flow_cookie(cfg: &LoginFlowConfig, name: &str) -> bool {
+    name.len() == cfg.cookie_prefix.len() + 16 && name.starts_with(cfg.cookie_prefix.as_str())
+}
+
+/// Routing for a form-post callback, decided before its body (and so its
+/// `state`) has arrived: Envoy must route on the headers, and proxy-wasm
+/// cannot hold them while reading the body. The browser's valid flow cookies
+/// name the node; if they name several (parallel logins on different nodes),
+/// the newest flow's node is chosen and counted. The state is checked
+/// against the cookie when the body is read ([`check_form_post`]).
+pub fn form_post_node(
+    cfg: &LoginFlowConfig,
+    headers: &Headers,
+    now_ms: u64,
+) -> (Option<String>, CounterSet) {
+    let mut counters = CounterSet::default();
+    let mut best: Option<FlowClaims> = None;
+    let mut nodes_differ = false;
+    for (name, value) in cookie::pairs(headers).filter(|(n, _)| is_flow_cookie(cfg, n)) {
+        let Ok((claims, _)) = state_cookie::open_any(&cfg.keys, name, value, now_ms / 1000) else {
+            continue;
+        };
+        if let Some(b) = &best {
+            nodes_differ |= b.node != claims.node;
+            if b.issued_at >= claims.issued_at {
+                continue;
+            }
+        }
+        best = Some(claims);
+    }
+    if nodes_differ {
+        counters.add(Counter::FlowFormPostAmbiguous);
+    }
+    (best.map(|c| c.node), counters)
+}
+
+/// Checks a form-post callback once its body is read: the usual callback
+/// check, plus that the flow's node is the one the request was routed to.
+pub fn check_form_post(
+    cfg: &LoginFlowConfig,
+    body: &[u8],
+    routed_to: Option<&str>,
+    headers: &Headers,
+    now_ms: u64,
+) -> (CallbackVerdict, CounterSet) {
+    let state = std::str::from_utf8(body)
+        .ok()
+        .and_then(|b| single_param(b, "state"));
+    let (verdict, mut counters) = check_callback(cfg, state.as_deref(), headers, now_ms);
+    match verdict {
+        CallbackVerdict::Pin { claims, clear } if Some(claims.node.as_str()) != routed_to => {
+            counters.add(FlowProblem::OtherNode.counter());
+            if cfg.mode == Mode::Report {
+                counters.add(Counter::FlowReportOnly);
+            }
+            (
+                CallbackVerdict::Refuse {
+                    problem: FlowProblem::OtherNode,
+                    clear: Some(clear),
+                },
+                counters,
+            )
+        }
+        v => (v, counters),
+    }
+}
+
+/// Name of the session-affinity cookie (`affinity: "session"`).
+pub fn session_cookie_name(cfg: &LoginFlowConfig) -> String {
+    format!("{}session", cfg.cookie_prefix)
+}
+
+/// Name of the marker cookie that says the next login is a restart.
+pub fn restart_cookie_name(cfg: &LoginFlowConfig) -> String {
+    format!("{}restart", cfg.cookie_prefix)
+}
+
+/// The fixed "state" the session cookie's MAC binds, so a flow cookie can
+/// never pass as a session cookie or the reverse.
+const SESSION_BINDING: &str = "oidc-edge session affinity";
+
+/// The `Set-Cookie` for session affinity to `node`.
+pub fn session_cookie(cfg: &LoginFlowConfig, node: &str, now_ms: u64) -> String {
+    let name = session_cookie_name(cfg);
+    let claims = FlowClaims {
+        node: node.to_string(),
+        issued_at: now_ms,
+        expires_at: (now_ms / 1000).saturating_add(cfg.session_max_age),
+        restarts: 0,
+        return_to: String::new(),
+    };
+    let value = state_cookie::seal(cfg.keys.signing(), &name, SESSION_BINDING, &claims);
+    cookie::set_cookie(
+        &name,
+        &value,
+        cfg.session_max_age,
+        SameSite::Lax,
+        cfg.secure,
+    )
+}
+
+/// Session affinity on an ordinary request: the node to pin to, if the
+/// request carries a valid session cookie. `Err` names a cookie that is
+/// present but invalid (it is cleared on the response).
+pub fn session_node(
+    cfg: &LoginFlowConfig,
+    headers: &Headers,
+    now_ms: u64,
+) -> Option<Result<String, String>> {
+    if cfg.affinity != Affinity::Session {
+        return None;
+    }
+    let name = session_cookie_name(cfg);
+    let mut values = cookie::pairs(headers)
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v);
+    let value = values.next()?;
+    if values.next().is_some() {
+        return Some(Err(name));
+    }
+    Some(
+        state_cookie::open(&cfg.keys, &name, SESSION_BINDING, value, now_ms / 1000)
+            .map(|c| c.node)
+            .map_err(|_| name),
+    )
+}
+
+/// What to do when the node a callback was pinned to is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Send the browser back to where the login started, so the app (on a
+    /// live node) starts a new flow and the IdP's SSO session completes it.
+    Restart {
+        /// Relative `Location`.
+        location: String,
+        /// Marker cookie so the new flow is known to be a restart.
+        set_cookie: String,
+    },
+    /// The flow was already restarted once: stop, never loop.
+    GiveUp,
+}
+
+/// Recovery for a pinned callback whose node is gone.
+pub fn on_node_gone(cfg: &LoginFlowConfig, claims: &FlowClaims) -> Recovery {
+    if claims.restarts > 0 {
+        return Recovery::GiveUp;
+    }
+    // Only a local absolute path: the value came from our own sealed cookie,
+    // but the redirect must never leave the site whatever it holds.
+    let r = claims.return_to.as_str();
+    let safe = r.starts_with('/') && !r.starts_with("//") && !r.contains(['\\', '\r', '\n']);
+    let location = if safe { r.to_string() } else { "/".to_string() };
+    let set_cookie = cookie::set_cookie(
+        &restart_cookie_name(cfg),
+        "1",
+        cfg.max_age,
+        SameSite::Lax,
+        cfg.secure,
+    );
+    Recovery::Restart {
+        location,
+        set_cookie,
     }
 }
 
@@ -175,6 +401,8 @@ pub struct RequestMemo {
     pub path_and_query: String,
     /// Our flow cookies the browser sent: name and (unverified) issue time.
     pub flow_cookies: Vec<(String, Option<u64>)>,
+    /// The browser carries the restart marker: a new flow is a restart.
+    pub restarting: bool,
 }
 
 /// Collects the [`RequestMemo`] from the request headers.
@@ -182,9 +410,12 @@ pub fn memo(cfg: &LoginFlowConfig, path_and_query: &str, headers: &Headers) -> R
     RequestMemo {
         path_and_query: path_and_query.to_string(),
         flow_cookies: cookie::pairs(headers)
-            .filter(|(n, _)| n.starts_with(cfg.cookie_prefix.as_str()))
+            .filter(|(n, _)| {
+                n.starts_with(cfg.cookie_prefix.as_str()) && n.len() == cfg.cookie_prefix.len() + 16
+            })
             .map(|(n, v)| (n.to_string(), state_cookie::peek_issued_at(v)))
             .collect(),
+        restarting: cookie::pairs(headers).any(|(n, _)| n == restart_cookie_name(cfg)),
     }
 }
 
@@ -196,7 +427,7 @@ pub fn on_response(
     location: &str,
     node: Option<&str>,
     memo: &RequestMemo,
-    now: u64,
+    now_ms: u64,
 ) -> (Vec<String>, CounterSet) {
     let mut counters = CounterSet::default();
     let mut out = Vec::new();
@@ -228,11 +459,14 @@ pub fn on_response(
     let name = state_cookie::cookie_name(&cfg.cookie_prefix, &state);
     let claims = FlowClaims {
         node: node.to_string(),
-        issued_at: now,
-        expires_at: now.saturating_add(cfg.max_age),
-        restarts: 0,
+        issued_at: now_ms,
+        expires_at: (now_ms / 1000).saturating_add(cfg.max_age),
+        restarts: u8::from(memo.restarting),
         return_to: memo.path_and_query.clone(),
     };
+    if memo.restarting {
+        out.push(cookie::clear_cookie(&restart_cookie_name(cfg), cfg.secure));
+    }
     let value = state_cookie::seal(cfg.keys.signing(), &name, &state, &claims);
     // Keep at most `max_flows` flow cookies: clear expired ones, then the oldest.
     let mut others: Vec<&(String, Option<u64>)> = memo
@@ -244,7 +478,7 @@ pub fn on_response(
     let keep = cfg.max_flows.saturating_sub(1);
     let excess = others.len().saturating_sub(keep);
     for (i, (n, iat)) in others.iter().enumerate() {
-        let stale = iat.is_none_or(|t| t.saturating_add(cfg.max_age) <= now);
+        let stale = iat.is_none_or(|t| (t / 1000).saturating_add(cfg.max_age) <= now_ms / 1000);
         if stale || i < excess {
             out.push(cookie::clear_cookie(n, cfg.secure));
             counters.add(Counter::FlowEvicted);
@@ -277,13 +511,14 @@ mod tests {
     }
 
     fn start(c: &LoginFlowConfig, location: &str, memo: &RequestMemo) -> (Vec<String>, CounterSet) {
-        on_response(c, location, Some("10.1.2.3:8080"), memo, 1_000)
+        on_response(c, location, Some("10.1.2.3:8080"), memo, 1_000_000)
     }
 
     fn memo(path: &str) -> RequestMemo {
         RequestMemo {
             path_and_query: path.into(),
             flow_cookies: vec![],
+            restarting: false,
         }
     }
 
@@ -408,15 +643,15 @@ mod tests {
             &c,
             "/callback?code=x&state=s1",
             &format!("theme=dark; {pair}"),
-            1_100,
+            1_100_000,
         );
         let name = pair.split('=').next().unwrap().to_string();
+        let CallbackVerdict::Pin { claims, clear } = v else {
+            panic!("{v:?}")
+        };
         assert_eq!(
-            v,
-            CallbackVerdict::Pin {
-                node: "10.1.2.3:8080".into(),
-                clear: name
-            }
+            (claims.node.as_str(), claims.return_to.as_str(), clear),
+            ("10.1.2.3:8080", "/account", name)
         );
         assert!(counters.contains(Counter::FlowPinned));
         assert_eq!(
@@ -435,43 +670,43 @@ mod tests {
             (
                 "/callback?code=x",
                 pair.clone(),
-                1_100,
+                1_100_000,
                 FlowProblem::NoState,
             ),
             (
                 "/callback?state=s1&state=s1",
                 pair.clone(),
-                1_100,
+                1_100_000,
                 FlowProblem::NoState,
             ),
             (
                 "/callback?state=s1",
                 String::new(),
-                1_100,
+                1_100_000,
                 FlowProblem::Missing,
             ),
             (
                 "/callback?state=s1",
                 other.clone(),
-                1_100,
+                1_100_000,
                 FlowProblem::Missing,
             ),
             (
                 "/callback?state=s1",
                 format!("{pair}; {pair}"),
-                1_100,
+                1_100_000,
                 FlowProblem::Duplicate,
             ),
             (
                 "/callback?state=s1",
                 pair.clone(),
-                1_600,
+                1_600_000,
                 FlowProblem::Cookie(CookieError::Expired),
             ),
             (
                 "/callback?error=access_denied&state=s1",
                 pair.clone(),
-                1_600,
+                1_600_000,
                 FlowProblem::Cookie(CookieError::Expired),
             ),
         ];
@@ -483,17 +718,22 @@ mod tests {
             );
             assert!(counters.contains(want.counter()));
         }
-        let (v, _) = callback(&c, "/callback?error=access_denied&state=s1", &pair, 1_100);
+        let (v, _) = callback(
+            &c,
+            "/callback?error=access_denied&state=s1",
+            &pair,
+            1_100_000,
+        );
         assert!(
             matches!(v, CallbackVerdict::Pin { .. }),
             "IdP error callbacks are validated and passed on like any other"
         );
         assert_eq!(
-            callback(&c, "/callbackx?state=s1", &pair, 1_100).0,
+            callback(&c, "/callbackx?state=s1", &pair, 1_100_000).0,
             CallbackVerdict::NotCallback
         );
         let report = cfg(r#", "mode": "report""#);
-        let (_, counters) = callback(&report, "/callback?state=s1", "", 1_100);
+        let (_, counters) = callback(&report, "/callback?state=s1", "", 1_100_000);
         assert!(
             counters.contains(Counter::FlowReportOnly) && counters.contains(Counter::FlowMissing)
         );
@@ -505,11 +745,12 @@ mod tests {
         let m = RequestMemo {
             path_and_query: "/".into(),
             flow_cookies: vec![
-                ("__Host-oidc-edge-a".into(), Some(990)),
-                ("__Host-oidc-edge-b".into(), Some(300)),
-                ("__Host-oidc-edge-c".into(), Some(995)),
+                ("__Host-oidc-edge-a".into(), Some(990_000)),
+                ("__Host-oidc-edge-b".into(), Some(300_000)),
+                ("__Host-oidc-edge-c".into(), Some(995_000)),
                 ("__Host-oidc-edge-d".into(), None),
             ],
+            restarting: false,
         };
         let (cookies, _) = start(&c, "https://idp.example.com/oauth2/authorize?state=new", &m);
         let cleared: Vec<&str> = cookies
@@ -523,10 +764,11 @@ mod tests {
         let full = RequestMemo {
             path_and_query: "/".into(),
             flow_cookies: vec![
-                ("__Host-oidc-edge-a".into(), Some(990)),
-                ("__Host-oidc-edge-c".into(), Some(980)),
-                ("__Host-oidc-edge-e".into(), Some(999)),
+                ("__Host-oidc-edge-a".into(), Some(990_000)),
+                ("__Host-oidc-edge-c".into(), Some(980_000)),
+                ("__Host-oidc-edge-e".into(), Some(999_000)),
             ],
+            restarting: false,
         };
         let (cookies, _) = start(
             &c,

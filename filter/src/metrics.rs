@@ -61,11 +61,32 @@ pub enum Counter {
     FlowReportOnly,
     /// A client-sent session header was removed (it cannot pick a node).
     FlowSessionHeaderStripped,
+    /// A pinned callback's node was gone: the browser was sent to restart.
+    FlowRecovered,
+    /// A pinned callback's node was gone after a restart already: refused.
+    FlowNodeGone,
+    /// Session affinity cookie set after a login.
+    SessionIssued,
+    /// A request was pinned by its session affinity cookie.
+    SessionPinned,
+    /// A session affinity cookie was invalid and cleared.
+    SessionInvalid,
+    /// A session's node was gone: the cookie was cleared.
+    SessionNodeGone,
+    /// A form-post callback body was over `max_callback_body_bytes`: 413.
+    FlowBodyTooLarge,
+    /// Callback refused: an authentic flow cookie of another login.
+    FlowWrongState,
+    /// A form-post callback whose flow cookies name different nodes: pinned
+    /// to the newest flow's node before the body (with the state) arrived.
+    FlowFormPostAmbiguous,
+    /// Callback refused: a form-post callback routed to another node than its login's.
+    FlowOtherNode,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 24] = [
+    pub const ALL: [Counter; 34] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -90,6 +111,16 @@ impl Counter {
         Counter::FlowExpired,
         Counter::FlowReportOnly,
         Counter::FlowSessionHeaderStripped,
+        Counter::FlowRecovered,
+        Counter::FlowNodeGone,
+        Counter::SessionIssued,
+        Counter::SessionPinned,
+        Counter::SessionInvalid,
+        Counter::SessionNodeGone,
+        Counter::FlowBodyTooLarge,
+        Counter::FlowWrongState,
+        Counter::FlowFormPostAmbiguous,
+        Counter::FlowOtherNode,
     ];
 
     /// The metric name as defined in Envoy.
@@ -119,13 +150,26 @@ impl Counter {
             Counter::FlowExpired => "oidc_edge.login_flow.rejected.expired",
             Counter::FlowReportOnly => "oidc_edge.login_flow.report_only",
             Counter::FlowSessionHeaderStripped => "oidc_edge.login_flow.session_header_stripped",
+            Counter::FlowRecovered => "oidc_edge.login_flow.recovered",
+            Counter::FlowNodeGone => "oidc_edge.login_flow.rejected.node_gone",
+            Counter::SessionIssued => "oidc_edge.session.issued",
+            Counter::SessionPinned => "oidc_edge.session.pinned",
+            Counter::SessionInvalid => "oidc_edge.session.invalid",
+            Counter::SessionNodeGone => "oidc_edge.session.node_gone",
+            Counter::FlowBodyTooLarge => "oidc_edge.login_flow.rejected.body_too_large",
+            Counter::FlowWrongState => "oidc_edge.login_flow.rejected.wrong_state",
+            Counter::FlowFormPostAmbiguous => "oidc_edge.login_flow.form_post_ambiguous",
+            Counter::FlowOtherNode => "oidc_edge.login_flow.rejected.other_node",
         }
     }
 }
 
 /// A small set of counters touched by one request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CounterSet(u32);
+pub struct CounterSet(u64);
+
+// One bit per counter.
+const _: () = assert!(Counter::ALL.len() <= 64);
 
 impl CounterSet {
     /// Adds a counter.

@@ -9,12 +9,18 @@
 //!
 //! ```text
 //! version(1)=1 | kid_len(1) | kid | issued_at(8) | expires_at(8) | restarts(1)
-//!   | ct_len(2) | ct | tag(32)
+//!   | state_hash(16) | ct_len(2) | ct | tag(32)
+//! state_hash = first 16 bytes of SHA-256(state)
 //! ct  = plaintext XOR keystream(enc key, nonce = cookie name ‖ issued_at)
 //! pt  = node_len(1) | node "ip:port" | return_len(2) | return path
 //! tag = HMAC-SHA256(mac key, len-prefixed["oidc-edge flow v1", cookie name,
-//!                                          SHA-256(state), everything before tag])
+//!                                          everything before tag])
 //! ```
+//!
+//! The state is checked after the MAC, against `state_hash`: so a cookie can
+//! be verified before the state is known (a form-post callback carries the
+//! state in a body that arrives after routing is decided), and a valid
+//! cookie of another flow is told apart from a forged one.
 //!
 //! Why encrypt the node rather than name nodes by opaque ids: Envoy's
 //! endpoints are dynamic (EDS, autoscaling), so a stable id table would need
@@ -38,13 +44,24 @@ pub const MAX_RETURN_LEN: usize = 1024;
 const VERSION: u8 = 1;
 const LABEL: &[u8] = b"oidc-edge flow v1";
 const TAG_LEN: usize = 32;
+const STATE_HASH_LEN: usize = 16;
+
+fn state_hash(state: &str) -> [u8; STATE_HASH_LEN] {
+    let d = Sha256::digest(state.as_bytes());
+    let mut h = [0u8; STATE_HASH_LEN];
+    for (o, i) in h.iter_mut().zip(d) {
+        *o = i;
+    }
+    h
+}
 
 /// What a flow cookie says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowClaims {
     /// The upstream node (`ip:port`) that started the login.
     pub node: String,
-    /// Seconds since the Unix epoch when the flow started.
+    /// Milliseconds since the Unix epoch when the flow started (fine
+    /// enough to order two logins started in the same second).
     pub issued_at: u64,
     /// Seconds since the Unix epoch after which the cookie is refused.
     pub expires_at: u64,
@@ -67,6 +84,8 @@ pub enum CookieError {
     BadSignature,
     /// Past its expiry.
     Expired,
+    /// Authentic, but issued for another login (another `state`).
+    WrongState,
 }
 
 /// The cookie name for a flow: `prefix` and 16 base64url characters (96 bits)
@@ -111,14 +130,10 @@ pub fn seal(key: &Key, name: &str, state: &str, claims: &FlowClaims) -> String {
     body.extend_from_slice(&claims.issued_at.to_be_bytes());
     body.extend_from_slice(&claims.expires_at.to_be_bytes());
     body.push(claims.restarts);
+    body.extend_from_slice(&state_hash(state));
     body.extend_from_slice(&(pt.len() as u16).to_be_bytes());
     body.extend_from_slice(&pt);
-    let tag = key.sign(&[
-        LABEL,
-        name.as_bytes(),
-        &Sha256::digest(state.as_bytes()),
-        &body,
-    ]);
+    let tag = key.sign(&[LABEL, name.as_bytes(), &body]);
     body.extend_from_slice(&tag);
     URL_SAFE_NO_PAD.encode(body)
 }
@@ -160,8 +175,9 @@ pub fn peek_issued_at(value: &str) -> Option<u64> {
     r.u64().ok()
 }
 
-/// Opens and checks a flow cookie. Order: size, encoding, key, MAC (constant
-/// time), expiry; nothing from the cookie is trusted before the MAC passed.
+/// Opens and checks a flow cookie for the flow with `state`. Order: size,
+/// encoding, key, MAC (constant time), expiry, state; nothing from the
+/// cookie is trusted before the MAC passed.
 pub fn open(
     ring: &KeyRing,
     name: &str,
@@ -169,6 +185,21 @@ pub fn open(
     value: &str,
     now: u64,
 ) -> Result<FlowClaims, CookieError> {
+    let (claims, hash) = open_any(ring, name, value, now)?;
+    if hash != state_hash(state) {
+        return Err(CookieError::WrongState);
+    }
+    Ok(claims)
+}
+
+/// Opens and checks a flow cookie whose flow's `state` is not known yet;
+/// returns the claims and the state hash to compare once it is.
+pub fn open_any(
+    ring: &KeyRing,
+    name: &str,
+    value: &str,
+    now: u64,
+) -> Result<(FlowClaims, [u8; STATE_HASH_LEN]), CookieError> {
     if name.len() + value.len() + 1 > MAX_COOKIE_BYTES {
         return Err(CookieError::TooLarge);
     }
@@ -191,21 +222,17 @@ pub fn open(
     let issued_at = r.u64()?;
     let expires_at = r.u64()?;
     let restarts = r.u8()?;
+    let hash: [u8; STATE_HASH_LEN] = r
+        .take(STATE_HASH_LEN)?
+        .try_into()
+        .map_err(|_| CookieError::Malformed)?;
     let ct_len = r.u16()?;
     let ct = r.take(ct_len)?;
     if !r.b.is_empty() {
         return Err(CookieError::Malformed);
     }
     let key = ring.get(kid).ok_or(CookieError::UnknownKey)?;
-    if !key.verify(
-        &[
-            LABEL,
-            name.as_bytes(),
-            &Sha256::digest(state.as_bytes()),
-            body,
-        ],
-        tag,
-    ) {
+    if !key.verify(&[LABEL, name.as_bytes(), body], tag) {
         return Err(CookieError::BadSignature);
     }
     if now >= expires_at {
@@ -218,13 +245,14 @@ pub fn open(
     let node = p.take(node_len)?;
     let ret_len = p.u16()?;
     let ret = p.take(ret_len)?;
-    Ok(FlowClaims {
+    let claims = FlowClaims {
         node: String::from_utf8(node.to_vec()).map_err(|_| CookieError::Malformed)?,
         issued_at,
         expires_at,
         restarts,
         return_to: String::from_utf8(ret.to_vec()).map_err(|_| CookieError::Malformed)?,
-    })
+    };
+    Ok((claims, hash))
 }
 
 #[cfg(test)]
@@ -329,9 +357,30 @@ mod tests {
                 "payload edit: ciphertext length",
                 name.clone(),
                 STATE,
-                flip(22),
+                flip(38),
                 1_100,
                 Err(CookieError::Malformed),
+            ),
+            (
+                "payload edit: state hash",
+                name.clone(),
+                STATE,
+                flip(25),
+                1_100,
+                Err(CookieError::BadSignature),
+            ),
+            (
+                "another flow's cookie under its own name, this flow's state",
+                cookie_name("__Host-oidc-edge-", "other"),
+                STATE,
+                seal(
+                    r.signing(),
+                    &cookie_name("__Host-oidc-edge-", "other"),
+                    "other",
+                    &claims(),
+                ),
+                1_100,
+                Err(CookieError::WrongState),
             ),
             (
                 "payload edit: ciphertext",
@@ -363,7 +412,7 @@ mod tests {
                 "other",
                 v.clone(),
                 1_100,
-                Err(CookieError::BadSignature),
+                Err(CookieError::WrongState),
             ),
             (
                 "expired",

@@ -234,7 +234,7 @@ impl Envoy {
             "--concurrency".into(),
             "1".into(),
             "-l".into(),
-            "info".into(),
+            std::env::var("ENVOY_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
             "--admin-address-path".into(),
             admin_path.display().to_string(),
         ];

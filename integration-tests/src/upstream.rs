@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ pub struct Upstream {
     /// Where it listens.
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Upstream {
@@ -35,13 +36,17 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo upstream");
         let addr = listener.local_addr().expect("local addr");
         let stop = Arc::new(AtomicBool::new(false));
-        let (n, s) = (name.to_string(), stop.clone());
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (n, s, c) = (name.to_string(), stop.clone(), conns.clone());
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 if let Ok(conn) = conn {
+                    if let (Ok(copy), Ok(mut list)) = (conn.try_clone(), c.lock()) {
+                        list.push(copy);
+                    }
                     let n = n.clone();
                     thread::spawn(move || serve(conn, &n));
                 }
@@ -51,14 +56,22 @@ impl Upstream {
             name: name.to_string(),
             addr,
             stop,
+            conns,
         }
     }
 }
 
 impl Drop for Upstream {
+    /// Stops like a killed node: the port closes and every open connection
+    /// (Envoy keeps some alive) is cut.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        if let Ok(list) = self.conns.lock() {
+            for c in list.iter() {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
     }
 }
 

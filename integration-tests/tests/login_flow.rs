@@ -38,6 +38,11 @@ impl Cluster {
         Envoy::start(&self.config(plugin))
     }
 
+    /// Stops a node like a crash: port closed, connections cut.
+    fn kill(&mut self, name: &str) {
+        self.nodes.retain(|n| n.name != name);
+    }
+
     fn config(&self, plugin: &str) -> EnvoyConfig {
         EnvoyConfig::reference()
             .plugin_config(plugin)
@@ -432,4 +437,185 @@ fn missing_secret_environment_variable_is_refused_at_load() {
 
 fn plugin_with_inline(secret: &str) -> String {
     plugin(&format!(r#"{{"id": "k1", "secret": "{secret}"}}"#), "")
+}
+
+#[test]
+fn form_post_callback_completes_on_its_node() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    let mut browser = Browser::default();
+    let resp = browser.send(
+        Request::get("app.example.com", "/login?form_post"),
+        envoy.port,
+    );
+    let started = Echo::parse(&resp.body);
+    let state = started.state.unwrap();
+    assert!(resp
+        .header("location")
+        .unwrap()
+        .contains("response_mode=form_post"));
+    assert!(
+        resp.header("set-cookie")
+            .unwrap()
+            .ends_with("SameSite=None"),
+        "the IdP's cross-site POST must carry the cookie"
+    );
+    let body = format!("code=c0de&state={state}");
+    let resp = browser.send(
+        Request::post(
+            "app.example.com",
+            "/callback",
+            "application/x-www-form-urlencoded",
+            &body,
+        ),
+        envoy.port,
+    );
+    let echo = Echo::parse(&resp.body);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(echo.node, started.node);
+    assert_eq!(echo.body, body, "the form body reaches the app unchanged");
+    assert!(browser.jar.is_empty());
+    // Two form-post logins in progress on different nodes: the callback is
+    // routed before its body (and state) arrives, so only the newest completes.
+    let mut browser = Browser::default();
+    let start = |b: &mut Browser| {
+        let r = b.send(
+            Request::get("app.example.com", "/login?form_post"),
+            envoy.port,
+        );
+        let e = Echo::parse(&r.body);
+        (e.node, e.state.unwrap())
+    };
+    let (older_node, older) = start(&mut browser);
+    let (newer_node, newer) = start(&mut browser);
+    assert_ne!(older_node, newer_node);
+    let post = |state: &str| {
+        Request::post(
+            "app.example.com",
+            "/callback",
+            "application/x-www-form-urlencoded",
+            &format!("code=c&state={state}"),
+        )
+    };
+    let resp = browser.send(post(&older), envoy.port);
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(resp.header("x-oidc-edge-reason"), Some("flow_other_node"));
+    let resp = browser.send(post(&newer), envoy.port);
+    assert_eq!(node_of(&resp), newer_node);
+    assert!(envoy.counter("oidc_edge.login_flow.form_post_ambiguous") >= 1);
+
+    let too_big = format!("state={state}&pad={}", "x".repeat(20_000));
+    let resp = Request::post(
+        "app.example.com",
+        "/callback",
+        "application/x-www-form-urlencoded",
+        &too_big,
+    )
+    .send(envoy.port);
+    assert_eq!(resp.status, 413);
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.rejected.body_too_large"),
+        1
+    );
+}
+
+#[test]
+fn a_login_whose_node_dies_restarts_once_and_completes_elsewhere() {
+    let mut cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    let mut browser = Browser::default();
+    let (first, state1) = browser.login(envoy.port);
+    cluster.kill(&first);
+
+    // The IdP sends the browser back; its node is gone.
+    let resp = browser.callback(&state1, envoy.port);
+    assert_eq!(
+        resp.status,
+        302,
+        "expected a restart, got {}: {}",
+        resp.status,
+        resp.text()
+    );
+    assert_eq!(
+        resp.header("location"),
+        Some("/login"),
+        "back to where the login started"
+    );
+    assert!(browser.jar.keys().any(|k| k.ends_with("restart")));
+
+    // The browser follows; a live node starts a new flow, the IdP's SSO finishes it.
+    let resp = browser.send(Request::get("app.example.com", "/login"), envoy.port);
+    assert_eq!(resp.status, 302, "{}", resp.text());
+    let restarted = Echo::parse(&resp.body);
+    assert_ne!(restarted.node, first);
+    assert!(
+        !browser.jar.keys().any(|k| k.ends_with("restart")),
+        "the marker is used up"
+    );
+    let state2 = restarted.state.unwrap();
+    assert_eq!(
+        node_of(&browser.callback(&state2, envoy.port)),
+        restarted.node,
+        "logged in"
+    );
+    assert_eq!(envoy.counter("oidc_edge.login_flow.recovered"), 1);
+
+    // A restarted login whose node dies too is not restarted again: no loop.
+    let (third, state3) = {
+        browser
+            .jar
+            .insert("__Host-oidc-edge-restart".into(), "1".into());
+        browser.login(envoy.port)
+    };
+    cluster.kill(&third);
+    let resp = browser.callback(&state3, envoy.port);
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.header("x-oidc-edge-reason"), Some("flow_node_gone"));
+    assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.node_gone"), 1);
+}
+
+#[test]
+fn session_scope_keeps_the_browser_on_its_node_after_login() {
+    let mut cluster = Cluster::start();
+    let envoy = cluster.envoy(&plugin(
+        r#"{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}"#,
+        r#", "affinity": "session""#,
+    ));
+    let mut browser = Browser::default();
+    let (node, state) = browser.login(envoy.port);
+    assert_eq!(node_of(&browser.callback(&state, envoy.port)), node);
+    assert!(
+        browser.jar.keys().any(|k| k == "__Host-oidc-edge-session"),
+        "{:?}",
+        browser.jar
+    );
+    for i in 0..20 {
+        let resp = browser.send(
+            Request::get("app.example.com", &format!("/page/{i}")),
+            envoy.port,
+        );
+        assert_eq!(node_of(&resp), node, "request {i} left the session's node");
+    }
+    assert_eq!(envoy.counter("oidc_edge.session.pinned"), 20);
+    // A different browser is balanced as usual.
+    let others: HashSet<String> = (0..6)
+        .map(|_| node_of(&Request::get("app.example.com", "/x").send(envoy.port)))
+        .collect();
+    assert_eq!(others.len(), 3);
+    // The session's node dies: the affinity is dropped and the browser carries on elsewhere.
+    cluster.kill(&node);
+    let resp = browser.send(Request::get("app.example.com", "/page/after"), envoy.port);
+    assert_eq!(resp.status, 302, "{}", resp.text());
+    assert_eq!(resp.header("location"), Some("/page/after"));
+    assert!(!browser.jar.contains_key("__Host-oidc-edge-session"));
+    let resp = browser.send(Request::get("app.example.com", "/page/after"), envoy.port);
+    assert_ne!(node_of(&resp), node);
+    // A forged session cookie is cleared and steers nothing.
+    let mut forger = Browser::default();
+    forger
+        .jar
+        .insert("__Host-oidc-edge-session".into(), "AAAA".into());
+    forger.send(Request::get("app.example.com", "/"), envoy.port);
+    assert!(forger.jar.is_empty());
+    assert_eq!(envoy.counter("oidc_edge.session.invalid"), 1);
 }
