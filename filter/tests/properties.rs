@@ -157,3 +157,70 @@ proptest! {
         let _ = Config::parse(json.as_bytes());
     }
 }
+
+mod cookie_codec {
+    use oidc_edge::keyring::{Key, KeyRing};
+    use oidc_edge::state_cookie::{cookie_name, open, seal, FlowClaims};
+    use proptest::prelude::*;
+
+    fn ring() -> KeyRing {
+        KeyRing::new(vec![
+            Key::new("k1", &[7; 32]).unwrap(),
+            Key::new("k0", &[9; 32]).unwrap(),
+        ])
+        .unwrap()
+    }
+
+    fn claims() -> impl Strategy<Value = FlowClaims> {
+        (
+            "[0-9.:]{1,40}",
+            0u64..u64::MAX / 4,
+            1u64..100_000,
+            0u8..3,
+            "[ -~]{0,200}",
+        )
+            .prop_map(|(node, issued_at, life, restarts, return_to)| FlowClaims {
+                node,
+                issued_at,
+                expires_at: issued_at / 1000 + life,
+                restarts,
+                return_to,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Seal then open gives back exactly what was sealed.
+        #[test]
+        fn round_trip(state in "[!-~]{1,64}", c in claims()) {
+            let r = ring();
+            let name = cookie_name("__Host-oidc-edge-", &state);
+            let v = seal(r.signing(), &name, &state, &c);
+            prop_assert_eq!(open(&r, &name, &state, &v, c.issued_at / 1000), Ok(c));
+        }
+
+        /// Any single-byte change to the cookie's value, or any change to its
+        /// name or state, is refused.
+        #[test]
+        fn every_single_byte_change_is_refused(state in "[!-~]{1,64}", c in claims(), pos in any::<prop::sample::Index>(), delta in 1u8..=255) {
+            use base64::Engine;
+            let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let r = ring();
+            let name = cookie_name("__Host-oidc-edge-", &state);
+            let v = seal(r.signing(), &name, &state, &c);
+            let now = c.issued_at / 1000;
+            let mut raw = e.decode(&v).unwrap();
+            let i = pos.index(raw.len());
+            raw[i] = raw[i].wrapping_add(delta);
+            prop_assert!(open(&r, &name, &state, &e.encode(&raw), now).is_err(), "byte {} changed", i);
+            let mut other_name = name.clone().into_bytes();
+            let j = pos.index(other_name.len());
+            other_name[j] = if other_name[j] == b'A' { b'B' } else { b'A' };
+            let other_name = String::from_utf8(other_name).unwrap();
+            prop_assert!(open(&r, &other_name, &state, &v, now).is_err());
+            let other_state = format!("{state}x");
+            prop_assert!(open(&r, &name, &other_state, &v, now).is_err());
+        }
+    }
+}

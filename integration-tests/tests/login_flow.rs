@@ -199,8 +199,14 @@ fn client_sent_session_header_cannot_pick_a_node() {
     let forged = base64_std(target.as_bytes());
     let mut seen = HashSet::new();
     for _ in 0..9 {
+        // The header, and a cookie in the shape Envoy's cookie-based session
+        // state uses (unsigned there; not configured here).
         let resp = Request::get("app.example.com", "/anything")
             .header("X-Oidc-Edge-Node", &forged)
+            .header(
+                "Cookie",
+                &format!("x-oidc-edge-node={forged}; envoy-session={forged}"),
+            )
             .send(envoy.port);
         let echo = Echo::parse(&resp.body);
         assert_eq!(echo.header("x-oidc-edge-node"), None);

@@ -1,0 +1,38 @@
+//! Any callback a browser can send (path, query, body, cookies) and any
+//! redirect an app can answer: the login-flow decisions never panic.
+#![no_main]
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+use oidc_edge::config::Config;
+use oidc_edge::login_flow::{self, RequestMemo};
+
+#[derive(Arbitrary, Debug)]
+struct Input<'a> {
+    path: &'a str,
+    cookie: &'a [u8],
+    body: &'a [u8],
+    location: &'a str,
+    now_ms: u64,
+    session: bool,
+}
+
+fuzz_target!(|input: Input| {
+    let affinity = if input.session { "session" } else { "flow" };
+    let json = format!(
+        r#"{{"login_flow": {{"authorization_endpoints": ["https://idp.example.com/authorize"],
+            "callback_paths": ["/callback"], "affinity": "{affinity}",
+            "keys": [{{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}]}}}}"#
+    );
+    let Some(cfg) = Config::parse(json.as_bytes()).ok().and_then(|c| c.login_flow) else {
+        return;
+    };
+    let headers: Vec<(&str, &[u8])> = vec![("cookie", input.cookie)];
+    let _ = login_flow::on_request(&cfg, input.path, &headers, input.now_ms);
+    let _ = login_flow::form_post_node(&cfg, &headers, input.now_ms);
+    let _ = login_flow::check_form_post(&cfg, input.body, Some("10.0.0.1:80"), &headers, input.now_ms);
+    let _ = login_flow::session_node(&cfg, &headers, input.now_ms);
+    let memo = login_flow::memo(&cfg, input.path, &headers);
+    let _ = login_flow::on_response(&cfg, input.location, Some("10.0.0.1:80"), &memo, input.now_ms);
+    let _ = RequestMemo::default();
+});
