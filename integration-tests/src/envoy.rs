@@ -264,6 +264,16 @@ impl Envoy {
                 (c, None)
             }
         };
+        // If this test process dies without unwinding (killed, timed out),
+        // take Envoy with it rather than leave it running.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

@@ -16,6 +16,19 @@ struct Variant {
     headers: &'static [&'static str],
 }
 
+/// A valid session-affinity cookie for the session variant, sealed with the
+/// same code and key the filter uses.
+fn session_cookie_header(plugin: &str) -> String {
+    let env = |k: &str| (k == "OIDC_EDGE_KEY_1").then(|| KEY.to_string());
+    let cfg = oidc_edge::config::Config::parse_with_env(plugin.as_bytes(), &env).expect("plugin config");
+    let lf = cfg.login_flow.expect("login_flow");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let set = oidc_edge::login_flow::session_cookie(&lf, "127.0.0.1:1", now_ms);
+    format!("Cookie: {}", set.split(';').next().unwrap_or_default())
+}
+
 const LB_HEADERS: &[&str] = &[
     "X-Forwarded-Proto: https",
     "X-Forwarded-Host: app.example.com",
@@ -47,6 +60,16 @@ const VARIANTS: &[Variant] = &[
         headers: LB_HEADERS,
     },
     Variant {
+        name: "oidc-edge forwarded + login_flow, ordinary request",
+        plugin: Some(r#"{"forwarded": {"trusted_cidrs": ["127.0.0.1/32"]}, "login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"], "callback_paths": ["/callback"], "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#),
+        headers: LB_HEADERS,
+    },
+    Variant {
+        name: "oidc-edge login_flow + session affinity, pinned request",
+        plugin: Some(r#"{"login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"], "callback_paths": ["/callback"], "affinity": "session", "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#),
+        headers: &[],
+    },
+    Variant {
         name: "oidc-edge forwarded, RFC 7239 + emit + rewrite_host",
         plugin: Some(
             r#"{"forwarded": {"trusted_cidrs": ["127.0.0.1/32"], "prefer": "forwarded", "emit_forwarded": true, "rewrite_host": true}}"#,
@@ -70,8 +93,10 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 fn configure(v: &Variant) -> EnvoyConfig {
-    let cfg = EnvoyConfig::reference().edit(|doc: &mut Value| {
+    let cfg = EnvoyConfig::reference().env("OIDC_EDGE_KEY_1", KEY).edit(|doc: &mut Value| {
         let hcm = &mut doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
         hcm["route_config"]["virtual_hosts"][0]["routes"] =
             json!([{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]);
@@ -99,7 +124,7 @@ fn main() {
     for v in VARIANTS {
         let envoy = Envoy::start(&configure(v));
         let url = format!(
-            "http://127.0.0.1:{}/callback?code=abc&state=xyz",
+            "http://127.0.0.1:{}/account?tab=profile",
             envoy.port
         );
         let mut wrk = Command::new("wrk");
@@ -113,6 +138,20 @@ fn main() {
         ]);
         for h in v.headers {
             wrk.args(["-H", h]);
+        }
+        if v.name.contains("session") {
+            wrk.args(["-H", &session_cookie_header(v.plugin.unwrap_or_default())]);
+        }
+        // One request first: the variant must answer 200, or the numbers mean nothing.
+        let mut probe = integration_tests::Request::get("app.example.com", "/account?tab=profile");
+        for h in v.headers {
+            if let Some((k, val)) = h.split_once(": ") {
+                probe = probe.header(k, val);
+            }
+        }
+        let answer = probe.send(envoy.port);
+        if answer.status != 200 {
+            eprintln!("{}: {} {}", v.name, answer.status, answer.text().trim());
         }
         // Warm up (V8 tiers up hot functions), then measure.
         let _ = Command::new("wrk")
