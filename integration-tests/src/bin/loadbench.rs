@@ -20,7 +20,8 @@ struct Variant {
 /// same code and key the filter uses.
 fn session_cookie_header(plugin: &str) -> String {
     let env = |k: &str| (k == "OIDC_EDGE_KEY_1").then(|| KEY.to_string());
-    let cfg = oidc_edge::config::Config::parse_with_env(plugin.as_bytes(), &env).expect("plugin config");
+    let cfg =
+        oidc_edge::config::Config::parse_with_env(plugin.as_bytes(), &env).expect("plugin config");
     let lf = cfg.login_flow.expect("login_flow");
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -61,12 +62,16 @@ const VARIANTS: &[Variant] = &[
     },
     Variant {
         name: "oidc-edge forwarded + login_flow, ordinary request",
-        plugin: Some(r#"{"forwarded": {"trusted_cidrs": ["127.0.0.1/32"]}, "login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"], "callback_paths": ["/callback"], "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#),
+        plugin: Some(
+            r#"{"forwarded": {"trusted_cidrs": ["127.0.0.1/32"]}, "login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"], "callback_paths": ["/callback"], "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#,
+        ),
         headers: LB_HEADERS,
     },
     Variant {
         name: "oidc-edge login_flow + session affinity, pinned request",
-        plugin: Some(r#"{"login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"], "callback_paths": ["/callback"], "affinity": "session", "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#),
+        plugin: Some(
+            r#"{"login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"], "callback_paths": ["/callback"], "affinity": "session", "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#,
+        ),
         headers: &[],
     },
     Variant {
@@ -123,10 +128,7 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     for v in VARIANTS {
         let envoy = Envoy::start(&configure(v));
-        let url = format!(
-            "http://127.0.0.1:{}/account?tab=profile",
-            envoy.port
-        );
+        let url = format!("http://127.0.0.1:{}/account?tab=profile", envoy.port);
         let mut wrk = Command::new("wrk");
         wrk.args([
             "-t1",
