@@ -4,6 +4,8 @@
 //! the callback must land on that node.
 
 use integration_tests::{Echo, Envoy, EnvoyConfig, Request, Response, Upstream};
+use oidc_edge::keyring::{decode_secret, Key};
+use oidc_edge::state_cookie::{seal, FlowClaims};
 use std::collections::{BTreeMap, HashSet};
 
 const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -330,6 +332,56 @@ fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
         Some("flow_cookie_bad_signature"),
         "{state_a} vs {state_b}"
     );
+    // Expired, and signed by a key not in the ring: sealed with the filter's
+    // own codec for a real flow, so only the expiry or the key differ.
+    for (why, key, expires_at, reason) in [
+        (
+            "expired",
+            Key::new("k1", &decode_secret(K1).unwrap()).unwrap(),
+            1,
+            "flow_cookie_expired",
+        ),
+        (
+            "unknown key",
+            Key::new("k9", &[9; 32]).unwrap(),
+            u64::MAX / 2,
+            "flow_cookie_unknown_key",
+        ),
+    ] {
+        let mut browser = Browser::default();
+        let (node, state) = browser.login(envoy.port);
+        let name = browser.jar.keys().next().unwrap().clone();
+        let addr = cluster
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .unwrap()
+            .addr
+            .to_string();
+        let claims = FlowClaims {
+            node: addr,
+            issued_at: 0,
+            expires_at,
+            restarts: 0,
+            return_to: "/".into(),
+        };
+        browser
+            .jar
+            .insert(name.clone(), seal(&key, &name, &state, &claims));
+        let resp = browser.callback(&state, envoy.port);
+        assert_eq!(
+            resp.header("x-oidc-edge-reason"),
+            Some(reason),
+            "{why}: {}",
+            resp.text()
+        );
+    }
+    assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.expired"), 1);
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.rejected.unknown_key"),
+        1
+    );
+
     // Duplicate cookies: the same pair twice in the Cookie header.
     let mut browser = Browser::default();
     let (_, state) = browser.login(envoy.port);
