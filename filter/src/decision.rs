@@ -4,6 +4,7 @@
 //! One [`Reason`] feeds the response body, the `x-oidc-edge-reason` header,
 //! the log line and the counter, so they can never disagree.
 
+use crate::authority::Origin;
 use crate::login_flow::FlowProblem;
 use crate::metrics::{Counter, CounterSet};
 
@@ -33,6 +34,10 @@ pub enum Reason {
     LoginFlow(FlowProblem),
     /// A form-post callback body over the configured limit.
     CallbackBodyTooLarge,
+    /// The app redirected to the IdP with an unregistered redirect_uri.
+    RedirectUriMismatch,
+    /// A return-to parameter pointed off-site.
+    ReturnToOffSite,
 }
 
 impl Reason {
@@ -41,6 +46,8 @@ impl Reason {
         match self {
             Reason::HostNotAllowed | Reason::HostMalformed | Reason::LoginFlow(_) => 400,
             Reason::CallbackBodyTooLarge => 413,
+            Reason::RedirectUriMismatch => 502,
+            Reason::ReturnToOffSite => 400,
             Reason::Internal => 500,
         }
     }
@@ -53,6 +60,8 @@ impl Reason {
             Reason::Internal => "internal_error",
             Reason::LoginFlow(p) => p.code(),
             Reason::CallbackBodyTooLarge => "callback_body_too_large",
+            Reason::RedirectUriMismatch => "redirect_uri_mismatch",
+            Reason::ReturnToOffSite => "return_to_rejected",
         }
     }
 
@@ -64,6 +73,10 @@ impl Reason {
             Reason::Internal => "the request could not be checked",
             Reason::LoginFlow(p) => p.message(),
             Reason::CallbackBodyTooLarge => "the login callback's form body is too large",
+            Reason::RedirectUriMismatch => {
+                "the application sent the identity provider a redirect_uri that is not registered"
+            }
+            Reason::ReturnToOffSite => "the link would send you to another site",
         }
     }
 
@@ -75,6 +88,8 @@ impl Reason {
             Reason::Internal => Counter::InternalError,
             Reason::LoginFlow(p) => p.counter(),
             Reason::CallbackBodyTooLarge => Counter::FlowBodyTooLarge,
+            Reason::RedirectUriMismatch => Counter::RedirectUriMismatch,
+            Reason::ReturnToOffSite => Counter::ReturnToRejected,
         }
     }
 
@@ -118,4 +133,7 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Counters to bump once each (a rejection's own counter included).
     pub counters: CounterSet,
+    /// The external origin the browser addressed (for redirect checks in the
+    /// response phase); `None` when the request was rejected.
+    pub external: Option<Origin>,
 }

@@ -27,7 +27,7 @@
 //! ignored whole (and counted), never half-used, and never reaches the
 //! upstream.
 
-use crate::authority::{Authority, Proto};
+use crate::authority::{Authority, Origin, Proto};
 use crate::config::{ForwardedConfig, PeerSource, Prefer};
 use crate::decision::{Decision, HeaderOp, Reason, Verdict};
 use crate::metrics::{Counter, CounterSet};
@@ -450,9 +450,17 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
     {
         counters.add(Counter::ForwardedRewritten);
     }
+    let external = Origin {
+        proto: view.proto,
+        authority: Authority {
+            host: view.authority.host.clone(),
+            port: Some(view.port),
+        },
+    };
     Decision {
         verdict: Verdict::Forward(ops),
         counters,
+        external: Some(external),
     }
 }
 
@@ -461,6 +469,7 @@ fn reject(reason: Reason, mut counters: CounterSet) -> Decision {
     Decision {
         verdict: Verdict::Reject(reason),
         counters,
+        external: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! example on a header value that is not UTF-8, which any client can send),
 //! and a panic in Envoy's V8 turns this worker's filter into permanent 503s.
 
+use crate::authority::Origin;
 use crate::config::Config;
 use crate::config::{Affinity, LoginFlowConfig, Mode};
 use crate::cookie;
@@ -15,6 +16,7 @@ use crate::header_map;
 use crate::login_flow::{self, CallbackVerdict, Recovery, RequestKind};
 use crate::metrics::{Counter, CounterSet, Metrics};
 use crate::node::parse_ip_with_port;
+use crate::redirects::{self, RedirectUriMode, RedirectUriVerdict};
 use crate::state_cookie::FlowClaims;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -90,6 +92,7 @@ impl RootContext for Root {
             pinned_flow: None,
             session_pinned: false,
             form_post: None,
+            external: None,
         }))
     }
 
@@ -112,6 +115,8 @@ struct Request {
     /// A form-post callback waits for its body: the `Cookie` lines, and the
     /// node the request was routed to before the body arrived.
     form_post: Option<FormPost>,
+    /// The external origin the browser addressed (from the forwarded decision).
+    external: Option<Origin>,
 }
 
 /// What a form-post callback carries from its headers to its body.
@@ -306,6 +311,65 @@ impl Request {
         details.is_some_and(|d| d != b"via_upstream")
     }
 
+    /// The login-flow part of the response phase: strip the node address
+    /// Envoy echoes, clear used cookies, recover a pinned request whose node
+    /// is gone, set the session cookie. `Some` ends the response phase.
+    fn login_flow_response(&mut self, lf: &LoginFlowConfig) -> Option<Action> {
+        let map = MapType::HttpResponseHeaders;
+        // Envoy's stateful_session echoes the chosen node's address here.
+        let _ = hostcalls::set_map_value(map, &lf.session_header, None);
+        for name in self.clear_cookies.drain(..) {
+            let _ = hostcalls::add_map_value(
+                map,
+                "set-cookie",
+                &cookie::clear_cookie(&name, lf.secure),
+            );
+        }
+        if let Some(claims) = self.pinned_flow.take() {
+            if Self::pinned_node_gone() {
+                match login_flow::on_node_gone(lf, &claims) {
+                    Recovery::Restart {
+                        location,
+                        set_cookie,
+                    } => {
+                        Self::redirect_response(&location);
+                        let _ = hostcalls::add_map_value(map, "set-cookie", &set_cookie);
+                        self.shared.increment(Counter::FlowRecovered);
+                    }
+                    Recovery::GiveUp => {
+                        self.shared.increment(Counter::FlowNodeGone);
+                        let _ = hostcalls::set_map_value(
+                            map,
+                            "x-oidc-edge-reason",
+                            Some("flow_node_gone"),
+                        );
+                    }
+                }
+            } else if lf.affinity == Affinity::Session {
+                let cookie = login_flow::session_cookie(lf, &claims.node, now_ms());
+                let _ = hostcalls::add_map_value(map, "set-cookie", &cookie);
+                self.shared.increment(Counter::SessionIssued);
+            }
+            return Some(Action::Continue);
+        }
+        if self.session_pinned && Self::pinned_node_gone() {
+            // The session's node is gone, and its in-memory session with it:
+            // forget the affinity and let the browser try again anywhere.
+            let name = login_flow::session_cookie_name(lf);
+            let _ = hostcalls::add_map_value(
+                map,
+                "set-cookie",
+                &cookie::clear_cookie(&name, lf.secure),
+            );
+            self.shared.increment(Counter::SessionNodeGone);
+            if let Some(memo) = &self.memo {
+                Self::redirect_response(&memo.path_and_query);
+            }
+            return Some(Action::Continue);
+        }
+        None
+    }
+
     /// Turns the response into a redirect (the body, Envoy's short 503 text, stays).
     fn redirect_response(location: &str) {
         let map = MapType::HttpResponseHeaders;
@@ -337,6 +401,24 @@ impl HttpContext for Request {
             match decision.verdict {
                 Verdict::Forward(o) => ops = o,
                 Verdict::Reject(reason) => return self.reject(reason),
+            }
+            self.external = decision.external;
+        }
+        if let (Some(rt), Some(ext)) = (
+            config.redirects.as_ref().and_then(|r| r.return_to.as_ref()),
+            &self.external,
+        ) {
+            let path = request_value(&headers, ":path");
+            if redirects::check_return_to(rt, path, &ext.authority.host).is_err() {
+                self.shared.increment(Counter::ReturnToRejected);
+                if rt.mode == Mode::Enforce {
+                    return self.reject(Reason::ReturnToOffSite);
+                }
+                self.shared.increment(Counter::RedirectsReportOnly);
+                log(
+                    LogLevel::Info,
+                    &format!("report mode: would refuse return-to target in {path}"),
+                );
             }
         }
         let Some(lf) = &config.login_flow else {
@@ -454,80 +536,68 @@ impl HttpContext for Request {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let shared = self.shared.clone();
-        let Some(lf) = &shared.config.login_flow else {
+        let config = &shared.config;
+        if config.login_flow.is_none() && config.redirects.is_none() {
             return Action::Continue;
-        };
+        }
         let map = MapType::HttpResponseHeaders;
-        // Envoy's stateful_session echoes the chosen node's address here.
-        let _ = hostcalls::set_map_value(map, &lf.session_header, None);
-        for name in self.clear_cookies.drain(..) {
-            let _ = hostcalls::add_map_value(
-                map,
-                "set-cookie",
-                &cookie::clear_cookie(&name, lf.secure),
-            );
-        }
-        if let Some(claims) = self.pinned_flow.take() {
-            if Self::pinned_node_gone() {
-                match login_flow::on_node_gone(lf, &claims) {
-                    Recovery::Restart {
-                        location,
-                        set_cookie,
-                    } => {
-                        Self::redirect_response(&location);
-                        let _ = hostcalls::add_map_value(map, "set-cookie", &set_cookie);
-                        self.shared.increment(Counter::FlowRecovered);
-                    }
-                    Recovery::GiveUp => {
-                        self.shared.increment(Counter::FlowNodeGone);
-                        let _ = hostcalls::set_map_value(
-                            map,
-                            "x-oidc-edge-reason",
-                            Some("flow_node_gone"),
-                        );
-                    }
-                }
-            } else if lf.affinity == Affinity::Session {
-                let cookie = login_flow::session_cookie(lf, &claims.node, now_ms());
-                let _ = hostcalls::add_map_value(map, "set-cookie", &cookie);
-                self.shared.increment(Counter::SessionIssued);
+        if let Some(lf) = &config.login_flow {
+            if let Some(action) = self.login_flow_response(lf) {
+                return action;
             }
-            return Action::Continue;
         }
-        if self.session_pinned && Self::pinned_node_gone() {
-            // The session's node is gone, and its in-memory session with it:
-            // forget the affinity and let the browser try again anywhere.
-            let name = login_flow::session_cookie_name(lf);
-            let _ = hostcalls::add_map_value(
-                map,
-                "set-cookie",
-                &cookie::clear_cookie(&name, lf.secure),
-            );
-            self.shared.increment(Counter::SessionNodeGone);
-            if let Some(memo) = &self.memo {
-                Self::redirect_response(&memo.path_and_query);
-            }
-            return Action::Continue;
-        }
-        let Some(memo) = self.memo.take() else {
-            return Action::Continue;
-        };
         if !response_header(":status").is_some_and(|s| s.starts_with('3')) {
             return Action::Continue;
         }
-        let Some(location) = response_header("location") else {
+        let Some(mut location) = response_header("location") else {
             return Action::Continue;
         };
         let node = hostcalls::get_property(vec!["upstream", "address"])
             .ok()
             .flatten()
             .and_then(|b| String::from_utf8(b).ok());
-        let (cookies, counters) =
-            login_flow::on_response(lf, &location, node.as_deref(), &memo, now_ms());
-        self.count(counters);
-        for c in cookies {
-            if hostcalls::add_map_value(map, "set-cookie", &c).is_err() {
-                self.shared.increment(Counter::InternalError);
+        if let Some(rc) = &config.redirects {
+            let (verdict, counters) = redirects::check_authorization_redirect(rc, &location);
+            self.count(counters);
+            match verdict {
+                RedirectUriVerdict::Fixed(fixed) => {
+                    let _ = hostcalls::set_map_value(map, "location", Some(&fixed));
+                    location = fixed;
+                }
+                RedirectUriVerdict::Mismatch { sent, why } => {
+                    log(
+                        LogLevel::Warn,
+                        &format!(
+                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; registered: {:?}",
+                            rc.redirect_uris
+                        ),
+                    );
+                    if rc.redirect_uri_mode == RedirectUriMode::Report {
+                        self.shared.increment(Counter::RedirectsReportOnly);
+                    } else {
+                        return self.reject(Reason::RedirectUriMismatch);
+                    }
+                }
+                RedirectUriVerdict::Registered | RedirectUriVerdict::NotAuthorization => {}
+            }
+            if let Some(ext) = &self.external {
+                if let Some(moved) =
+                    redirects::rewrite_location(rc, &location, node.as_deref(), ext)
+                {
+                    let _ = hostcalls::set_map_value(map, "location", Some(&moved));
+                    self.shared.increment(Counter::LocationRewritten);
+                    location = moved;
+                }
+            }
+        }
+        if let (Some(lf), Some(memo)) = (&config.login_flow, self.memo.take()) {
+            let (cookies, counters) =
+                login_flow::on_response(lf, &location, node.as_deref(), &memo, now_ms());
+            self.count(counters);
+            for c in cookies {
+                if hostcalls::add_map_value(map, "set-cookie", &c).is_err() {
+                    self.shared.increment(Counter::InternalError);
+                }
             }
         }
         Action::Continue

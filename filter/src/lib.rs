@@ -23,6 +23,7 @@ pub mod keyring;
 pub mod login_flow;
 pub mod metrics;
 pub mod node;
+pub mod redirects;
 pub mod rfc7239;
 pub mod state_cookie;
 pub mod uri;

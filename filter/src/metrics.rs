@@ -82,11 +82,23 @@ pub enum Counter {
     FlowFormPostAmbiguous,
     /// Callback refused: a form-post callback routed to another node than its login's.
     FlowOtherNode,
+    /// A redirect to the IdP carried a registered redirect_uri.
+    RedirectUriRegistered,
+    /// A redirect to the IdP carried an unregistered redirect_uri.
+    RedirectUriMismatch,
+    /// `fix` mode rewrote a redirect_uri to the registered one.
+    RedirectUriFixed,
+    /// A `Location` on an internal origin was moved to the external origin.
+    LocationRewritten,
+    /// A return-to parameter pointed off-site (or appeared twice).
+    ReturnToRejected,
+    /// In report mode, a redirect check that enforce mode would have acted on.
+    RedirectsReportOnly,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 34] = [
+    pub const ALL: [Counter; 40] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -121,6 +133,12 @@ impl Counter {
         Counter::FlowWrongState,
         Counter::FlowFormPostAmbiguous,
         Counter::FlowOtherNode,
+        Counter::RedirectUriRegistered,
+        Counter::RedirectUriMismatch,
+        Counter::RedirectUriFixed,
+        Counter::LocationRewritten,
+        Counter::ReturnToRejected,
+        Counter::RedirectsReportOnly,
     ];
 
     /// The metric name as defined in Envoy.
@@ -160,6 +178,12 @@ impl Counter {
             Counter::FlowWrongState => "oidc_edge.login_flow.rejected.wrong_state",
             Counter::FlowFormPostAmbiguous => "oidc_edge.login_flow.form_post_ambiguous",
             Counter::FlowOtherNode => "oidc_edge.login_flow.rejected.other_node",
+            Counter::RedirectUriRegistered => "oidc_edge.redirects.redirect_uri_registered",
+            Counter::RedirectUriMismatch => "oidc_edge.redirects.redirect_uri_mismatch",
+            Counter::RedirectUriFixed => "oidc_edge.redirects.redirect_uri_fixed",
+            Counter::LocationRewritten => "oidc_edge.redirects.location_rewritten",
+            Counter::ReturnToRejected => "oidc_edge.redirects.return_to_rejected",
+            Counter::RedirectsReportOnly => "oidc_edge.redirects.report_only",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! the IdP's authorization endpoint (`IDP_AUTHORIZE`) with a fresh `state`
 //! that only this node knows, as an app with in-memory login state does.
 //! `/login?form_post` asks for `response_mode=form_post`.
+//! `/redirect?to=URL` answers 302 with `Location: URL`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -122,7 +123,15 @@ fn serve(conn: TcpStream, name: &str) {
         });
         let mut status = "200 OK";
         let mut extra = String::new();
-        if path == "/login" || path.starts_with("/login?") {
+        if let Some(q) = path.strip_prefix("/redirect?") {
+            // Answers 302 to the `to` parameter: a test chooses the app's Location.
+            let to: String = form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "to")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            status = "302 Found";
+            extra = format!("location: {to}\r\n");
+        } else if path == "/login" || path.starts_with("/login?") {
             let state = format!("{name}.{}", STATES.fetch_add(1, Ordering::SeqCst));
             let mode = if path.contains("form_post") {
                 "&response_mode=form_post"

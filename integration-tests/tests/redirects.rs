@@ -1,0 +1,160 @@
+//! Redirect checks in a real Envoy 1.40 loaded from `envoy/edge.yaml`: the
+//! app's redirect_uri in each mode, Location rewriting, the return-to guard.
+
+use integration_tests::{Envoy, EnvoyConfig, Request, Response, Upstream};
+
+const LB: &str = "127.0.0.2";
+
+fn edge(redirects: &str) -> (Envoy, Upstream) {
+    let up = Upstream::start("app-1");
+    let plugin = format!(
+        r#"{{"forwarded": {{"trusted_cidrs": ["127.0.0.2/32"]}},
+            "redirects": {{"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],
+                          "redirect_uris": ["https://app.example.com/callback"]{redirects}}}}}"#
+    );
+    let envoy = Envoy::start(
+        &EnvoyConfig::reference()
+            .plugin_config(&plugin)
+            .upstreams(&[up.addr]),
+    );
+    (envoy, up)
+}
+
+/// The app answers 302 to `location`; the browser came through the LB over https.
+fn app_redirects_to(envoy: &Envoy, location: &str) -> Response {
+    let to: String = form_urlencoded::byte_serialize(location.as_bytes()).collect();
+    Request::get("10.0.0.12:8080", &format!("/redirect?to={to}"))
+        .from(LB)
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "app.example.com")
+        .send(envoy.port)
+}
+
+const AUTHORIZE: &str = "https://idp.example.com/oauth2/authorize?response_type=code&client_id=app";
+const TAIL: &str = "&state=a%2Fb%20c&scope=openid+email&nonce=%E2%9C%93";
+
+#[test]
+fn enforce_replaces_an_unregistered_redirect_uri_with_a_clear_502() {
+    let (envoy, _up) = edge("");
+    let good = format!("{AUTHORIZE}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback{TAIL}");
+    let resp = app_redirects_to(&envoy, &good);
+    assert_eq!(resp.status, 302);
+    assert_eq!(
+        resp.header("location"),
+        Some(good.as_str()),
+        "a registered redirect passes byte for byte"
+    );
+
+    let bad = format!("{AUTHORIZE}&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback{TAIL}");
+    let resp = app_redirects_to(&envoy, &bad);
+    assert_eq!(resp.status, 502, "{}", resp.text());
+    assert_eq!(
+        resp.header("x-oidc-edge-reason"),
+        Some("redirect_uri_mismatch")
+    );
+    assert!(
+        resp.header("location").is_none(),
+        "the browser is not sent to the IdP"
+    );
+    assert!(
+        envoy.log().contains(r#"redirect_uri="http://app.internal:8080/callback": redirect_uri is not registered; registered: ["https://app.example.com/callback"]"#),
+        "the operator's log says what the app sent and what is registered"
+    );
+    assert_eq!(
+        envoy.counter("oidc_edge.redirects.redirect_uri_registered"),
+        1
+    );
+    assert_eq!(
+        envoy.counter("oidc_edge.redirects.redirect_uri_mismatch"),
+        1
+    );
+}
+
+#[test]
+fn fix_sends_the_registered_uri_and_keeps_every_other_byte() {
+    let (envoy, _up) = edge(r#", "redirect_uri_mode": "fix""#);
+    let bad = format!("{AUTHORIZE}&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback{TAIL}");
+    let resp = app_redirects_to(&envoy, &bad);
+    assert_eq!(resp.status, 302);
+    let fixed = format!("{AUTHORIZE}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback{TAIL}");
+    assert_eq!(resp.header("location"), Some(fixed.as_str()));
+    assert_eq!(envoy.counter("oidc_edge.redirects.redirect_uri_fixed"), 1);
+    // A different path is not a load-balancer mistake: refused, not "fixed".
+    let other = format!("{AUTHORIZE}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fother{TAIL}");
+    assert_eq!(app_redirects_to(&envoy, &other).status, 502);
+}
+
+#[test]
+fn report_counts_and_passes() {
+    let (envoy, _up) = edge(r#", "redirect_uri_mode": "report""#);
+    let bad = format!("{AUTHORIZE}&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback{TAIL}");
+    let resp = app_redirects_to(&envoy, &bad);
+    assert_eq!(resp.status, 302);
+    assert_eq!(resp.header("location"), Some(bad.as_str()));
+    assert_eq!(
+        envoy.counter("oidc_edge.redirects.redirect_uri_mismatch"),
+        1
+    );
+    assert_eq!(envoy.counter("oidc_edge.redirects.report_only"), 1);
+}
+
+#[test]
+fn internal_locations_move_to_the_external_origin_byte_for_byte() {
+    let (envoy, up) = edge(
+        r#", "internal_origins": ["http://app.internal:8080"], "rewrite_upstream_origin": true"#,
+    );
+    let rows = [
+        (
+            "http://app.internal:8080/a/b?x=%2F&y=%E2%9C%93#frag",
+            Some("https://app.example.com/a/b?x=%2F&y=%E2%9C%93#frag"),
+        ),
+        ("http://app.internal:8080.evil.example/", None),
+        ("http://app.internal:8081/", None),
+        ("/relative?x=%2F", None),
+        ("https://elsewhere.example/x", None),
+    ];
+    for (loc, want) in rows {
+        let resp = app_redirects_to(&envoy, loc);
+        assert_eq!(resp.status, 302);
+        assert_eq!(resp.header("location"), Some(want.unwrap_or(loc)), "{loc}");
+    }
+    // The answering node's own address (an app that builds URLs from its socket).
+    let own = format!("http://{}/welcome?x=1", up.addr);
+    assert_eq!(
+        app_redirects_to(&envoy, &own).header("location"),
+        Some("https://app.example.com/welcome?x=1")
+    );
+    assert_eq!(envoy.counter("oidc_edge.redirects.location_rewritten"), 2);
+}
+
+#[test]
+fn return_to_parameters_cannot_leave_the_site() {
+    let (envoy, _up) = edge(r#", "return_to": {"paths": ["/login", "/logout"]}"#);
+    let send = |q: &str| Request::get("app.example.com", &format!("/logout?{q}")).send(envoy.port);
+    assert_eq!(send("rd=%2Faccount").status, 200);
+    assert_eq!(send("next=https%3A%2F%2Fapp.example.com%2Fx").status, 200);
+    for bad in [
+        "rd=%2F%2Fevil.example",
+        "rd=%2F%5Cevil.example",
+        "return_to=https%3Aevil.example",
+        "next=%2F%09%2Fevil.example",
+        "rd=%2F%252F%2Fevil.example",
+        "rd=%2Fa&rd=%2F%2Fevil",
+    ] {
+        let resp = send(bad);
+        assert_eq!(resp.status, 400, "{bad}");
+        assert_eq!(
+            resp.header("x-oidc-edge-reason"),
+            Some("return_to_rejected"),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        Request::get("app.example.com", "/other?rd=%2F%2Fevil.example")
+            .send(envoy.port)
+            .status,
+        200,
+        "only configured paths"
+    );
+    assert_eq!(envoy.counter("oidc_edge.redirects.return_to_rejected"), 6);
+}
