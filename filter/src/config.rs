@@ -56,6 +56,8 @@ pub struct Config {
     pub login_flow: Option<LoginFlowConfig>,
     /// Redirect checks; `None` turns them off.
     pub redirects: Option<RedirectsConfig>,
+    /// IdP-mode checks; `None` turns them off.
+    pub idp: Option<crate::idp::IdpConfig>,
     /// Things an operator should look at, logged once at load.
     notes: Vec<String>,
 }
@@ -200,6 +202,55 @@ struct RawConfig {
     login_flow: Option<RawLoginFlow>,
     #[serde(default)]
     redirects: Option<RawRedirects>,
+    #[serde(default)]
+    idp: Option<RawIdp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdp {
+    authorization_paths: Vec<String>,
+    clients: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigError> {
+    if raw.authorization_paths.is_empty() {
+        return Err(err(
+            "idp.authorization_paths",
+            "is empty; list the IdP's authorization path, e.g. \"/oauth2/authorize\"",
+        ));
+    }
+    for (i, p) in raw.authorization_paths.iter().enumerate() {
+        if !p.starts_with('/') || p.contains(['?', '#']) {
+            return Err(err(
+                format!("idp.authorization_paths[{i}]"),
+                format!("{p:?} must be a path starting with '/'"),
+            ));
+        }
+    }
+    if raw.clients.is_empty() {
+        return Err(err(
+            "idp.clients",
+            "is empty; map each client_id to its registered redirect URIs",
+        ));
+    }
+    for (client, uris) in &raw.clients {
+        for (i, u) in uris.iter().enumerate() {
+            if crate::uri::AbsoluteUri::parse(u).is_none_or(|p| p.fragment.is_some()) {
+                return Err(err(
+                    format!("idp.clients.{client}[{i}]"),
+                    format!("{u:?} must be an absolute http(s) URI without fragment"),
+                ));
+            }
+        }
+    }
+    Ok(crate::idp::IdpConfig {
+        authorization_paths: raw.authorization_paths,
+        clients: raw.clients,
+        mode: raw.mode,
+    })
 }
 
 #[derive(Deserialize)]
@@ -402,10 +453,12 @@ impl Config {
             .redirects
             .map(|r| validate_redirects(r, forwarded.is_some(), login_flow.as_ref()))
             .transpose()?;
+        let idp = raw.idp.map(validate_idp).transpose()?;
         Ok(Config {
             forwarded,
             login_flow,
             redirects,
+            idp,
             notes,
         })
     }

@@ -38,6 +38,8 @@ pub enum Reason {
     RedirectUriMismatch,
     /// A return-to parameter pointed off-site.
     ReturnToOffSite,
+    /// IdP mode: an invalid authorization request (the description says why).
+    IdpInvalidRequest(&'static str),
 }
 
 impl Reason {
@@ -47,7 +49,7 @@ impl Reason {
             Reason::HostNotAllowed | Reason::HostMalformed | Reason::LoginFlow(_) => 400,
             Reason::CallbackBodyTooLarge => 413,
             Reason::RedirectUriMismatch => 502,
-            Reason::ReturnToOffSite => 400,
+            Reason::ReturnToOffSite | Reason::IdpInvalidRequest(_) => 400,
             Reason::Internal => 500,
         }
     }
@@ -62,6 +64,7 @@ impl Reason {
             Reason::CallbackBodyTooLarge => "callback_body_too_large",
             Reason::RedirectUriMismatch => "redirect_uri_mismatch",
             Reason::ReturnToOffSite => "return_to_rejected",
+            Reason::IdpInvalidRequest(_) => "invalid_request",
         }
     }
 
@@ -77,6 +80,7 @@ impl Reason {
                 "the application sent the identity provider a redirect_uri that is not registered"
             }
             Reason::ReturnToOffSite => "the link would send you to another site",
+            Reason::IdpInvalidRequest(why) => why,
         }
     }
 
@@ -90,6 +94,7 @@ impl Reason {
             Reason::CallbackBodyTooLarge => Counter::FlowBodyTooLarge,
             Reason::RedirectUriMismatch => Counter::RedirectUriMismatch,
             Reason::ReturnToOffSite => Counter::ReturnToRejected,
+            Reason::IdpInvalidRequest(_) => Counter::IdpRejected,
         }
     }
 
@@ -104,6 +109,8 @@ impl Reason {
                 self.message(),
                 self.code()
             ),
+            // RFC 6749 §4.1.2.1: tell the resource owner, do not redirect.
+            Reason::IdpInvalidRequest(why) => format!("invalid_request: {why}\n"),
             _ => format!("oidc-edge: {} ({})\n", self.message(), self.code()),
         }
     }

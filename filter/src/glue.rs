@@ -383,7 +383,7 @@ impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let shared = self.shared.clone();
         let config = &shared.config;
-        if config.forwarded.is_none() && config.login_flow.is_none() {
+        if config.forwarded.is_none() && config.login_flow.is_none() && config.idp.is_none() {
             return Action::Continue;
         }
         let Some(buf) = request_header_map() else {
@@ -403,6 +403,22 @@ impl HttpContext for Request {
                 Verdict::Reject(reason) => return self.reject(reason),
             }
             self.external = decision.external;
+        }
+        if let Some(idp) = &config.idp {
+            match crate::idp::check_authorization_request(idp, request_value(&headers, ":path")) {
+                Some(Ok(())) => self.shared.increment(Counter::IdpAccepted),
+                Some(Err(why)) => {
+                    self.shared.increment(Counter::IdpRejected);
+                    if idp.mode == Mode::Enforce {
+                        return self.reject(Reason::IdpInvalidRequest(why));
+                    }
+                    log(
+                        LogLevel::Info,
+                        &format!("report mode: would refuse an authorization request: {why}"),
+                    );
+                }
+                None => {}
+            }
         }
         if let (Some(rt), Some(ext)) = (
             config.redirects.as_ref().and_then(|r| r.return_to.as_ref()),

@@ -19,6 +19,7 @@ pub mod cookie;
 pub mod decision;
 pub mod forwarded;
 pub mod header_map;
+pub mod idp;
 pub mod keyring;
 pub mod login_flow;
 pub mod metrics;

@@ -94,11 +94,15 @@ pub enum Counter {
     ReturnToRejected,
     /// In report mode, a redirect check that enforce mode would have acted on.
     RedirectsReportOnly,
+    /// IdP mode: an authorization request passed its checks.
+    IdpAccepted,
+    /// IdP mode: an authorization request was refused (`invalid_request`).
+    IdpRejected,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 40] = [
+    pub const ALL: [Counter; 42] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -139,6 +143,8 @@ impl Counter {
         Counter::LocationRewritten,
         Counter::ReturnToRejected,
         Counter::RedirectsReportOnly,
+        Counter::IdpAccepted,
+        Counter::IdpRejected,
     ];
 
     /// The metric name as defined in Envoy.
@@ -184,6 +190,8 @@ impl Counter {
             Counter::LocationRewritten => "oidc_edge.redirects.location_rewritten",
             Counter::ReturnToRejected => "oidc_edge.redirects.return_to_rejected",
             Counter::RedirectsReportOnly => "oidc_edge.redirects.report_only",
+            Counter::IdpAccepted => "oidc_edge.idp.accepted",
+            Counter::IdpRejected => "oidc_edge.idp.rejected",
         }
     }
 }

@@ -158,3 +158,33 @@ fn return_to_parameters_cannot_leave_the_site() {
     );
     assert_eq!(envoy.counter("oidc_edge.redirects.return_to_rejected"), 6);
 }
+
+#[test]
+fn idp_mode_refuses_unregistered_redirect_uris_without_redirecting() {
+    let up = Upstream::start("idp");
+    let plugin = r#"{"idp": {"authorization_paths": ["/oauth2/authorize"],
+                     "clients": {"app": ["https://app.example.com/callback"]}}}"#;
+    let envoy = Envoy::start(
+        &EnvoyConfig::reference()
+            .plugin_config(plugin)
+            .upstreams(&[up.addr]),
+    );
+    let send = |q: &str| {
+        Request::get("idp.example.com", &format!("/oauth2/authorize?{q}")).send(envoy.port)
+    };
+    let ok = send("response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=x");
+    assert_eq!(ok.status, 200, "registered: the IdP gets the request");
+    for (q, why) in [
+        ("client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback", "not registered"),
+        ("client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&redirect_uri=https%3A%2F%2Fevil.example%2F", "appears more than once"),
+        ("client_id=other&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback", "not known"),
+    ] {
+        let resp = send(q);
+        assert_eq!(resp.status, 400, "{q}");
+        assert!(resp.header("location").is_none(), "never redirect on an invalid redirect_uri");
+        assert!(resp.text().starts_with("invalid_request: "), "{}", resp.text());
+        assert!(resp.text().contains(why), "{why}: {}", resp.text());
+    }
+    assert_eq!(envoy.counter("oidc_edge.idp.accepted"), 1);
+    assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 3);
+}
