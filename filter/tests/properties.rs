@@ -224,3 +224,79 @@ mod cookie_codec {
         }
     }
 }
+
+mod return_to {
+    use oidc_edge::authority::HostPattern;
+    use oidc_edge::redirects::is_safe_target;
+    use proptest::prelude::*;
+
+    /// Strings built from the pieces open-redirect payloads are made of.
+    fn target() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "/",
+            "//",
+            "\\",
+            "%2f",
+            "%2F",
+            "%5c",
+            "%09",
+            "\t",
+            "\n",
+            " ",
+            ".",
+            "..",
+            "%2e",
+            ":",
+            "@",
+            "?",
+            "#",
+            "https:",
+            "http:",
+            "javascript:",
+            "evil.example",
+            "app.example.com",
+            "a",
+            "%40",
+            "%3a",
+            "\u{3002}",
+            "\u{ff0f}",
+            "\u{0}",
+            "[::1]",
+            "127.0.0.1",
+            "%25",
+            "&",
+            "=",
+        ]);
+        prop::collection::vec(piece, 1..8).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever the guard accepts, a browser (the WHATWG URL parser)
+        /// resolves to the site itself, before and after one more round of
+        /// percent-decoding by a careless app.
+        #[test]
+        fn accepted_targets_stay_on_the_site(v in target()) {
+            if is_safe_target(&v, "app.example.com", &[]) {
+                let base = url::Url::parse("https://app.example.com/login").unwrap();
+                let resolved = base.join(&v).unwrap();
+                prop_assert_eq!(resolved.host_str(), Some("app.example.com"), "{:?} -> {}", v, resolved);
+                let decoded: String = form_urlencoded::parse(format!("x={}", v.replace('+', "%2B")).as_bytes())
+                    .map(|(_, d)| d.into_owned()).next().unwrap_or_default();
+                let again = base.join(&decoded).unwrap();
+                prop_assert_eq!(again.host_str(), Some("app.example.com"), "{:?} decoded to {:?} -> {}", v, decoded, again);
+            }
+        }
+
+        #[test]
+        fn allowed_hosts_only(v in target()) {
+            let allowed = [HostPattern::parse("*.example.org").unwrap()];
+            if is_safe_target(&v, "app.example.com", &allowed) {
+                let resolved = url::Url::parse("https://app.example.com/").unwrap().join(&v).unwrap();
+                let host = resolved.host_str().unwrap_or_default().to_string();
+                prop_assert!(host == "app.example.com" || host.ends_with(".example.org"), "{:?} -> {}", v, resolved);
+            }
+        }
+    }
+}

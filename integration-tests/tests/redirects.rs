@@ -188,3 +188,28 @@ fn idp_mode_refuses_unregistered_redirect_uris_without_redirecting() {
     assert_eq!(envoy.counter("oidc_edge.idp.accepted"), 1);
     assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 3);
 }
+
+#[test]
+fn report_mode_for_return_to_and_idp_counts_and_forwards() {
+    let (envoy, _up) = edge(r#", "return_to": {"paths": ["/logout"], "mode": "report"}"#);
+    let resp = Request::get("app.example.com", "/logout?rd=%2F%2Fevil.example").send(envoy.port);
+    assert_eq!(resp.status, 200, "report mode forwards");
+    assert_eq!(envoy.counter("oidc_edge.redirects.return_to_rejected"), 1);
+    assert_eq!(envoy.counter("oidc_edge.redirects.report_only"), 1);
+
+    let up = Upstream::start("idp");
+    let plugin = r#"{"idp": {"authorization_paths": ["/oauth2/authorize"], "mode": "report",
+                     "clients": {"app": ["https://app.example.com/callback"]}}}"#;
+    let idp = Envoy::start(
+        &EnvoyConfig::reference()
+            .plugin_config(plugin)
+            .upstreams(&[up.addr]),
+    );
+    let resp = Request::get(
+        "idp.example.com",
+        "/oauth2/authorize?client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2F",
+    )
+    .send(idp.port);
+    assert_eq!(resp.status, 200);
+    assert_eq!(idp.counter("oidc_edge.idp.rejected"), 1);
+}

@@ -1,0 +1,30 @@
+//! Any Location an app can answer and any return-to value or authorization
+//! request a client can send: the redirect checks never panic, and a
+//! rewritten Location keeps everything after the origin byte for byte.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oidc_edge::authority::Origin;
+use oidc_edge::config::Config;
+use oidc_edge::{idp, redirects};
+
+fuzz_target!(|data: &str| {
+    let json = br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]},
+        "redirects": {"authorization_endpoints": ["https://idp.example.com/authorize"],
+                      "redirect_uris": ["https://app.example.com/callback"], "redirect_uri_mode": "fix",
+                      "internal_origins": ["http://app.internal:8080"], "rewrite_upstream_origin": true,
+                      "return_to": {}},
+        "idp": {"authorization_paths": ["/authorize"], "clients": {"app": ["https://app.example.com/cb"]}}}"#;
+    let Ok(cfg) = Config::parse(json) else { return };
+    let (Some(rc), Some(ic)) = (cfg.redirects, cfg.idp) else { return };
+    let _ = redirects::check_authorization_redirect(&rc, data);
+    let Ok(ext) = Origin::parse("https://app.example.com") else { return };
+    if let Some(moved) = redirects::rewrite_location(&rc, data, Some("127.0.0.1:8080"), &ext) {
+        let tail = |s: &str| s.split_once("://").and_then(|(_, r)| r.find(['/', '?', '#']).map(|i| r[i..].to_string())).unwrap_or_default();
+        assert_eq!(tail(&moved), tail(data));
+    }
+    if let Some(rt) = &rc.return_to {
+        let _ = redirects::check_return_to(rt, data, "app.example.com");
+    }
+    let _ = idp::check_authorization_request(&ic, data);
+});
