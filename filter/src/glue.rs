@@ -530,24 +530,13 @@ impl HttpContext for Request {
         let (verdict, counters) =
             login_flow::check_form_post(lf, &body, fp.routed_to.as_deref(), &headers, now_ms());
         self.count(counters);
-        match verdict {
-            CallbackVerdict::Pin { claims, clear } => {
-                self.clear_cookies.push(clear);
-                self.pinned_flow = Some(claims);
-            }
-            CallbackVerdict::Refuse { problem, clear } => {
-                if lf.mode == Mode::Enforce {
-                    return self.reject_clearing(Reason::LoginFlow(problem), clear);
-                }
-                log(
-                    LogLevel::Info,
-                    &format!("report mode: would refuse a callback: {}", problem.code()),
-                );
-                self.clear_cookies.extend(clear);
-            }
-            CallbackVerdict::NotCallback => {}
+        // The request was routed with its headers; of the verdict only the
+        // refusal and the bookkeeping matter now, not its header changes.
+        let mut routed_already = Vec::new();
+        match self.on_callback(lf, verdict, &mut routed_already) {
+            Ok(()) => Action::Continue,
+            Err(action) => action,
         }
-        Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

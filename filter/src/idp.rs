@@ -62,7 +62,7 @@ pub fn check_authorization_request(
     let ok = registered
         .iter()
         .filter_map(|r| AbsoluteUri::parse(r))
-        .any(|r| r.same_endpoint(&sent) && r.query == sent.query);
+        .any(|r| r.equivalent(&sent));
     Some(if ok {
         Ok(())
     } else {

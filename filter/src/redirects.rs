@@ -145,7 +145,7 @@ pub fn check_authorization_redirect(
         .iter()
         .filter_map(|r| AbsoluteUri::parse(r))
         .collect();
-    if registered.iter().any(|r| same_uri(r, &uri)) {
+    if registered.iter().any(|r| r.equivalent(&uri)) {
         counters.add(Counter::RedirectUriRegistered);
         return (RedirectUriVerdict::Registered, counters);
     }
@@ -164,11 +164,6 @@ pub fn check_authorization_redirect(
         }
     }
     mismatch(sent, "redirect_uri is not registered", counters)
-}
-
-/// Equal under RFC 3986 §6.2.2 case and default-port normalization only.
-fn same_uri(a: &AbsoluteUri, b: &AbsoluteUri) -> bool {
-    a.same_endpoint(b) && a.query == b.query && a.fragment == b.fragment
 }
 
 /// `location` with the value of `name` in its query replaced by `value`

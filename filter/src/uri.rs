@@ -70,6 +70,12 @@ impl<'a> AbsoluteUri<'a> {
             && self.path == other.path
     }
 
+    /// The same URI under RFC 3986 §6.2.2 case and default-port
+    /// normalization only: what "exact match" of a redirect URI means here.
+    pub fn equivalent(&self, other: &AbsoluteUri<'_>) -> bool {
+        self.same_endpoint(other) && self.query == other.query && self.fragment == other.fragment
+    }
+
     /// The value of a query parameter that appears exactly once and is not
     /// empty (form-urlencoded decoding). Repeated parameters are refused:
     /// RFC 6749 §3.1 forbids them, and servers disagree on which one wins.
