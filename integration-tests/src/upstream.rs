@@ -7,6 +7,9 @@
 //! that only this node knows, as an app with in-memory login state does.
 //! `/login?form_post` asks for `response_mode=form_post`.
 //! `/redirect?to=URL` answers 302 with `Location: URL`.
+//! Long-lived answers: a WebSocket upgrade echoes bytes back,
+//! `/events?count=N&every_ms=M` streams server-sent events, and
+//! `/poll?ms=N` answers after N ms.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -146,6 +149,72 @@ fn serve(conn: TcpStream, name: &str) {
             extra = format!("location: {location}\r\n");
             answer["state"] = json!(state);
         }
+        // Long-lived responses: WebSocket, server-sent events, long poll.
+        let header = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        if header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+            let key = header("sec-websocket-key").unwrap_or_default();
+            let accept = websocket_accept(key);
+            let resp = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+                 sec-websocket-accept: {accept}\r\nx-node: {name}\r\n\r\n"
+            );
+            if out.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+            // Echo every byte back: frames included, which is all a test needs.
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if out.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(q) = path.strip_prefix("/events?") {
+            // Server-sent events: `count` events, `every_ms` apart.
+            let param = |k: &str| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(n, _)| n == k)
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+            };
+            let (count, every) = (
+                param("count").unwrap_or(3),
+                param("every_ms").unwrap_or(100),
+            );
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+            if out.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            for i in 0..count {
+                std::thread::sleep(Duration::from_millis(every));
+                let event = format!("data: event {i} from {name}\n\n");
+                if out
+                    .write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = out.write_all(b"0\r\n\r\n");
+            continue;
+        }
+        if let Some(q) = path.strip_prefix("/poll?") {
+            // Long poll: answer after `ms` of silence.
+            let ms = form_urlencoded::parse(q.as_bytes())
+                .find(|(n, _)| n == "ms")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(ms));
+        }
         let answer = answer.to_string();
         let resp = format!(
             "HTTP/1.1 {status}\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
@@ -156,6 +225,15 @@ fn serve(conn: TcpStream, name: &str) {
             return;
         }
     }
+}
+
+/// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2).
+fn websocket_accept(key: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(key.as_bytes());
+    h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h.finalize())
 }
 
 /// What an echo upstream received, parsed from its answer.
