@@ -128,6 +128,30 @@ fn main() {
     for n in 1..=4 {
         login(port, n);
     }
+    {
+        // The same nodes behind the same Envoy configuration, minus oidc-edge.
+        let without = EnvoyConfig::reference()
+            .plugin_config("{}")
+            .upstreams(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>())
+            .edit(|doc| {
+                let hcm = &mut doc["static_resources"]["listeners"][0]["filter_chains"][0]
+                    ["filters"][0]["typed_config"];
+                if let Some(f) = hcm["http_filters"].as_array_mut() {
+                    f.retain(|f| {
+                        f["name"] != "envoy.filters.http.wasm"
+                            && f["name"] != "envoy.filters.http.stateful_session"
+                    });
+                }
+            });
+        let plain = Envoy::start(&without);
+        println!(
+            "\n--- the same logins without oidc-edge (plain round-robin Envoy on :{})",
+            plain.port
+        );
+        for n in 1..=4 {
+            login(plain.port, n);
+        }
+    }
     let resp = Request::get("app.example.com", "/login").send(port);
     let state = Echo::parse(&resp.body).state.unwrap_or_default();
     let cb = Request::get(
