@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod envoy;
+pub mod tls;
 pub mod upstream;
 
 pub use client::{Request, Response};

@@ -437,46 +437,8 @@ fn direct_tls_client_gets_https_from_the_connection_not_from_headers() {
     // connection (Envoy's connection.tls_version property).
     let dir = std::env::temp_dir().join(format!("oidc-edge-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=app.example.com",
-            "-addext",
-            "subjectAltName=DNS:app.example.com",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (./build.sh test installs it)");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let tls = json!({
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-            "common_tls_context": {"tls_certificates": [{
-                "certificate_chain": {"filename": cert.display().to_string()},
-                "private_key": {"filename": key.display().to_string()}
-            }]}
-        }
-    });
+    let (key, cert) = integration_tests::tls::self_signed(&dir);
+    let tls = integration_tests::tls::downstream_transport_socket(&key, &cert);
     let edge = edge_with(EnvoyConfig::reference().plugin_config(PLUGIN).edit(|c| {
         c["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = tls
     }));

@@ -25,48 +25,10 @@ impl Drop for Bed {
     }
 }
 
-fn cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=app.example.com",
-            "-addext",
-            "subjectAltName=DNS:app.example.com",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (key, cert)
-}
-
 /// The LB's bootstrap: TLS listener named "edge" (the harness finds it by
 /// that name), forwarding to oidc-edge's Envoy from 127.0.0.2.
 fn lb_config(flavour: &str, edge_port: u16, key: &Path, cert: &Path) -> EnvoyConfig {
-    let tls = json!({"name": "envoy.transport_sockets.tls", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-        "common_tls_context": {"tls_certificates": [{
-            "certificate_chain": {"filename": cert.display().to_string()},
-            "private_key": {"filename": key.display().to_string()}}]}}});
+    let tls = integration_tests::tls::downstream_transport_socket(key, cert);
     let filter = if flavour == "http" {
         json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -103,7 +65,7 @@ fn bed(flavour: &str) -> Bed {
     let dir =
         std::env::temp_dir().join(format!("oidc-edge-lb-{flavour}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = cert(&dir);
+    let (key, cert) = integration_tests::tls::self_signed(&dir);
     let nodes: Vec<Upstream> = ["node-a", "node-b", "node-c"]
         .iter()
         .map(|n| Upstream::start(n))
