@@ -444,10 +444,13 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
         prefix: claimed.prefix,
     };
     let ops = plan(cfg, headers, &view);
-    if ops
-        .iter()
-        .any(|op| matches!(op, HeaderOp::Set(..) | HeaderOp::Remove(_)))
-    {
+    // X-Forwarded-For gains the peer on every request; count only changes to
+    // what the app builds URLs from (scheme, host, port, prefix, Forwarded).
+    let corrected = ops.iter().any(|op| match op {
+        HeaderOp::Set(name, _) | HeaderOp::Remove(name) => *name != XFF,
+        _ => false,
+    });
+    if corrected {
         counters.add(Counter::ForwardedRewritten);
     }
     let external = Origin {
@@ -861,7 +864,24 @@ mod tests {
         let c = |cfg, peer, req: &[(&str, &str)]| run(cfg, peer, req).counters;
         let trusted = c(LB, "10.0.0.5", &[(XFP, "https")]);
         assert!(trusted.contains(Counter::ForwardedTrustedPeer));
-        assert!(trusted.contains(Counter::ForwardedRewritten));
+        assert!(
+            trusted.contains(Counter::ForwardedRewritten),
+            "XFH and the port were added"
+        );
+        let already_right = c(
+            LB,
+            "10.0.0.5",
+            &[
+                (XFP, "https"),
+                (XFH, "internal"),
+                (XF_PORT, "443"),
+                (XFF, "203.0.113.9"),
+            ],
+        );
+        assert!(
+            !already_right.contains(Counter::ForwardedRewritten),
+            "only XFF changed (the peer appended): nothing the app builds URLs from"
+        );
         assert!(!trusted.contains(Counter::ForwardedMalformed));
 
         let spoof = c(LB, "198.51.100.7", &[(XFF, "10.0.0.5")]);

@@ -21,8 +21,9 @@ pub enum Counter {
     /// The direct peer's address was missing or unparseable (peer header not
     /// set by Envoy?); the request was treated as untrusted.
     ForwardedPeerUnknown,
-    /// The upstream received at least one forwarding header different from
-    /// what arrived.
+    /// The scheme, host, port, prefix or `Forwarded` the upstream received
+    /// differ from what arrived (X-Forwarded-For, which always gains the
+    /// peer, does not count).
     ForwardedRewritten,
     /// The external host is not in `allowed_hosts`: answered 400.
     ForwardedHostRejected,
