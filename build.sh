@@ -146,5 +146,5 @@ case "${1:-}" in
   demo) demo ;;
   fuzz) fuzz "${2:-120}" ;;
   bench) bench ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
