@@ -54,6 +54,21 @@ ensure_envoy() {
   export ENVOY_BIN="$bin"
 }
 
+ensure_e2e() {
+  # The end-to-end bed runs real OIDC software (oidc-provider 8, openid-client 6,
+  # Express) on Node.js 20 or later, from integration-tests/e2e/package-lock.json.
+  command -v node >/dev/null || apt_install nodejs npm
+  local major; major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 20 ]; then
+    log "Node.js $(node --version) is too old for the end-to-end bed: install Node.js 20 or later"; return 1
+  fi
+  local dir="$ROOT/integration-tests/e2e"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing the end-to-end bed's npm packages (npm ci in integration-tests/e2e)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 build() {
   ensure_wasm_target
   cargo build --quiet --release -p oidc-edge --target "$WASM_TARGET"
@@ -83,8 +98,9 @@ lint() {
 run_tests() {
   ensure_wasm_target
   ensure_envoy
-  # The TLS test makes a certificate with openssl and connects with curl.
+  # The TLS tests make certificates with openssl; one connects with curl.
   apt_install openssl curl
+  ensure_e2e
   lint
   build
   fuzz "${FUZZ_SECONDS:-20}"

@@ -124,7 +124,7 @@ impl Request {
     }
 }
 
-fn parse_response(buf: &[u8]) -> Response {
+pub(crate) fn parse_response(buf: &[u8]) -> Response {
     let text_end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -26,6 +26,8 @@ pub struct EnvoyConfig {
     pub doc: Value,
     /// Environment variables for the Envoy process (signing keys).
     pub env: Vec<(String, String)>,
+    /// The `edge` listener's port; `None` lets the kernel choose.
+    pub listen_port: Option<u16>,
 }
 
 impl EnvoyConfig {
@@ -43,7 +45,16 @@ impl EnvoyConfig {
         EnvoyConfig {
             doc,
             env: Vec::new(),
+            listen_port: None,
         }
+    }
+
+    /// Listens on this port (from [`free_port`]) rather than one the kernel
+    /// picks: for a bed whose URLs must be known before Envoy starts, or an
+    /// Envoy restarted in place.
+    pub fn listen_port(mut self, port: u16) -> EnvoyConfig {
+        self.listen_port = Some(port);
+        self
     }
 
     /// Sets an environment variable for the Envoy process.
@@ -121,8 +132,12 @@ impl EnvoyConfig {
             .as_array_mut()
             .expect("listeners")
         {
+            let port = match l["name"].as_str() {
+                Some("edge") => self.listen_port.unwrap_or(0),
+                _ => 0,
+            };
             l["address"]["socket_address"] =
-                serde_json::json!({"address": "127.0.0.1", "port_value": 0});
+                serde_json::json!({"address": "127.0.0.1", "port_value": port});
         }
         let n = visit(&mut doc, &mut |v| match v.get_mut("local") {
             Some(local)
@@ -157,6 +172,21 @@ fn visit(v: &mut Value, f: &mut dyn FnMut(&mut Value) -> bool) -> usize {
         _ => {}
     }
     n
+}
+
+/// A free loopback port below the kernel's ephemeral range (32768 and up on
+/// Linux), so a port chosen now cannot be taken by some other test's bind
+/// to port 0 before it is used; each call in this process gets a new one.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let offset = std::process::id() as usize * 97;
+    for _ in 0..2000 {
+        let port = (20000 + (offset + NEXT.fetch_add(1, Ordering::SeqCst)) % 12000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000")
 }
 
 /// The module under test: `OIDC_EDGE_WASM`, or the build output of `./build.sh build`.

@@ -6,13 +6,16 @@
 //! killed when its handle drops, also when a test panics; a failing test
 //! prints Envoy's log and oidc-edge's counters.
 
+pub mod browser;
 pub mod client;
 pub mod envoy;
+pub mod node;
+pub mod oidc_bed;
 pub mod tls;
 pub mod upstream;
 
 pub use client::{Request, Response};
-pub use envoy::{Envoy, EnvoyConfig};
+pub use envoy::{free_port, Envoy, EnvoyConfig};
 pub use upstream::{Echo, Upstream};
 
 use std::path::PathBuf;

@@ -56,6 +56,7 @@ fn lb_config(flavour: &str, edge_port: u16, key: &Path, cert: &Path) -> EnvoyCon
     EnvoyConfig {
         doc,
         env: Vec::new(),
+        listen_port: None,
     }
 }
 

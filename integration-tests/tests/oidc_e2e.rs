@@ -1,0 +1,408 @@
+//! Real OIDC end to end: oidc-provider as IdP, an Express app with
+//! express-session (in-memory) and openid-client on three nodes, a
+//! TLS-terminating LB in front and oidc-edge's Envoy in between (see
+//! `integration_tests::oidc_bed`). A scripted browser logs in the way a
+//! browser does. Each scenario also runs without oidc-edge where that shows
+//! what the filter is for, and asserts that it then fails.
+
+use integration_tests::browser::Browser;
+use integration_tests::oidc_bed::{Flavour, Login, OidcBed, Options};
+use std::sync::{Arc, Barrier};
+
+/// The flow cookie oidc-edge set for the login in progress.
+fn flow_cookie(browser: &mut Browser) -> &mut integration_tests::browser::Cookie {
+    browser
+        .cookies_mut()
+        .iter_mut()
+        .find(|c| c.name.starts_with("__Host-oidc-edge-") && !c.name.contains("session"))
+        .expect("a flow cookie in the jar")
+}
+
+fn is_callback(u: &url::Url) -> bool {
+    u.path() == "/callback"
+}
+
+fn assert_logged_in(login: &Login, what: &str) {
+    assert!(login.ok(), "{what}: not logged in:\n{}", login.describe());
+    assert!(
+        login.server_errors().is_empty(),
+        "{what}: server errors on the way:\n{}",
+        login.describe()
+    );
+}
+
+fn sequential_logins(flavour: Flavour) {
+    let bed = OidcBed::start(Options::new(flavour));
+    let mut nodes = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let mut browser = bed.browser();
+        let login = bed.login(&mut browser, "");
+        assert_logged_in(&login, &format!("{flavour:?} login {i}"));
+        assert_eq!(
+            login.redirect_uri().as_deref(),
+            Some(format!("{}/callback", bed.origin()).as_str()),
+            "the app built its redirect_uri from the external origin"
+        );
+        let node = login.login_node().expect("login node").to_string();
+        assert_eq!(
+            login.callback_node(),
+            Some(node.as_str()),
+            "{}",
+            login.describe()
+        );
+        assert_eq!(login.me()["node"], node, "/me served by the session's node");
+        nodes.insert(node);
+    }
+    assert!(nodes.len() >= 2, "logins spread over the nodes: {nodes:?}");
+}
+
+#[test]
+fn sequential_logins_through_an_http_load_balancer() {
+    sequential_logins(Flavour::Http);
+}
+
+#[test]
+fn sequential_logins_through_a_tcp_load_balancer() {
+    sequential_logins(Flavour::Tcp);
+}
+
+/// Without oidc-edge, behind the HTTP LB: the redirect_uri is right (the LB
+/// sends X-Forwarded-Proto), but the callback lands on another node than
+/// the one holding the login's session, and the app refuses it.
+#[test]
+fn without_oidc_edge_logins_fail_behind_an_http_load_balancer() {
+    let bed = OidcBed::start(Options::new(Flavour::Http).without_filter());
+    let mut failed = 0;
+    for _ in 0..6 {
+        let login = bed.login(&mut bed.browser(), "");
+        if !login.ok() {
+            failed += 1;
+            let cb = login.hop("/callback").expect("reached the callback");
+            assert_eq!(cb.status, 400, "{}", login.describe());
+            assert!(
+                cb.summary.contains("no login in progress"),
+                "{}",
+                login.describe()
+            );
+            assert_ne!(
+                login.callback_node(),
+                login.login_node(),
+                "{}",
+                login.describe()
+            );
+        }
+    }
+    assert!(
+        failed >= 4,
+        "only {failed} of 6 logins failed without oidc-edge"
+    );
+}
+
+/// Without oidc-edge, behind the TCP LB: nothing tells the app about TLS,
+/// it sends redirect_uri=http://..., and the IdP refuses the login.
+#[test]
+fn without_oidc_edge_logins_fail_behind_a_tcp_load_balancer() {
+    let bed = OidcBed::start(Options::new(Flavour::Tcp).without_filter());
+    for _ in 0..3 {
+        let login = bed.login(&mut bed.browser(), "");
+        assert!(!login.ok(), "{}", login.describe());
+        assert_eq!(
+            login.redirect_uri(),
+            Some(format!("http://app.test:{}/callback", bed.lb_port))
+        );
+        assert_eq!(login.page.status(), 400, "{}", login.describe());
+        assert!(
+            login.page.text().contains("invalid_redirect_uri"),
+            "{}",
+            login.describe()
+        );
+    }
+}
+
+#[test]
+fn fifty_concurrent_logins() {
+    let bed = Arc::new(OidcBed::start(Options::new(Flavour::Http)));
+    let barrier = Arc::new(Barrier::new(50));
+    let logins: Vec<Login> = (0..50)
+        .map(|i| {
+            let (bed, barrier) = (bed.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut browser = bed.browser();
+                barrier.wait();
+                bed.login(&mut browser, &format!("?user=user{i}"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("login thread"))
+        .collect();
+    for (i, login) in logins.iter().enumerate() {
+        assert_logged_in(login, &format!("login {i}"));
+        assert_eq!(
+            login.me()["sub"],
+            format!("user{i}"),
+            "each browser got its own user"
+        );
+        assert_eq!(
+            login.callback_node(),
+            login.login_node(),
+            "{}",
+            login.describe()
+        );
+    }
+    assert_eq!(bed.edge().counter("oidc_edge.login_flow.valid"), 50);
+    assert_eq!(bed.edge().counter("oidc_edge.login_flow.issued"), 50);
+}
+
+/// The node that started a login dies while the user is at the IdP. The
+/// callback cannot reach it; oidc-edge sends the browser back to /login
+/// once, a live node starts a new flow, and the IdP's session completes it
+/// without asking the user again.
+#[test]
+fn a_login_survives_its_node_dying_before_the_callback() {
+    let mut bed = OidcBed::start(Options::new(Flavour::Http));
+    let mut browser = bed.browser();
+    let paused = browser
+        .navigate_until(&format!("{}/login", bed.origin()), is_callback)
+        .expect_err("paused before the callback");
+    let first = browser.trace[0].node.clone().expect("login node");
+    bed.kill_node(&first);
+    let from = browser.trace.len();
+    let page = browser.resume(paused);
+    let login = Login {
+        page,
+        hops: browser.trace.clone(),
+    };
+    assert_logged_in(&login, "after failover");
+    let after = &browser.trace[from..];
+    let described = login.describe();
+    assert_eq!(after[0].status, 302, "{described}");
+    assert!(
+        after[0]
+            .location
+            .as_deref()
+            .is_some_and(|l| l.ends_with("/login")),
+        "{described}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|h| h.url.path().starts_with("/interaction/")),
+        "the IdP asked the user again:\n{described}"
+    );
+    assert_ne!(login.me()["node"], first.as_str(), "{described}");
+    assert_eq!(bed.edge().counter("oidc_edge.login_flow.recovered"), 1);
+}
+
+/// Keys rotate (rolled out by restarting oidc-edge's Envoy in place) while
+/// logins are at the IdP: logins signed with the old key finish while it is
+/// still in the ring, and get a clear refusal once it is dropped.
+#[test]
+fn key_rotation_with_logins_in_flight() {
+    let mut bed = OidcBed::start(Options::new(Flavour::Http));
+    let start = |bed: &OidcBed| {
+        let mut b = bed.browser();
+        let p = b
+            .navigate_until(&format!("{}/login", bed.origin()), is_callback)
+            .expect_err("paused before the callback");
+        (b, p)
+    };
+    let (mut early, early_cb) = start(&bed);
+    let (mut late, late_cb) = start(&bed);
+    // Step 2 of the rotation: k2 signs, k1 still verifies.
+    bed.restart_edge(&["k2", "k1"]);
+    let page = early.resume(early_cb);
+    assert_eq!(
+        page.status(),
+        200,
+        "a k1 login finished under [k2, k1]: {}",
+        page.text()
+    );
+    let (mut during, during_cb) = start(&bed);
+    // Step 3: k1 dropped.
+    bed.restart_edge(&["k2"]);
+    let page = during.resume(during_cb);
+    assert_eq!(
+        page.status(),
+        200,
+        "a k2 login finished under [k2]: {}",
+        page.text()
+    );
+    let page = late.resume(late_cb);
+    assert_eq!(page.status(), 400, "{}", page.text());
+    assert_eq!(
+        page.response.header("x-oidc-edge-reason"),
+        Some("flow_cookie_unknown_key")
+    );
+    assert!(
+        page.node().is_none(),
+        "the refused callback never reached the app"
+    );
+    assert_eq!(late.get(&format!("{}/me", bed.origin())).status(), 401);
+    assert_eq!(
+        bed.edge()
+            .counter("oidc_edge.login_flow.rejected.unknown_key"),
+        1
+    );
+}
+
+#[test]
+fn a_tampered_or_missing_state_cookie_stops_the_login() {
+    let bed = OidcBed::start(Options::new(Flavour::Http));
+    for (what, reason, counter) in [
+        ("tampered", "flow_cookie_bad_signature", "bad_signature"),
+        ("missing", "flow_cookie_missing", "missing"),
+    ] {
+        let mut browser = bed.browser();
+        let paused = browser
+            .navigate_until(&format!("{}/login", bed.origin()), is_callback)
+            .expect_err("paused before the callback");
+        if what == "tampered" {
+            let c = flow_cookie(&mut browser);
+            let mid = c.value.len() / 2;
+            let flipped = if &c.value[mid..=mid] == "A" { "B" } else { "A" };
+            c.value.replace_range(mid..=mid, flipped);
+        } else {
+            let name = flow_cookie(&mut browser).name.clone();
+            browser.cookies_mut().retain(|c| c.name != name);
+        }
+        let page = browser.resume(paused);
+        assert_eq!(page.status(), 400, "{what}: {}", page.text());
+        assert_eq!(
+            page.response.header("x-oidc-edge-reason"),
+            Some(reason),
+            "{what}"
+        );
+        assert!(
+            page.node().is_none(),
+            "{what}: the callback never reached the app"
+        );
+        assert!(
+            !page.text().trim().is_empty(),
+            "{what}: a reason for the user"
+        );
+        assert_eq!(
+            browser.get(&format!("{}/me", bed.origin())).status(),
+            401,
+            "{what}"
+        );
+        assert_eq!(
+            bed.edge()
+                .counter(&format!("oidc_edge.login_flow.rejected.{counter}")),
+            1,
+            "{what}"
+        );
+    }
+}
+
+/// Silent re-authentication: with the IdP session alive, `prompt=none`
+/// logs the user in again without any IdP page, through the filter. With
+/// no IdP session, the IdP's `login_required` error reaches the node that
+/// asked, and the app answers it.
+#[test]
+fn silent_reauthentication_with_prompt_none() {
+    for filter in [true, false] {
+        let options = Options::new(Flavour::Http);
+        let bed = OidcBed::start(if filter {
+            options
+        } else {
+            options.without_filter()
+        });
+        let mut browser = bed.browser();
+        // The user signs in at the IdP (without oidc-edge the app then
+        // refuses the callback, but the IdP session exists all the same).
+        let first = bed.login(&mut browser, "");
+        if filter {
+            assert_logged_in(&first, "first login");
+            browser.get(&format!("{}/logout", bed.origin()));
+            assert_eq!(browser.get(&format!("{}/me", bed.origin())).status(), 401);
+        }
+        let silent = bed.login(&mut browser, "?prompt=none");
+        assert!(
+            !silent
+                .hops
+                .iter()
+                .any(|h| h.url.path().starts_with("/interaction/")),
+            "prompt=none showed an IdP page:\n{}",
+            silent.describe()
+        );
+        if filter {
+            assert_logged_in(&silent, "silent login");
+        } else {
+            assert!(
+                !silent.ok(),
+                "silent login without oidc-edge:\n{}",
+                silent.describe()
+            );
+            continue;
+        }
+        // No IdP session: the error comes back to the node that asked.
+        let mut fresh = bed.browser();
+        let denied = bed.login(&mut fresh, "?prompt=none");
+        assert_eq!(denied.page.status(), 401, "{}", denied.describe());
+        assert!(
+            denied.page.text().contains("login_required"),
+            "{}",
+            denied.describe()
+        );
+        assert_eq!(
+            denied.callback_node(),
+            denied.login_node(),
+            "{}",
+            denied.describe()
+        );
+        assert!(denied.server_errors().is_empty(), "{}", denied.describe());
+    }
+}
+
+/// A WebSocket, a server-sent-events stream and a long poll, after login,
+/// through each LB and the filter, with edge.yaml's settings and a 2 s
+/// stream idle timeout (edge.yaml: 300 s) to keep the test quick.
+#[test]
+fn websocket_sse_and_long_poll_after_login() {
+    for flavour in [Flavour::Http, Flavour::Tcp] {
+        let mut options = Options::new(flavour);
+        options.stream_idle_timeout = Some("2s");
+        let bed = OidcBed::start(options);
+        let mut browser = bed.browser();
+        let login = bed.login(&mut browser, "");
+        assert_logged_in(&login, "login");
+        let node = login.me()["node"].as_str().expect("node").to_string();
+        let wss = format!("wss://app.test:{}/ws", bed.lb_port);
+        let mut ws = browser
+            .websocket(&wss)
+            .unwrap_or_else(|r| panic!("{flavour:?}: upgrade refused: {} {}", r.status, r.text()));
+        assert_eq!(
+            ws.response.header("x-app-node"),
+            Some(node.as_str()),
+            "the session's node"
+        );
+        ws.send("hello").expect("send");
+        assert_eq!(
+            ws.recv().expect("echo"),
+            format!("{node} echoes to alice: hello")
+        );
+        // Quiet for a while (under the idle timeout), then used again.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        ws.send("again").expect("send");
+        assert_eq!(
+            ws.recv().expect("echo"),
+            format!("{node} echoes to alice: again")
+        );
+        // 8 events, one every 500 ms: 4 s in all, longer than the idle timeout.
+        let sse = browser.get(&format!("{}/events?n=8&ms=500", bed.origin()));
+        assert_eq!(sse.status(), 200, "{flavour:?}");
+        let events: Vec<String> = sse
+            .text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: ").map(str::to_string))
+            .collect();
+        assert_eq!(events.len(), 8, "{flavour:?}: {events:?}");
+        assert!(events.iter().all(|e| e.ends_with(&node)), "{events:?}");
+        let poll = browser.get(&format!("{}/poll?ms=1000", bed.origin()));
+        assert_eq!(poll.status(), 200, "{flavour:?}: {}", poll.text());
+        // Silent longer than the idle timeout: Envoy ends it, as configured.
+        let cut = browser.get(&format!("{}/poll?ms=4000", bed.origin()));
+        assert_eq!(cut.status(), 504, "{flavour:?}: {}", cut.text());
+    }
+}
