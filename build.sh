@@ -3,7 +3,8 @@
 #
 #   ./build.sh build   build the module (target/oidc_edge.wasm), print its size and sha256
 #   ./build.sh test    install what is missing, then lint, unit-test and run the Envoy integration tests
-#   ./build.sh demo    start Envoy with the filter in front of echo upstreams and show what the app sees
+#   ./build.sh demo    real OIDC logins (oidc-provider, Express app on 3 nodes) through TLS load
+#                      balancers with and without the filter; stays up until Ctrl-C (--once: exits)
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
 #
@@ -151,15 +152,17 @@ bench() {
 
 demo() {
   ensure_envoy
+  apt_install openssl
+  ensure_e2e
   build
   export OIDC_EDGE_WASM="$WASM"
-  cargo run --quiet -p integration-tests --bin demo
+  cargo run --quiet -p integration-tests --bin demo -- "$@"
 }
 
 case "${1:-}" in
   build) build ;;
   test) run_tests ;;
-  demo) demo ;;
+  demo) shift; demo "$@" ;;
   fuzz) fuzz "${2:-120}" ;;
   bench) bench ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;

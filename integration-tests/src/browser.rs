@@ -113,6 +113,8 @@ pub struct Browser {
     pub trace: Vec<Hop>,
     /// Cookies refused, with the rule that refused them.
     pub refused: Vec<String>,
+    /// Headers added to every request (a client trying to spoof, say).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl Browser {
@@ -136,6 +138,7 @@ impl Browser {
             tls: Arc::new(tls),
             trace: Vec::new(),
             refused: Vec::new(),
+            extra_headers: Vec::new(),
         }
     }
 
@@ -185,7 +188,7 @@ impl Browser {
             }
             let url = nav.next.clone();
             let cross_site = nav.chain.iter().any(|u| site(u) != site(&url));
-            let response = self.send("GET", &url, cross_site, true, &[]);
+            let response = self.send("GET", &url, cross_site, true);
             let location = response.header("location").map(str::to_string);
             match (response.status, location) {
                 (301 | 302 | 303 | 307 | 308, Some(loc)) => {
@@ -204,27 +207,20 @@ impl Browser {
     /// One same-site GET (a page's own request, say `fetch("/me")`), not followed.
     pub fn get(&mut self, url: &str) -> Page {
         let url = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
-        let response = self.send("GET", &url, false, false, &[]);
+        let response = self.send("GET", &url, false, false);
         Page { url, response }
     }
 
     /// Sends one request with the jar's cookies, stores the answer's cookies,
     /// and records the hop.
-    fn send(
-        &mut self,
-        method: &str,
-        url: &Url,
-        cross_site: bool,
-        top_level: bool,
-        extra: &[(&str, &str)],
-    ) -> Response {
+    fn send(&mut self, method: &str, url: &Url, cross_site: bool, top_level: bool) -> Response {
         let mut head = format!("{method} {} HTTP/1.1\r\n", target(url));
         head.push_str(&format!("Host: {}\r\n", host_port(url)));
         head.push_str("User-Agent: oidc-edge-e2e-browser\r\nAccept: */*\r\n");
         if let Some(c) = self.cookie_header(url, cross_site, top_level, method) {
             head.push_str(&format!("Cookie: {c}\r\n"));
         }
-        for (k, v) in extra {
+        for (k, v) in &self.extra_headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("Connection: close\r\n\r\n");

@@ -64,6 +64,8 @@ pub struct Options {
     /// The edge HCM's `stream_idle_timeout` instead of edge.yaml's (quick
     /// tests of long-lived requests).
     pub stream_idle_timeout: Option<&'static str>,
+    /// The LB's port (the app's public port); `None`: any free one.
+    pub lb_port: Option<u16>,
 }
 
 impl Options {
@@ -74,6 +76,7 @@ impl Options {
             filter: true,
             keys: vec!["k1"],
             stream_idle_timeout: None,
+            lb_port: None,
         }
     }
 
@@ -200,7 +203,7 @@ impl OidcBed {
         let dir = std::env::temp_dir().join(format!("oidc-edge-e2e-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("bed dir");
         let pki = pki(&dir, &["app.test", "127.0.0.1"]);
-        let lb_port = free_port();
+        let lb_port = options.lb_port.unwrap_or_else(free_port);
         let edge_port = free_port();
         let origin = format!("https://app.test:{lb_port}");
         let idp = NodeProcess::start(

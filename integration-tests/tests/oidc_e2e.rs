@@ -406,3 +406,38 @@ fn websocket_sse_and_long_poll_after_login() {
         assert_eq!(cut.status(), 504, "{flavour:?}: {}", cut.text());
     }
 }
+
+/// A client sends its own X-Forwarded-Host through the HTTP LB (which passes
+/// it on, as many do). Without oidc-edge the app builds its redirect_uri
+/// from it; with oidc-edge that host is not served here and the request is
+/// refused before any app node sees it.
+#[test]
+fn a_spoofed_forwarded_host_cannot_steer_the_redirect_uri() {
+    for filter in [true, false] {
+        let options = Options::new(Flavour::Http);
+        let bed = OidcBed::start(if filter {
+            options
+        } else {
+            options.without_filter()
+        });
+        let mut browser = bed.browser();
+        browser
+            .extra_headers
+            .push(("X-Forwarded-Host".into(), "evil.example".into()));
+        let login = bed.login(&mut browser, "");
+        assert!(!login.ok(), "{}", login.describe());
+        if filter {
+            let first = &login.hops[0];
+            assert_eq!(first.status, 400, "{}", login.describe());
+            assert_eq!(first.reason.as_deref(), Some("host_not_allowed"));
+            assert!(first.node.is_none(), "no app node saw it");
+        } else {
+            assert_eq!(
+                login.redirect_uri().as_deref(),
+                Some("https://evil.example/callback"),
+                "{}",
+                login.describe()
+            );
+        }
+    }
+}

@@ -1,238 +1,187 @@
-//! `./build.sh demo`: Envoy with oidc-edge (from envoy/edge.yaml) in front of
-//! three app nodes under round-robin, showing logins that return to the node
-//! that started them, and what the app receives from a trusted load balancer
-//! and from a client that tries to spoof it. Stays up for you to try with
-//! curl until Ctrl-C (or exits at once with `--once`).
+//! `./build.sh demo`: real OpenID Connect logins through a TLS-terminating
+//! load balancer, with and without oidc-edge.
+//!
+//! The bed (see `integration_tests::oidc_bed`): oidc-provider as the IdP; an
+//! Express app with in-memory sessions and openid-client on three nodes
+//! under round robin; an Envoy LB terminating TLS in front, as an HTTP LB
+//! (sends X-Forwarded-Proto) or a TCP LB (forwards nothing); Envoy with
+//! oidc-edge from `envoy/edge.yaml` in between. A scripted browser logs in
+//! and every request it makes is printed. The beds with oidc-edge stay up
+//! for you to try with curl or a browser until Ctrl-C (`--once`: exit).
 
-use integration_tests::{Echo, Envoy, EnvoyConfig, Request, Upstream};
+use integration_tests::browser::{Browser, Hop};
+use integration_tests::oidc_bed::{Flavour, Login, OidcBed, Options};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const LB: &str = "127.0.0.2";
-const CLIENT: &str = "127.0.0.3";
-const PLUGIN: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "allowed_hosts": ["app.example.com", "localhost"]},
-    "login_flow": {"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],
-                   "callback_paths": ["/callback"], "keys": [{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}]}}"#;
+/// The public port of the first bed, if free (any other one otherwise).
+const PREFERRED_PORT: u16 = 8443;
 
-/// A fresh signing key for this demo run: 32 random bytes, base64.
-fn demo_key() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 32];
-    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = c
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, x)| n | (u32::from(*x) << (16 - 8 * i)));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                A[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// One hop as a line: who answered, what, and the facts that matter.
+fn hop_line(n: usize, h: &Hop, origin: &str) -> String {
+    let app = h.url.as_str().starts_with(origin);
+    let who = if app {
+        match &h.node {
+            Some(node) => format!("app {node}"),
+            None if h.reason.is_some() => "oidc-edge".to_string(),
+            None => "LB/Envoy".to_string(),
         }
+    } else {
+        "IdP".to_string()
+    };
+    let mut what = h.url.path().to_string();
+    if let Some(q) = h.url.query() {
+        let q: String = q.chars().take(40).collect();
+        what.push_str(&format!("?{q}..."));
     }
-    out
+    let mut line = format!("  {n:>2}. {who:<11} {} {what:<60} {}", h.method, h.status);
+    if let Some(r) = &h.reason {
+        line.push_str(&format!("  x-oidc-edge-reason: {r}"));
+    }
+    if h.status >= 400 && !h.summary.is_empty() {
+        line.push_str(&format!("  \"{}\"", h.summary.trim()));
+    }
+    line
 }
 
-/// One login through the LB: /login on some node, then the IdP's callback.
-fn login(port: u16, n: usize) {
-    let resp = Request::get("app.example.com", "/login").send(port);
-    let start = Echo::parse(&resp.body);
-    let cookie = resp
-        .header("set-cookie")
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let state = start.state.clone().unwrap_or_default();
-    let cb = Request::get(
-        "app.example.com",
-        &format!("/callback?code=demo&state={state}"),
-    )
-    .header("Cookie", &cookie)
-    .send(port);
-    let end = if cb.status == 200 {
-        Echo::parse(&cb.body).node
-    } else {
-        format!("{} {}", cb.status, cb.text())
-    };
-    let verdict = if end == start.node {
-        "same node: login completes"
-    } else {
-        "DIFFERENT NODE: login fails"
-    };
-    println!("    login {n}: /login served by {:<7} state={state:<10} /callback served by {end:<7} -> {verdict}", start.node);
-}
-
-fn show(title: &str, sent: &[(&str, &str)], req: Request, port: u16) {
-    println!("\n--- {title}");
-    for (k, v) in sent {
-        println!("    sent      {k}: {v}");
-    }
-    let resp = req.send(port);
-    if resp.status != 200 {
-        println!("    answer    {} {}", resp.status, resp.text().trim());
-        return;
-    }
-    let echo = Echo::parse(&resp.body);
-    println!("    app node  {}", echo.node);
-    for name in [
-        "host",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "x-forwarded-port",
-        "x-forwarded-for",
-        "forwarded",
-    ] {
-        let v = echo.all(name);
-        println!(
-            "    app got   {name}: {}",
-            if v.is_empty() {
-                "(absent)".into()
-            } else {
-                v.join(" | ")
-            }
+/// The verdict on one login, in words.
+fn verdict(login: &Login) -> String {
+    if login.ok() {
+        return format!(
+            "LOGGED IN as {}: /login served by {}, /callback by {}, /me by {}",
+            login.me()["sub"].as_str().unwrap_or("?"),
+            login.login_node().unwrap_or("?"),
+            login.callback_node().unwrap_or("?"),
+            login.me()["node"].as_str().unwrap_or("?")
         );
     }
-    let proto = echo.header("x-forwarded-proto").unwrap_or_default();
-    let host = echo.header("x-forwarded-host").unwrap_or_default();
-    println!("    => the app builds redirect_uri={proto}://{host}/callback");
+    let last = login.hops.last();
+    match last {
+        Some(h) if h.url.path() == "/callback" && h.summary.contains("no login in progress") => {
+            format!(
+                "FAILED: the callback went to {}, but the login's session is on {}",
+                login.callback_node().unwrap_or("?"),
+                login.login_node().unwrap_or("?")
+            )
+        }
+        Some(h) if h.summary.contains("invalid_redirect_uri") => format!(
+            "FAILED: the IdP refused redirect_uri={} (the app was told plain http)",
+            login.redirect_uri().unwrap_or_default()
+        ),
+        Some(h) if h.reason.is_some() => format!(
+            "REFUSED by oidc-edge ({}) before any app node",
+            h.reason.as_deref().unwrap_or_default()
+        ),
+        Some(h) => format!("FAILED: {} {}", h.status, h.summary),
+        None => "FAILED: no request made".into(),
+    }
+}
+
+fn show(title: &str, bed: &OidcBed, browser: &mut Browser) -> Login {
+    let login = bed.login(browser, "");
+    println!("\n=== {title}");
+    for (i, h) in login.hops.iter().enumerate() {
+        println!("{}", hop_line(i + 1, h, &bed.origin()));
+    }
+    if let Some(uri) = login.redirect_uri() {
+        println!("      redirect_uri the app sent to the IdP: {uri}");
+    }
+    println!("  => {}", verdict(&login));
+    login
+}
+
+fn lb_name(f: Flavour) -> &'static str {
+    match f {
+        Flavour::Http => "HTTP load balancer (sends X-Forwarded-Proto)",
+        Flavour::Tcp => "TCP load balancer (forwards nothing)",
+    }
 }
 
 fn main() {
     let once = std::env::args().any(|a| a == "--once");
-    let nodes = [
-        Upstream::start("app-1"),
-        Upstream::start("app-2"),
-        Upstream::start("app-3"),
-    ];
-    let cfg = EnvoyConfig::reference()
-        .plugin_config(PLUGIN)
-        .upstreams(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>())
-        .env("OIDC_EDGE_KEY_1", &demo_key());
-    let envoy = Envoy::start(&cfg);
-    let port = envoy.port;
+    println!("oidc-edge demo: OpenID Connect logins behind a TLS-terminating load balancer");
     println!(
-        "oidc-edge demo: Envoy 1.40 on 127.0.0.1:{port} (admin :{}) with plugin configuration",
-        envoy.admin_port
+        "  IdP: oidc-provider 8.8.1 (signs the test user in and grants consent without a form)"
     );
-    println!("    {PLUGIN}");
-    println!("A connection from {LB} plays the TLS-terminating load balancer; anything else is an untrusted client.");
+    println!("  app: Express 5 + express-session (sessions in memory) + openid-client 6 (code + PKCE + nonce),");
+    println!(
+        "       redirect_uri built from the request, on node-a, node-b and node-c, round robin"
+    );
+    println!("  browser --https--> LB --> Envoy 1.40 (envoy/edge.yaml, with or without oidc-edge) --> nodes");
 
-    println!("\n--- logins through round-robin: each node keeps its own login state in memory");
-    for n in 1..=4 {
-        login(port, n);
-    }
-    {
-        // The same nodes behind the same Envoy configuration, minus oidc-edge.
-        let without = EnvoyConfig::reference()
-            .plugin_config("{}")
-            .upstreams(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>())
-            .edit(|doc| {
-                let hcm = &mut doc["static_resources"]["listeners"][0]["filter_chains"][0]
-                    ["filters"][0]["typed_config"];
-                if let Some(f) = hcm["http_filters"].as_array_mut() {
-                    f.retain(|f| {
-                        f["name"] != "envoy.filters.http.wasm"
-                            && f["name"] != "envoy.filters.http.stateful_session"
-                    });
-                }
-            });
-        let plain = Envoy::start(&without);
-        println!(
-            "\n--- the same logins without oidc-edge (plain round-robin Envoy on :{})",
-            plain.port
-        );
-        for n in 1..=4 {
-            login(plain.port, n);
+    let mut results = Vec::new();
+    let mut kept: Vec<OidcBed> = Vec::new();
+    for flavour in [Flavour::Http, Flavour::Tcp] {
+        for filter in [true, false] {
+            let mut options = Options::new(flavour);
+            options.filter = filter;
+            if filter && flavour == Flavour::Http && port_free(PREFERRED_PORT) {
+                options.lb_port = Some(PREFERRED_PORT);
+            }
+            let bed = OidcBed::start(options);
+            let with = if filter {
+                "WITH oidc-edge"
+            } else {
+                "WITHOUT oidc-edge"
+            };
+            let title = format!("{} {with}, at {}", lb_name(flavour), bed.origin());
+            let login = show(&title, &bed, &mut bed.browser());
+            results.push((flavour, filter, verdict(&login)));
+            if flavour == Flavour::Http {
+                let mut spoofer = bed.browser();
+                spoofer
+                    .extra_headers
+                    .push(("X-Forwarded-Host".into(), "evil.example".into()));
+                let spoof = bed.login(&mut spoofer, "");
+                let said = match spoof.redirect_uri() {
+                    Some(uri) => format!("the app sent redirect_uri={uri}"),
+                    None => verdict(&spoof),
+                };
+                println!("  a client adds X-Forwarded-Host: evil.example => {said}");
+            }
+            if filter {
+                kept.push(bed);
+            }
         }
     }
-    let resp = Request::get("app.example.com", "/login").send(port);
-    let state = Echo::parse(&resp.body).state.unwrap_or_default();
-    let cb = Request::get(
-        "app.example.com",
-        &format!("/callback?code=demo&state={state}"),
-    )
-    .send(port);
-    println!(
-        "    a callback without the login cookie (another browser, or a forged link): {} {}",
-        cb.status,
-        cb.header("x-oidc-edge-reason").unwrap_or_default()
-    );
 
-    let lb_headers = [
-        ("Host", "10.0.0.12:8080"),
-        ("X-Forwarded-Proto", "https"),
-        ("X-Forwarded-Host", "app.example.com"),
-        ("X-Forwarded-For", "203.0.113.9"),
-    ];
-    let mut lb = Request::get("10.0.0.12:8080", "/account").from(LB);
-    for (k, v) in &lb_headers[1..] {
-        lb = lb.header(k, v);
-    }
-    show(
-        &format!("the load balancer ({LB}) forwards a browser's https request"),
-        &lb_headers,
-        lb,
-        port,
-    );
-
-    let spoof_headers = [
-        ("Host", "app.example.com"),
-        ("X-Forwarded-Proto", "https"),
-        ("X-Forwarded-Host", "evil.example"),
-        ("X-Forwarded-For", LB),
-    ];
-    let mut spoof = Request::get("app.example.com", "/account").from(CLIENT);
-    for (k, v) in &spoof_headers[1..] {
-        spoof = spoof.header(k, v);
-    }
-    show(
-        &format!("a client ({CLIENT}) tries to spoof the load balancer"),
-        &spoof_headers,
-        spoof,
-        port,
-    );
-
-    let bad = [
-        ("Host", "10.0.0.12:8080"),
-        ("X-Forwarded-Host", "evil.example"),
-    ];
-    let req = Request::get("10.0.0.12:8080", "/account")
-        .from(LB)
-        .header("X-Forwarded-Host", "evil.example");
-    show(
-        "the load balancer forwards a host that is not in allowed_hosts",
-        &bad,
-        req,
-        port,
-    );
-
-    let stats = envoy.admin("/stats");
-    println!("\n--- counters (admin /stats)");
-    for l in stats
-        .lines()
-        .filter(|l| l.starts_with("wasmcustom.oidc_edge"))
-    {
-        println!("    {l}");
+    println!("\n=== Summary");
+    for (flavour, filter, v) in &results {
+        let with = if *filter { "with   " } else { "without" };
+        let lb = if *flavour == Flavour::Http {
+            "HTTP LB"
+        } else {
+            "TCP LB "
+        };
+        println!("  {lb} {with} oidc-edge: {v}");
     }
     if once {
         return;
     }
-    println!("\nTry it (Ctrl-C stops Envoy and the app nodes):");
-    println!(
-        "    curl -s -H 'X-Forwarded-Proto: https' http://localhost:{port}/ | python3 -m json.tool"
-    );
-    println!("    curl -s --interface {LB} -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app.example.com' http://127.0.0.1:{port}/");
-    println!(
-        "    curl -s http://127.0.0.1:{}/stats | grep oidc_edge",
-        envoy.admin_port
-    );
+
+    println!("\n=== Try it yourself (Ctrl-C stops everything)");
+    for bed in &kept {
+        let port = bed.lb_port;
+        println!(
+            "  {} at {}\n    curl -sS -L --cacert {} --resolve app.test:{port}:127.0.0.1 -c /tmp/oidc-edge-jar -b /tmp/oidc-edge-jar {}/login",
+            lb_name(bed.options.flavour),
+            bed.origin(),
+            bed.pki.ca.display(),
+            bed.origin()
+        );
+        println!(
+            "    oidc-edge's counters: curl -s 127.0.0.1:{}/stats | grep oidc_edge",
+            bed.edge().admin_port
+        );
+    }
+    println!("  In a browser: map app.test to 127.0.0.1 (/etc/hosts), trust the CA above, open https://app.test:<port>/login");
+    println!("  (the IdP is https://127.0.0.1:<its port>, with a certificate from the same CA).");
+
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     if ctrlc::set_handler(move || s.store(true, Ordering::SeqCst)).is_err() {
@@ -241,5 +190,6 @@ fn main() {
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!("\nstopping");
+    println!("\nstopping the IdPs, app nodes and Envoys");
+    drop(kept);
 }
