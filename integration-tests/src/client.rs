@@ -157,6 +157,7 @@ pub(crate) fn parse_response(buf: &[u8]) -> Response {
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    // A stream Envoy cut short ends mid-chunk: keep what arrived.
     let mut out = Vec::new();
     while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let size =
@@ -164,8 +165,9 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         if size == 0 {
             break;
         }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[eol + 2 + size + 2..];
+        let data = &b[eol + 2..];
+        out.extend_from_slice(&data[..size.min(data.len())]);
+        b = data.get(size + 2..).unwrap_or_default();
     }
     out
 }

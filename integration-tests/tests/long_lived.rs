@@ -1,7 +1,8 @@
 //! WebSockets, server-sent events and long polls through oidc-edge, with the
 //! settings `envoy/edge.yaml` gives them (upgrade_configs, no route timeout,
-//! stream_idle_timeout). The idle timeout is cut from 300 s to 2 s here so
-//! the test can show it bounds idle streams and spares busy ones.
+//! stream_idle_timeout, idle_timeout, request_timeout). The timeouts are cut
+//! to a second or two here so the tests can show what each one bounds and
+//! what it spares.
 
 use integration_tests::{Envoy, EnvoyConfig, Request, Upstream};
 use std::io::{Read, Write};
@@ -137,4 +138,83 @@ fn long_polls_answer_within_the_idle_timeout_and_are_cut_beyond_it() {
         cut.status,
         cut.text()
     );
+}
+
+/// Why edge.yaml's route has `timeout: 0s`: with an overall deadline (here
+/// 2 s; Envoy's default is 15 s) an event stream that is busy the whole
+/// time is still cut when the deadline passes.
+#[test]
+fn a_route_timeout_would_cut_busy_event_streams() {
+    let (envoy, _up) = edge(|doc| {
+        let route = &mut doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+        assert_eq!(
+            route["timeout"], "0s",
+            "edge.yaml disables the route timeout"
+        );
+        route["timeout"] = "2s".into();
+    });
+    // 8 events 500 ms apart: never idle, but longer than the deadline. Envoy
+    // either answers 504 (no headers yet) or ends the stream early.
+    let resp = Request::get("app.example.com", "/events?count=8&every_ms=500").send(envoy.port);
+    let events = resp.text().matches("data: event").count();
+    assert!(
+        resp.status == 504 || events < 8,
+        "a 2 s route timeout let a 4 s stream through: {} {events} events",
+        resp.status
+    );
+}
+
+/// `idle_timeout` (3600 s in edge.yaml; 1 s here) closes keep-alive
+/// connections that carry no request; a long poll in progress is a request,
+/// so it is not cut.
+#[test]
+fn idle_timeout_closes_idle_connections_not_long_polls() {
+    let (envoy, _up) = edge(|doc| {
+        let opts = &mut doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["common_http_protocol_options"];
+        assert_eq!(opts["idle_timeout"], "3600s");
+        opts["idle_timeout"] = "1s".into();
+    });
+    let poll = Request::get("app.example.com", "/poll?ms=1800").send(envoy.port);
+    assert_eq!(poll.status, 200, "a 1.8 s poll under a 1 s idle_timeout");
+    // A keep-alive connection after its answer: Envoy closes it.
+    let mut s = TcpStream::connect(("127.0.0.1", envoy.port)).unwrap();
+    // (Envoy then drains for drain_timeout, 5 s, and closes: about 7 s in all.)
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    let closed = s.read_to_end(&mut all).is_ok();
+    assert!(
+        closed && String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"),
+        "an idle keep-alive connection stayed open: {}",
+        String::from_utf8_lossy(&all)
+    );
+}
+
+/// `request_timeout` (300 s in edge.yaml; 1 s here) bounds how long a client
+/// may take to send its request (a slow or stalled body gets 408); once the
+/// request is in, waiting for the answer does not count, so long polls pass.
+#[test]
+fn request_timeout_bounds_slow_requests_not_long_polls() {
+    let (envoy, _up) = edge(|doc| {
+        let hcm = &mut doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        assert_eq!(hcm["request_timeout"], "300s");
+        hcm["request_timeout"] = "1s".into();
+    });
+    let poll = Request::get("app.example.com", "/poll?ms=1800").send(envoy.port);
+    assert_eq!(poll.status, 200, "a 1.8 s poll under a 1 s request_timeout");
+    let mut s = TcpStream::connect(("127.0.0.1", envoy.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    s.write_all(
+        b"POST /form HTTP/1.1\r\nHost: app.example.com\r\nContent-Type: text/plain\r\n\
+          Content-Length: 100\r\nConnection: close\r\n\r\nonly part of it",
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 408"), "a stalled body: {text}");
 }
