@@ -9,8 +9,10 @@
 //   PORT           port to listen on (0: any; the chosen port is printed)
 //   ISSUER         the IdP's issuer URL (trusted via NODE_EXTRA_CA_CERTS)
 //   CLIENT_SECRET  the secret of client "app"
+//   SESSION_SAMESITE  the session cookie's SameSite (default lax)
 //
-// Routes: /login[?prompt=none] starts a login, /callback finishes it, /me
+// Routes: /login[?prompt=none][&response_mode=form_post][&user=name] starts
+// a login, /callback (GET, or POST for form_post) finishes it, /me
 // shows who is logged in (401 if nobody), /logout forgets the session,
 // /events streams server-sent events, /poll?ms=N answers after N ms, /ws is
 // a WebSocket echo for logged-in users.
@@ -47,8 +49,10 @@ const sessions = session({
   resave: false,
   saveUninitialized: false,
   // Secure cookies: express-session only sets them when the request
-  // arrived over https, as X-Forwarded-Proto says.
-  cookie: { secure: true, httpOnly: true, sameSite: 'lax' },
+  // arrived over https, as X-Forwarded-Proto says. Apps using
+  // response_mode=form_post need SameSite=None: the IdP's POST back is
+  // cross-site.
+  cookie: { secure: true, httpOnly: true, sameSite: process.env.SESSION_SAMESITE || 'lax' },
 });
 app.use(sessions);
 
@@ -68,20 +72,30 @@ app.get('/login', async (req, res) => {
     nonce,
   };
   if (req.query.prompt === 'none') params.prompt = 'none';
+  if (req.query.response_mode === 'form_post') params.response_mode = 'form_post';
   if (typeof req.query.user === 'string') params.login_hint = req.query.user;
   req.session.login = { code_verifier, state, nonce, redirect_uri, node };
   res.redirect(oidc.buildAuthorizationUrl(config, params).href);
 });
 
-app.get('/callback', async (req, res) => {
+// The IdP's answer: a GET with the parameters in the query, or (form_post)
+// a POST with them in the body.
+const finishLogin = async (req, res) => {
   const login = req.session.login;
   if (!login) return fail(res, 400, 'login failed: no login in progress in this session');
   delete req.session.login;
   try {
     const url = new URL(req.originalUrl, login.redirect_uri);
+    const response = req.method === 'POST'
+      ? new Request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(req.body).toString(),
+      })
+      : url;
     const tokens = await oidc.authorizationCodeGrant(
       config,
-      url,
+      response,
       { pkceCodeVerifier: login.code_verifier, expectedState: login.state, expectedNonce: login.nonce, idTokenExpected: true },
       { redirect_uri: login.redirect_uri },
     );
@@ -92,7 +106,9 @@ app.get('/callback', async (req, res) => {
     const why = err.error ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : err.message;
     fail(res, 401, `login failed: ${why}`);
   }
-});
+};
+app.get('/callback', finishLogin);
+app.post('/callback', express.urlencoded({ extended: false }), finishLogin);
 
 app.get('/me', (req, res) => {
   if (!req.session.user) return fail(res, 401, 'not logged in');

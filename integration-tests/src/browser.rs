@@ -81,6 +81,8 @@ pub struct Paused {
     /// The URL the browser would request next.
     pub next: Url,
     chain: Vec<Url>,
+    /// A form to POST there (url-encoded), instead of a GET.
+    form: Option<String>,
 }
 
 /// A cookie in the jar.
@@ -162,34 +164,41 @@ impl Browser {
         &mut self,
         url: &str,
         stop: impl Fn(&Url) -> bool,
-    ) -> Result<Page, Paused> {
+    ) -> Result<Page, Box<Paused>> {
         let next = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
         self.follow(
-            Paused {
+            Box::new(Paused {
                 next,
                 chain: Vec::new(),
-            },
+                form: None,
+            }),
             stop,
         )
     }
 
     /// Continues a paused navigation.
-    pub fn resume(&mut self, paused: Paused) -> Page {
+    pub fn resume(&mut self, paused: Box<Paused>) -> Page {
         match self.follow(paused, |_| false) {
             Ok(page) => page,
             Err(p) => unreachable_paused(&p),
         }
     }
 
-    fn follow(&mut self, mut nav: Paused, stop: impl Fn(&Url) -> bool) -> Result<Page, Paused> {
+    fn follow(
+        &mut self,
+        mut nav: Box<Paused>,
+        stop: impl Fn(&Url) -> bool,
+    ) -> Result<Page, Box<Paused>> {
         for _ in 0..20 {
             if stop(&nav.next) {
                 return Err(nav);
             }
             let url = nav.next.clone();
             let cross_site = nav.chain.iter().any(|u| site(u) != site(&url));
-            let response = self.send("GET", &url, cross_site, true);
+            let method = if nav.form.is_some() { "POST" } else { "GET" };
+            let response = self.send(method, &url, cross_site, true, nav.form.as_deref());
             let location = response.header("location").map(str::to_string);
+            nav.form = None;
             match (response.status, location) {
                 (301 | 302 | 303 | 307 | 308, Some(loc)) => {
                     let next = url
@@ -198,7 +207,20 @@ impl Browser {
                     nav.chain.push(url);
                     nav.next = next;
                 }
-                _ => return Ok(Page { url, response }),
+                _ => match auto_submitted_form(&response.text()) {
+                    // A page whose script submits its form (an IdP's
+                    // response_mode=form_post page): POST it, as a browser with
+                    // JavaScript does, from this page's site.
+                    Some((action, body)) => {
+                        let next = url
+                            .join(&action)
+                            .unwrap_or_else(|e| panic!("bad form action {action}: {e}"));
+                        nav.chain.push(url);
+                        nav.next = next;
+                        nav.form = Some(body);
+                    }
+                    None => return Ok(Page { url, response }),
+                },
             }
         }
         panic!("more than 20 redirects, last to {}", nav.next);
@@ -207,13 +229,20 @@ impl Browser {
     /// One same-site GET (a page's own request, say `fetch("/me")`), not followed.
     pub fn get(&mut self, url: &str) -> Page {
         let url = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
-        let response = self.send("GET", &url, false, false);
+        let response = self.send("GET", &url, false, false, None);
         Page { url, response }
     }
 
     /// Sends one request with the jar's cookies, stores the answer's cookies,
     /// and records the hop.
-    fn send(&mut self, method: &str, url: &Url, cross_site: bool, top_level: bool) -> Response {
+    fn send(
+        &mut self,
+        method: &str,
+        url: &Url,
+        cross_site: bool,
+        top_level: bool,
+        form: Option<&str>,
+    ) -> Response {
         let mut head = format!("{method} {} HTTP/1.1\r\n", target(url));
         head.push_str(&format!("Host: {}\r\n", host_port(url)));
         head.push_str("User-Agent: oidc-edge-e2e-browser\r\nAccept: */*\r\n");
@@ -223,7 +252,14 @@ impl Browser {
         for (k, v) in &self.extra_headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
+        if let Some(body) = form {
+            head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
         head.push_str("Connection: close\r\n\r\n");
+        if let Some(body) = form {
+            head.push_str(body);
+        }
         let result = self.connect(url).and_then(|mut conn| {
             conn.write_all(head.as_bytes())?;
             conn.flush()?;
@@ -505,6 +541,73 @@ impl Browser {
     }
 }
 
+/// The form a page submits from its own script on load, as
+/// `(action, url-encoded hidden fields)`: pages with
+/// `document.forms[0].submit()` and a `<form method="post">`.
+fn auto_submitted_form(html: &str) -> Option<(String, String)> {
+    if !html.contains("document.forms[0].submit()") {
+        return None;
+    }
+    let form = &html[html.find("<form")?..];
+    let form = &form[..form.find("</form>")?];
+    let tag = &form[..form.find('>')?];
+    if !tag.to_ascii_lowercase().contains("method=\"post\"") {
+        return None;
+    }
+    let action = attr(tag, "action")?;
+    let mut body = form_urlencoded::Serializer::new(String::new());
+    for input in form.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap_or(input.len())];
+        if let (Some(name), Some(value)) = (attr(tag, "name"), attr(tag, "value")) {
+            body.append_pair(&name, &value);
+        }
+    }
+    Some((action, body.finish()))
+}
+
+/// An attribute's value in a tag (double-quoted), HTML entities decoded.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = start + tag[start..].find('"')?;
+    Some(html_unescape(&tag[start..end]))
+}
+
+/// Decodes the character references an HTML attribute value may hold.
+fn html_unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn unreachable_paused(p: &Paused) -> ! {
     panic!("navigation paused at {} without a stop condition", p.next)
 }
@@ -688,6 +791,18 @@ mod tests {
         assert_eq!(b.cookies().len(), 1);
         b.set_cookie(&app, "strict=; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
         assert!(b.cookies().is_empty());
+    }
+
+    #[test]
+    fn form_post_pages_are_submitted() {
+        let page = r#"<script>document.addEventListener('DOMContentLoaded', function () { document.forms[0].submit() });</script>
+<form method="post" action="https://app.test:8443/callback">
+    <input type="hidden" name="code" value="a&amp;b&#x3d;c"/>
+<input type="hidden" name="state" value="s&#39;1"/></form>"#;
+        let (action, body) = auto_submitted_form(page).unwrap();
+        assert_eq!(action, "https://app.test:8443/callback");
+        assert_eq!(body, "code=a%26b%3Dc&state=s%271");
+        assert!(auto_submitted_form(&page.replace("submit()", "")).is_none());
     }
 
     #[test]

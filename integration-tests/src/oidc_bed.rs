@@ -66,6 +66,8 @@ pub struct Options {
     pub stream_idle_timeout: Option<&'static str>,
     /// The LB's port (the app's public port); `None`: any free one.
     pub lb_port: Option<u16>,
+    /// The app's session cookie `SameSite` (`none` for form_post logins).
+    pub app_session_same_site: &'static str,
 }
 
 impl Options {
@@ -77,6 +79,7 @@ impl Options {
             keys: vec!["k1"],
             stream_idle_timeout: None,
             lb_port: None,
+            app_session_same_site: "lax",
         }
     }
 
@@ -221,7 +224,7 @@ impl OidcBed {
         // Spawned here (see NodeProcess::spawn), started in parallel.
         let starting: Vec<_> = NODES
             .iter()
-            .map(|name| spawn_app(name, &issuer, &pki.ca.display().to_string()))
+            .map(|name| spawn_app(name, &issuer, &pki.ca.display().to_string(), &options))
             .collect();
         let nodes: Vec<NodeProcess> = starting.into_iter().map(|s| s.wait()).collect();
         let edge = Envoy::start(&edge_config(&options, &nodes, edge_port, lb_port, idp.port));
@@ -314,7 +317,7 @@ impl Drop for OidcBed {
     }
 }
 
-fn spawn_app(name: &str, issuer: &str, ca: &str) -> Starting {
+fn spawn_app(name: &str, issuer: &str, ca: &str, options: &Options) -> Starting {
     NodeProcess::spawn(
         name,
         "app.js",
@@ -324,6 +327,7 @@ fn spawn_app(name: &str, issuer: &str, ca: &str) -> Starting {
             ("ISSUER", issuer.into()),
             ("CLIENT_SECRET", CLIENT_SECRET.into()),
             ("NODE_EXTRA_CA_CERTS", ca.into()),
+            ("SESSION_SAMESITE", options.app_session_same_site.into()),
         ],
     )
 }

@@ -10,6 +10,7 @@
 //! | sequential logins, HTTP LB | the callback reaches another node: 400 from the app |
 //! | sequential logins, TCP LB | `redirect_uri=http://...`: the IdP refuses it |
 //! | 50 concurrent logins | most fail as above |
+//! | `response_mode=form_post` logins | the IdP's POST reaches any node |
 //! | `prompt=none` | the silent callback reaches another node |
 //! | spoofed `X-Forwarded-Host` | the app sends the attacker's host as redirect_uri |
 //! | node dies mid-login, key rotation, tampered cookie | (oidc-edge's own mechanisms) |
@@ -479,6 +480,49 @@ fn a_spoofed_forwarded_host_cannot_steer_the_redirect_uri() {
                 Some("https://evil.example/callback"),
                 "{}",
                 login.describe()
+            );
+        }
+    }
+}
+
+/// `response_mode=form_post`: the IdP's page POSTs the code back, a
+/// cross-site POST that carries only `SameSite=None` cookies. oidc-edge's
+/// flow cookie is `SameSite=None` for such logins and routes the POST by it
+/// (the app's own session cookie must be `SameSite=None` too, as in any
+/// form_post app). Without oidc-edge the POST lands on any node.
+#[test]
+fn form_post_logins() {
+    for filter in [true, false] {
+        let mut options = Options::new(Flavour::Http);
+        options.app_session_same_site = "none";
+        let bed = OidcBed::start(if filter {
+            options
+        } else {
+            options.without_filter()
+        });
+        let mut failed = 0;
+        for i in 0..4 {
+            let login = bed.login(&mut bed.browser(), "?response_mode=form_post");
+            let cb = login.hop("/callback").expect("a callback");
+            assert_eq!(cb.method, "POST", "{}", login.describe());
+            if filter {
+                assert_logged_in(&login, &format!("form_post login {i}"));
+                assert_eq!(login.callback_node(), login.login_node());
+            } else if !login.ok() {
+                failed += 1;
+                assert!(
+                    cb.summary.contains("no login in progress"),
+                    "{}",
+                    login.describe()
+                );
+            }
+        }
+        if filter {
+            assert_eq!(bed.edge().counter("oidc_edge.login_flow.valid"), 4);
+        } else {
+            assert!(
+                failed >= 3,
+                "only {failed} of 4 form_post logins failed without oidc-edge"
             );
         }
     }
