@@ -441,15 +441,15 @@ fn direct_tls_client_gets_https_from_the_connection_not_from_headers() {
     // connection (Envoy's connection.tls_version property).
     let dir = std::env::temp_dir().join(format!("oidc-edge-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = integration_tests::tls::self_signed(&dir);
-    let tls = integration_tests::tls::downstream_transport_socket(&key, &cert);
+    let pki = integration_tests::tls::pki(&dir, &["app.example.com"]);
+    let tls = integration_tests::tls::downstream_transport_socket(&pki.key, &pki.cert);
     let edge = edge_with(EnvoyConfig::reference().plugin_config(PLUGIN).edit(|c| {
         c["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = tls
     }));
     let port = edge.envoy.port;
     let out = std::process::Command::new("curl")
         .args(["-sS", "--fail", "--cacert"])
-        .arg(&cert)
+        .arg(&pki.ca)
         .args([
             "--interface",
             CLIENT,

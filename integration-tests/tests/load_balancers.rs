@@ -5,9 +5,9 @@
 //! address the edge trusts. The browser is curl, with a cookie jar that
 //! honours Secure over https.
 
+use integration_tests::oidc_bed::{lb_config, Flavour};
 use integration_tests::{Echo, Envoy, EnvoyConfig, Upstream};
-use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -25,48 +25,13 @@ impl Drop for Bed {
     }
 }
 
-/// The LB's bootstrap: TLS listener named "edge" (the harness finds it by
-/// that name), forwarding to oidc-edge's Envoy from 127.0.0.2.
-fn lb_config(flavour: &str, edge_port: u16, key: &Path, cert: &Path) -> EnvoyConfig {
-    let tls = integration_tests::tls::downstream_transport_socket(key, cert);
-    let filter = if flavour == "http" {
-        json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": "lb", "use_remote_address": true,
-            "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
-                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "edge"}}]}]},
-            "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}})
-    } else {
-        json!({"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "stat_prefix": "lb", "cluster": "edge"}})
-    };
-    let doc = json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-        "static_resources": {
-            "listeners": [{"name": "edge", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                "filter_chains": [{"transport_socket": tls, "filters": [filter]}]}],
-            "clusters": [{"name": "edge", "type": "STATIC", "connect_timeout": "2s",
-                "upstream_bind_config": {"source_address": {"address": "127.0.0.2", "port_value": 0}},
-                "load_assignment": {"cluster_name": "edge", "endpoints": [{"lb_endpoints": [{"endpoint": {
-                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": edge_port}}}}]}]}}]
-        }
-    });
-    EnvoyConfig {
-        doc,
-        env: Vec::new(),
-        listen_port: None,
-    }
-}
-
 fn bed(flavour: &str) -> Bed {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir =
         std::env::temp_dir().join(format!("oidc-edge-lb-{flavour}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = integration_tests::tls::self_signed(&dir);
+    let pki = integration_tests::tls::pki(&dir, &["app.example.com"]);
     let nodes: Vec<Upstream> = ["node-a", "node-b", "node-c"]
         .iter()
         .map(|n| Upstream::start(n))
@@ -89,7 +54,15 @@ fn bed(flavour: &str) -> Bed {
             .upstreams(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>())
             .env("OIDC_EDGE_KEY_1", KEY),
     );
-    let lb = Envoy::start(&lb_config(flavour, edge.port, &key, &cert));
+    let lb = Envoy::start(&lb_config(
+        if flavour == "http" {
+            Flavour::Http
+        } else {
+            Flavour::Tcp
+        },
+        edge.port,
+        &pki,
+    ));
     Bed {
         _nodes: nodes,
         _edge: edge,
@@ -116,7 +89,7 @@ impl Bed {
         let hdrs = self.dir.join("headers");
         let out = Command::new("curl")
             .args(["-sS", "--cacert"])
-            .arg(self.dir.join("cert.pem"))
+            .arg(self.dir.join("ca.pem"))
             .args([
                 "--resolve",
                 &format!("app.example.com:{port}:127.0.0.1"),
