@@ -426,7 +426,7 @@ fn websocket_sse_and_long_poll_after_login() {
             format!("{node} echoes to alice: hello")
         );
         // Quiet for a while (under the idle timeout), then used again.
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        std::thread::sleep(std::time::Duration::from_millis(1000));
         ws.send("again").expect("send");
         assert_eq!(
             ws.recv().expect("echo"),
