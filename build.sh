@@ -5,6 +5,9 @@
 #   ./build.sh test    install what is missing, then lint, unit-test and run the Envoy integration tests
 #   ./build.sh demo    real OIDC logins (oidc-provider, Express app on 3 nodes) through TLS load
 #                      balancers with and without the filter; stays up until Ctrl-C (--once: exits)
+#   ./build.sh oci [REF] package the module as an OCI image in target/oci (the format Istio's
+#                      WasmPlugin pulls: one tar+gzip layer holding plugin.wasm); with REF
+#                      (registry/name:tag) also push it there with skopeo
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
 #
@@ -87,6 +90,56 @@ build() {
   log "sha256: $(sha256sum "$WASM" | cut -d' ' -f1)"
 }
 
+# The module as an OCI image layout in target/oci, tagged with the crate's
+# version: Istio's "compat" format (https://github.com/solo-io/wasm spec),
+# which Istio, Envoy Gateway and plain registries all accept. Reproducible:
+# no timestamps, fixed owner and mode, so the same module gives the same digest.
+OCI="$ROOT/target/oci"
+crate_version() { sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/filter/Cargo.toml" | head -n 1; }
+oci_layout() {
+  local version work
+  version=$(crate_version)
+  work=$(mktemp -d)
+  rm -rf "$OCI"; mkdir -p "$OCI/blobs/sha256"
+  cp "$WASM" "$work/plugin.wasm"
+  tar --create --file "$work/layer.tar" --directory "$work" --sort=name \
+    --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=0644 plugin.wasm
+  gzip -9 -n -c "$work/layer.tar" > "$work/layer.tar.gz"
+  # blob FILE: store FILE under its digest; prints "digest size".
+  blob() {
+    local d; d=$(sha256sum "$1" | cut -d' ' -f1)
+    cp "$1" "$OCI/blobs/sha256/$d"; echo "$d $(stat -c %s "$1")"
+  }
+  local diff_id layer layer_size config config_size manifest manifest_size
+  diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
+  read -r layer layer_size < <(blob "$work/layer.tar.gz")
+  printf '{"architecture":"wasm","os":"wasip1","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$diff_id" > "$work/config.json"
+  read -r config config_size < <(blob "$work/config.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",%s,%s,%s}' \
+    "$(printf '"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s}' "$config" "$config_size")" \
+    "$(printf '"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]' "$layer" "$layer_size")" \
+    "$(printf '"annotations":{"org.opencontainers.image.title":"oidc-edge","org.opencontainers.image.version":"%s","org.opencontainers.image.description":"proxy-wasm filter that keeps OpenID Connect logins working behind load balancers"}' "$version")" \
+    > "$work/manifest.json"
+  read -r manifest manifest_size < <(blob "$work/manifest.json")
+  printf '{"imageLayoutVersion":"1.0.0"}' > "$OCI/oci-layout"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest" "$manifest_size" "$version" > "$OCI/index.json"
+  rm -rf "$work"
+  log "OCI image: $OCI (tag $version, manifest sha256:$manifest)"
+}
+
+oci() {
+  build
+  oci_layout
+  if [ -n "${1:-}" ]; then
+    apt_install skopeo
+    local version; version=$(crate_version)
+    log "pushing to $1 (skopeo; registry credentials from skopeo login / REGISTRY_AUTH_FILE)"
+    skopeo copy "oci:$OCI:$version" "docker://$1"
+  fi
+}
+
 lint() {
   log "cargo fmt --check"
   cargo fmt --all -- --check
@@ -102,8 +155,11 @@ run_tests() {
   # The TLS tests make certificates with openssl; one connects with curl.
   apt_install openssl curl
   ensure_e2e
+  # The OCI test pushes the image to a local registry and pulls it back.
+  apt_install skopeo docker-registry
   lint
   build
+  oci_layout
   fuzz "${FUZZ_SECONDS:-20}"
   export OIDC_EDGE_WASM="$WASM"
   log "unit tests and Envoy $ENVOY_VERSION integration tests"
@@ -164,6 +220,7 @@ case "${1:-}" in
   test) run_tests ;;
   demo) shift; demo "$@" ;;
   fuzz) fuzz "${2:-120}" ;;
+  oci) oci "${2:-}" ;;
   bench) bench ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
