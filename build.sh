@@ -14,6 +14,7 @@
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/
 #   ENVOY_IMAGE  run Envoy from this container image (needs a Docker engine)
+#   CHROMIUM     the Chromium binary for the real-browser tests (default: Debian's chromium)
 #   FUZZ_SECONDS seconds per fuzz target inside './build.sh test' (default 20; 0 skips)
 set -euo pipefail
 
@@ -155,8 +156,10 @@ run_tests() {
   # The TLS tests make certificates with openssl; one connects with curl.
   apt_install openssl curl
   ensure_e2e
-  # The OCI test pushes the image to a local registry and pulls it back.
+  # The OCI test pushes the image to a local registry and pulls it back; the
+  # real-browser tests log in with headless Chromium.
   apt_install skopeo docker-registry
+  [ -n "${CHROMIUM:-}" ] || apt_install chromium
   lint
   build
   oci_layout

@@ -7,6 +7,7 @@
 //! prints Envoy's log and oidc-edge's counters.
 
 pub mod browser;
+pub mod chromium;
 pub mod client;
 pub mod envoy;
 pub mod node;
