@@ -92,6 +92,7 @@ impl RootContext for Root {
             pinned_flow: None,
             session_pinned: false,
             form_post: None,
+            idp_post: None,
             external: None,
         }))
     }
@@ -115,6 +116,9 @@ struct Request {
     /// A form-post callback waits for its body: the `Cookie` lines, and the
     /// node the request was routed to before the body arrived.
     form_post: Option<FormPost>,
+    /// A POST authorization request (IdP mode) waits for its body: its
+    /// `:path` and `content-type`.
+    idp_post: Option<(String, String)>,
     /// The external origin the browser addressed (from the forwarded decision).
     external: Option<Origin>,
 }
@@ -178,6 +182,55 @@ impl Request {
 
     fn reject(&self, reason: Reason) -> Action {
         self.reject_clearing(reason, None)
+    }
+
+    /// Counts an IdP-mode verdict; in enforce mode a refusal is the answer.
+    fn idp_verdict(
+        &self,
+        idp: &crate::idp::IdpConfig,
+        verdict: Option<Result<(), &'static str>>,
+    ) -> Option<Action> {
+        match verdict {
+            Some(Ok(())) => self.shared.increment(Counter::IdpAccepted),
+            Some(Err(why)) => {
+                self.shared.increment(Counter::IdpRejected);
+                if idp.mode == Mode::Enforce {
+                    return Some(self.reject(Reason::IdpInvalidRequest(why)));
+                }
+                log(
+                    LogLevel::Info,
+                    &format!("report mode: would refuse an authorization request: {why}"),
+                );
+            }
+            None => {}
+        }
+        None
+    }
+
+    /// The body of a POST authorization request: buffered (the IdP gets
+    /// nothing of it before the check), then checked with the query.
+    fn idp_post_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let shared = self.shared.clone();
+        let Some(idp) = &shared.config.idp else {
+            return Action::Continue;
+        };
+        let too_big = body_size > crate::idp::MAX_POST_BODY;
+        if !end_of_stream && !too_big {
+            return Action::Pause; // Envoy buffers until the whole body is here
+        }
+        let Some((path, content_type)) = self.idp_post.take() else {
+            return Action::Continue;
+        };
+        let verdict = if too_big {
+            Some(Err(crate::idp::TOO_LARGE))
+        } else {
+            let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            crate::idp::check_authorization_post(idp, &path, &content_type, &body)
+        };
+        self.idp_verdict(idp, verdict).unwrap_or(Action::Continue)
     }
 
     fn reject_clearing(&self, reason: Reason, clear: Option<String>) -> Action {
@@ -405,19 +458,21 @@ impl HttpContext for Request {
             self.external = decision.external;
         }
         if let Some(idp) = &config.idp {
-            match crate::idp::check_authorization_request(idp, request_value(&headers, ":path")) {
-                Some(Ok(())) => self.shared.increment(Counter::IdpAccepted),
-                Some(Err(why)) => {
-                    self.shared.increment(Counter::IdpRejected);
-                    if idp.mode == Mode::Enforce {
-                        return self.reject(Reason::IdpInvalidRequest(why));
-                    }
-                    log(
-                        LogLevel::Info,
-                        &format!("report mode: would refuse an authorization request: {why}"),
-                    );
+            let path = request_value(&headers, ":path");
+            let content_type = request_value(&headers, "content-type");
+            let verdict = if request_value(&headers, ":method") != "POST" {
+                crate::idp::check_authorization_request(idp, path)
+            } else if end_of_stream {
+                crate::idp::check_authorization_post(idp, path, content_type, b"")
+            } else {
+                if crate::idp::is_authorization_path(idp, path) {
+                    // Checked once the form body is here.
+                    self.idp_post = Some((path.to_string(), content_type.to_string()));
                 }
-                None => {}
+                None
+            };
+            if let Some(action) = self.idp_verdict(idp, verdict) {
+                return action;
             }
         }
         if let (Some(rt), Some(ext)) = (
@@ -500,6 +555,9 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.idp_post.is_some() {
+            return self.idp_post_body(body_size, end_of_stream);
+        }
         if self.form_post.is_none() {
             return Action::Continue;
         }

@@ -4,6 +4,11 @@
 //! parameter may repeat. A failure is answered `400 invalid_request` without
 //! redirecting anywhere (RFC 6749 §4.1.2.1: an invalid redirect URI must not
 //! be redirected to).
+//!
+//! Both request forms OpenID Connect Core §3.1.2.1 requires IdPs to accept
+//! are checked: GET with the parameters in the query, and POST with them in
+//! a form body. A POST's query and body are checked as one parameter list,
+//! so a parameter cannot hide in one while the IdP reads the other.
 
 use crate::uri::AbsoluteUri;
 use std::collections::BTreeMap;
@@ -19,26 +24,75 @@ pub struct IdpConfig {
     pub mode: crate::config::Mode,
 }
 
-/// Checks an authorization request (`path?query`). `Err` says why, in words
-/// fit for the `error_description` of an `invalid_request`.
+/// The largest POST authorization request body read (bigger is refused).
+pub const MAX_POST_BODY: usize = 65536;
+
+/// Why a POST authorization request bigger than [`MAX_POST_BODY`] is refused.
+pub const TOO_LARGE: &str = "the authorization request is larger than 64 KiB";
+
+/// Whether `path_and_query` addresses an authorization endpoint.
+pub fn is_authorization_path(cfg: &IdpConfig, path_and_query: &str) -> bool {
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(p, _)| p);
+    cfg.authorization_paths.iter().any(|p| p == path)
+}
+
+/// Checks a GET authorization request (`path?query`); `None` if the path is
+/// not an authorization endpoint. `Err` says why, in words fit for the
+/// `error_description` of an `invalid_request`.
 pub fn check_authorization_request(
     cfg: &IdpConfig,
     path_and_query: &str,
 ) -> Option<Result<(), &'static str>> {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    if !cfg.authorization_paths.iter().any(|p| p == path) {
+    if !is_authorization_path(cfg, path_and_query) {
         return None;
     }
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+    Some(check_params(cfg, params_of(query_of(path_and_query))))
+}
+
+/// Checks a POST authorization request: the query and the form body
+/// together. `None` if the path is not an authorization endpoint.
+pub fn check_authorization_post(
+    cfg: &IdpConfig,
+    path_and_query: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Option<Result<(), &'static str>> {
+    if !is_authorization_path(cfg, path_and_query) {
+        return None;
+    }
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Some(Err(
+            "a POST authorization request must be a form (application/x-www-form-urlencoded)",
+        ));
+    }
+    if body.len() > MAX_POST_BODY {
+        return Some(Err(TOO_LARGE));
+    }
+    let mut params = params_of(query_of(path_and_query));
+    params.extend(params_of(body));
+    Some(check_params(cfg, params))
+}
+
+fn query_of(path_and_query: &str) -> &[u8] {
+    path_and_query
+        .split_once('?')
+        .map_or(&[][..], |(_, q)| q.as_bytes())
+}
+
+fn params_of(form: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(form)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+        .collect()
+}
+
+/// The checks on an authorization request's parameters.
+fn check_params(cfg: &IdpConfig, params: Vec<(String, String)>) -> Result<(), &'static str> {
     for (i, (k, _)) in params.iter().enumerate() {
         if params.iter().skip(i + 1).any(|(o, _)| o == k) {
-            return Some(Err(
-                "a parameter appears more than once (RFC 6749 section 3.1)",
-            ));
+            return Err("a parameter appears more than once (RFC 6749 section 3.1)");
         }
     }
     let get = |name: &str| {
@@ -48,26 +102,26 @@ pub fn check_authorization_request(
             .map(|(_, v)| v.as_str())
     };
     let Some(client) = get("client_id") else {
-        return Some(Err("client_id is missing"));
+        return Err("client_id is missing");
     };
     let Some(registered) = cfg.clients.get(client) else {
-        return Some(Err("client_id is not known here"));
+        return Err("client_id is not known here");
     };
     let Some(sent) = get("redirect_uri") else {
-        return Some(Ok(())); // the IdP falls back to the client's registered URI
+        return Ok(()); // the IdP falls back to the client's registered URI
     };
     let Some(sent) = AbsoluteUri::parse(sent).filter(|u| u.fragment.is_none()) else {
-        return Some(Err("redirect_uri is not a plain absolute URI"));
+        return Err("redirect_uri is not a plain absolute URI");
     };
     let ok = registered
         .iter()
         .filter_map(|r| AbsoluteUri::parse(r))
         .any(|r| r.equivalent(&sent));
-    Some(if ok {
+    if ok {
         Ok(())
     } else {
         Err("redirect_uri is not registered for this client")
-    })
+    }
 }
 
 #[cfg(test)]
@@ -168,12 +222,61 @@ mod tests {
                 "not the authorization path",
             ),
         ];
-        for (pq, want, why) in rows {
+        for (pq, want, why) in rows.clone() {
+            // The same parameters as a POST form: the same verdict.
+            let (path, query) = pq.split_once('?').unwrap_or((&pq, ""));
+            let form = "application/x-www-form-urlencoded; charset=UTF-8";
+            assert_eq!(
+                check_authorization_post(&cfg(), path, form, query.as_bytes()).map(|r| r.is_ok()),
+                want,
+                "POST {why}: {pq}"
+            );
             assert_eq!(
                 check_authorization_request(&cfg(), &pq).map(|r| r.is_ok()),
                 want,
                 "{why}: {pq}"
             );
         }
+    }
+
+    #[test]
+    fn post_authorization_requests() {
+        let form = "application/x-www-form-urlencoded";
+        let good = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
+        let check = |pq: &str, ct: &str, body: &str| {
+            check_authorization_post(&cfg(), pq, ct, body.as_bytes())
+                .map(|r| r.map_err(|e| e.to_string()))
+        };
+        assert_eq!(check("/authorize", form, good), Some(Ok(())));
+        assert_eq!(check("/token", form, good), None);
+        // A parameter in the query and again in the body is a repeat, so
+        // the IdP cannot read an unchecked one.
+        let evil = "/authorize?redirect_uri=https%3A%2F%2Fevil.example%2F";
+        assert!(
+            check(evil, form, good).is_some_and(|r| r.is_err_and(|e| e.contains("more than once")))
+        );
+        // Parameters split between query and body are checked together.
+        assert_eq!(
+            check(
+                "/authorize?client_id=app",
+                form,
+                "redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback"
+            ),
+            Some(Ok(()))
+        );
+        assert!(check(
+            "/authorize?client_id=app",
+            form,
+            "redirect_uri=https%3A%2F%2Fevil.example%2F"
+        )
+        .is_some_and(|r| r.is_err()));
+        // Not a form, or too big: refused.
+        assert!(check("/authorize", "application/json", good)
+            .is_some_and(|r| r.is_err_and(|e| e.contains("must be a form"))));
+        assert!(check("/authorize", "", good).is_some_and(|r| r.is_err()));
+        let big = format!("{good}&x={}", "a".repeat(MAX_POST_BODY));
+        assert!(
+            check("/authorize", form, &big).is_some_and(|r| r.is_err_and(|e| e.contains("64 KiB")))
+        );
     }
 }

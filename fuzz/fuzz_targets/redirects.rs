@@ -1,6 +1,7 @@
 //! Any Location an app can answer and any return-to value or authorization
-//! request a client can send: the redirect checks never panic, and a
-//! rewritten Location keeps everything after the origin byte for byte.
+//! request (GET or POST form) a client can send: the redirect checks never
+//! panic, and a rewritten Location keeps everything after the origin byte
+//! for byte.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -27,4 +28,13 @@ fuzz_target!(|data: &str| {
         let _ = redirects::check_return_to(rt, data, "app.example.com");
     }
     let _ = idp::check_authorization_request(&ic, data);
+    // The same bytes as a POST form, split anywhere between query and body.
+    let cut = data.len() / 2;
+    if data.is_char_boundary(cut) {
+        let (path, body) = data.split_at(cut);
+        let get = idp::check_authorization_request(&ic, path);
+        let post = idp::check_authorization_post(&ic, path, "application/x-www-form-urlencoded", body.as_bytes());
+        // A body can only add parameters, never turn a known non-authorization path into one.
+        assert_eq!(get.is_none(), post.is_none());
+    }
 });

@@ -189,6 +189,67 @@ fn idp_mode_refuses_unregistered_redirect_uris_without_redirecting() {
     assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 3);
 }
 
+/// OpenID Connect IdPs must accept authorization requests as POST forms
+/// too; a check on GET alone could be walked around with an auto-submitting
+/// form. The body is read (buffered) and checked with the query.
+#[test]
+fn idp_mode_checks_post_authorization_requests() {
+    let up = Upstream::start("idp");
+    let plugin = r#"{"idp": {"authorization_paths": ["/oauth2/authorize"],
+                     "clients": {"app": ["https://app.example.com/callback"]}}}"#;
+    let envoy = Envoy::start(
+        &EnvoyConfig::reference()
+            .plugin_config(plugin)
+            .upstreams(&[up.addr]),
+    );
+    let form = "application/x-www-form-urlencoded";
+    let good =
+        "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
+    let post = |path: &str, ct: &str, body: &str| {
+        Request::post("idp.example.com", path, ct, body).send(envoy.port)
+    };
+    let ok = post("/oauth2/authorize", form, good);
+    assert_eq!(ok.status, 200, "registered: the IdP gets the request");
+    let echo: serde_json::Value = serde_json::from_slice(&ok.body).unwrap();
+    assert_eq!(echo["method"], "POST");
+    let big = format!("{good}&pad={}", "a".repeat(70_000));
+    for (path, ct, body, why) in [
+        (
+            "/oauth2/authorize",
+            form,
+            "client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback",
+            "not registered",
+        ),
+        (
+            "/oauth2/authorize?redirect_uri=https%3A%2F%2Fevil.example%2F",
+            form,
+            good,
+            "more than once",
+        ),
+        (
+            "/oauth2/authorize",
+            "application/json",
+            r#"{"client_id":"app"}"#,
+            "must be a form",
+        ),
+        ("/oauth2/authorize", form, big.as_str(), "64 KiB"),
+    ] {
+        let resp = post(path, ct, body);
+        assert_eq!(resp.status, 400, "{why}");
+        assert!(resp.header("location").is_none(), "never redirect");
+        assert!(
+            resp.text().starts_with("invalid_request: "),
+            "{}",
+            resp.text()
+        );
+        assert!(resp.text().contains(why), "{why}: {}", resp.text());
+    }
+    // Other paths' POSTs are not authorization requests.
+    assert_eq!(post("/oauth2/token", form, "grant_type=x").status, 200);
+    assert_eq!(envoy.counter("oidc_edge.idp.accepted"), 1);
+    assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 4);
+}
+
 #[test]
 fn report_mode_for_return_to_and_idp_counts_and_forwards() {
     let (envoy, _up) = edge(r#", "return_to": {"paths": ["/logout"], "mode": "report"}"#);
