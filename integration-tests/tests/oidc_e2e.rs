@@ -13,7 +13,7 @@
 //! | `response_mode=form_post` logins | the IdP's POST reaches any node |
 //! | `prompt=none` | the silent callback reaches another node |
 //! | spoofed `X-Forwarded-Host` | the app sends the attacker's host as redirect_uri |
-//! | node dies mid-login, key rotation, tampered cookie | (oidc-edge's own mechanisms) |
+//! | node dies mid-login or after it, key rotation, tampered cookie | (oidc-edge's own mechanisms) |
 //! | WebSocket, SSE, long poll | (need a login first) |
 
 use integration_tests::browser::Browser;
@@ -235,6 +235,44 @@ fn a_login_survives_its_node_dying_before_the_callback() {
         ejected.is_some_and(|n| n >= 1),
         "dead node not ejected: {ejected:?}"
     );
+}
+
+/// The node holding a logged-in user's in-memory session dies. oidc-edge
+/// drops the affinity and sends the browser to retry on a live node (no
+/// 5xx reaches the user); the session died with its node, so the app asks
+/// for a login, and the IdP's SSO session completes it without a form.
+#[test]
+fn a_session_whose_node_dies_ends_in_a_silent_new_login() {
+    let mut bed = OidcBed::start(Options::new(Flavour::Http));
+    let mut browser = bed.browser();
+    let first = bed.login(&mut browser, "");
+    assert_logged_in(&first, "first login");
+    let node = first.me()["node"].as_str().expect("node").to_string();
+    bed.kill_node(&node);
+    let from = browser.trace.len();
+    let me = browser.navigate(&format!("{}/me", bed.origin()));
+    let hops = &browser.trace[from..];
+    let described: Vec<String> = hops
+        .iter()
+        .map(integration_tests::oidc_bed::describe_hop)
+        .collect();
+    assert_eq!(hops[0].status, 302, "{described:?}");
+    assert_eq!(hops[0].location.as_deref(), Some("/me"), "{described:?}");
+    assert!(hops.iter().all(|h| h.status < 500), "{described:?}");
+    assert_eq!(me.status(), 401, "the session died with its node");
+    assert_ne!(me.node(), Some(node.as_str()));
+    let again = bed.login(&mut browser, "");
+    assert_logged_in(&again, "login after the node died");
+    assert!(
+        !again
+            .hops
+            .iter()
+            .any(|h| h.url.path().starts_with("/interaction/")),
+        "the IdP asked the user again:\n{}",
+        again.describe()
+    );
+    assert_ne!(again.me()["node"], node.as_str());
+    assert_eq!(bed.edge().counter("oidc_edge.session.node_gone"), 1);
 }
 
 /// Keys rotate (rolled out by restarting oidc-edge's Envoy in place) while
