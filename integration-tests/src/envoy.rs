@@ -282,7 +282,12 @@ impl Envoy {
                     "--entrypoint",
                     "envoy",
                 ]);
-                for m in [&dir, &wasm.parent().expect("wasm dir").to_path_buf()] {
+                // The temp dir holds this Envoy's config and every file a
+                // test's config may name (certificates, keys).
+                for m in [
+                    &std::env::temp_dir(),
+                    &wasm.parent().expect("wasm dir").to_path_buf(),
+                ] {
                     c.arg("-v").arg(format!("{0}:{0}", m.display()));
                 }
                 c.arg(image).args(&args);
