@@ -22,8 +22,18 @@ fn the_demo_shows_real_logins_surviving_with_oidc_edge_and_failing_without() {
     ] {
         assert!(summary.contains(expected), "{expected}\n{text}");
     }
-    // Every hop is shown, and each login names its nodes.
-    assert_eq!(text.matches(" GET /callback?").count(), 3, "{text}");
+    // Every hop is shown, and each login names its nodes (the failover
+    // login has two callbacks).
+    assert_eq!(text.matches(" GET /callback?").count(), 5, "{text}");
+    let failover = text
+        .split_once("stops while the user is at the IdP")
+        .expect("the failover login")
+        .1;
+    let verdict = failover
+        .lines()
+        .find(|l| l.contains("=> "))
+        .unwrap_or_default();
+    assert!(verdict.contains("LOGGED IN as alice"), "{text}");
     assert!(
         text.contains("X-Forwarded-Host: evil.example => REFUSED by oidc-edge (host_not_allowed)"),
         "{text}"

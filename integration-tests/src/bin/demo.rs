@@ -29,7 +29,7 @@ fn hop_line(n: usize, h: &Hop, origin: &str) -> String {
         match &h.node {
             Some(node) => format!("app {node}"),
             None if h.reason.is_some() => "oidc-edge".to_string(),
-            None => "LB/Envoy".to_string(),
+            None => "Envoy".to_string(),
         }
     } else {
         "IdP".to_string()
@@ -95,6 +95,36 @@ fn show(title: &str, bed: &OidcBed, browser: &mut Browser) -> Login {
     login
 }
 
+/// A login whose node is stopped while the user is at the IdP.
+fn node_dies_mid_login(bed: &mut OidcBed) {
+    let mut browser = bed.browser();
+    let origin = bed.origin();
+    let paused =
+        match browser.navigate_until(&format!("{origin}/login"), |u| u.path() == "/callback") {
+            Ok(page) => {
+                println!("  (the login ended before the callback: {})", page.status());
+                return;
+            }
+            Err(paused) => paused,
+        };
+    let Some(started) = browser.trace.first().and_then(|h| h.node.clone()) else {
+        return;
+    };
+    bed.kill_node(&started);
+    println!("\n  {started} stops while the user is at the IdP; the browser comes back:");
+    let from = browser.trace.len();
+    let page = browser.resume(paused);
+    for (i, h) in browser.trace[from..].iter().enumerate() {
+        println!("{}", hop_line(i + 1, h, &origin));
+    }
+    let login = Login {
+        page,
+        hops: browser.trace.clone(),
+    };
+    println!("  => {}", verdict(&login));
+    println!("     (oidc-edge sent the browser back to /login once; the IdP's session finished it without a form)");
+}
+
 fn lb_name(f: Flavour) -> &'static str {
     match f {
         Flavour::Http => "HTTP load balancer (sends X-Forwarded-Proto)",
@@ -123,7 +153,7 @@ fn main() {
             if filter && flavour == Flavour::Http && port_free(PREFERRED_PORT) {
                 options.lb_port = Some(PREFERRED_PORT);
             }
-            let bed = OidcBed::start(options);
+            let mut bed = OidcBed::start(options);
             let with = if filter {
                 "WITH oidc-edge"
             } else {
@@ -143,6 +173,9 @@ fn main() {
                     None => verdict(&spoof),
                 };
                 println!("  a client adds X-Forwarded-Host: evil.example => {said}");
+            }
+            if filter && flavour == Flavour::Tcp {
+                node_dies_mid_login(&mut bed);
             }
             if filter {
                 kept.push(bed);
