@@ -74,7 +74,9 @@ app.get('/login', async (req, res) => {
   if (req.query.prompt === 'none') params.prompt = 'none';
   if (req.query.response_mode === 'form_post') params.response_mode = 'form_post';
   if (typeof req.query.user === 'string') params.login_hint = req.query.user;
-  req.session.login = { code_verifier, state, nonce, redirect_uri, node };
+  // Where to go after the login: a local path only.
+  const next = typeof req.query.next === 'string' && /^\/[^/\\]/.test(req.query.next) ? req.query.next : '/me';
+  req.session.login = { code_verifier, state, nonce, redirect_uri, node, next };
   res.redirect(oidc.buildAuthorizationUrl(config, params).href);
 });
 
@@ -101,7 +103,7 @@ const finishLogin = async (req, res) => {
     );
     const claims = tokens.claims();
     req.session.user = { sub: claims.sub, name: claims.name, login_node: login.node, callback_node: node };
-    res.redirect('/me');
+    res.redirect(login.next || '/me');
   } catch (err) {
     const why = err.error ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : err.message;
     fail(res, 401, `login failed: ${why}`);
@@ -113,6 +115,22 @@ app.post('/callback', express.urlencoded({ extended: false }), finishLogin);
 app.get('/me', (req, res) => {
   if (!req.session.user) return fail(res, 401, 'not logged in');
   res.json({ ...req.session.user, node });
+});
+
+// Silent re-authentication as single-page apps do it: a hidden iframe runs
+// /login?prompt=none; when it lands (on /me, or on an error), the page
+// copies what the iframe shows into #result.
+app.get('/silent', (req, res) => {
+  res.type('html').send(`<!DOCTYPE html>
+<html><body><pre id="result">pending</pre>
+<iframe id="frame" src="/login?prompt=none" style="display:none"></iframe>
+<script>
+document.getElementById('frame').addEventListener('load', (e) => {
+  let text;
+  try { text = e.target.contentDocument.body.innerText; } catch (err) { text = 'cross-origin: ' + err.message; }
+  document.getElementById('result').textContent = text;
+});
+</script></body></html>`);
 });
 
 app.get('/logout', (req, res) => {

@@ -83,3 +83,28 @@ fn chromium_form_post_logins_and_samesite() {
     let scripted = scripted_login(&bed, "?response_mode=form_post").expect_err("scripted");
     assert!(scripted.contains("no login in progress"), "{scripted}");
 }
+
+/// Silent refresh as single-page apps do it: a hidden iframe runs
+/// `/login?prompt=none` while the user is on a page of the app. The frame is
+/// same-site with its page, so Chromium sends oidc-edge's `SameSite=Lax`
+/// flow cookie with the iframe's callback, and the callback is checked and
+/// pinned like any other. Whether the IdP finds its own session inside the
+/// frame is the browser's third-party cookie policy (the IdP is another site
+/// here): Chromium withholds it and the IdP answers `login_required`, which
+/// reaches the app. Either way no refusal comes from oidc-edge.
+#[test]
+fn chromium_silent_refresh_in_an_iframe_passes_oidc_edge() {
+    let bed = OidcBed::start(Options::new(Flavour::Http));
+    // Log in, then land on /silent, whose iframe re-authenticates.
+    let dom = final_dom(&format!("{}/login?next=/silent", bed.origin()), "app.test");
+    let result = pre_text(&dom).expect("the /silent page");
+    assert!(
+        result.contains("login_required") || result.contains("\"sub\":\"alice\""),
+        "the iframe did not get the IdP's answer: {result}"
+    );
+    let edge = bed.edge();
+    assert_eq!(edge.counter("oidc_edge.login_flow.issued"), 2, "{result}");
+    assert_eq!(edge.counter("oidc_edge.login_flow.valid"), 2, "{result}");
+    assert_eq!(edge.counter("oidc_edge.login_flow.pinned"), 2, "{result}");
+    assert_eq!(edge.counter("oidc_edge.login_flow.rejected.missing"), 0);
+}
