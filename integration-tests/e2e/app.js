@@ -133,6 +133,14 @@ document.getElementById('frame').addEventListener('load', (e) => {
 </script></body></html>`);
 });
 
+// An app that builds an absolute URL from its own socket (no proxy
+// awareness), as some frameworks do for redirects: the Location names this
+// node's internal address.
+app.get('/internal-redirect', (req, res) => {
+  const { localAddress, localPort } = req.socket;
+  res.redirect(`http://${localAddress}:${localPort}/me?from=internal&x=a%2Fb`);
+});
+
 app.get('/logout', (req, res) => {
   req.session.destroy(() => res.type('text/plain').send(`logged out (node ${node})\n`));
 });

@@ -363,6 +363,7 @@ pub fn plugin_config(options: &Options, lb_port: u16, idp_port: u16) -> String {
         "redirects": {
             "redirect_uris": [format!("{origin}/callback")],
             "redirect_uri_mode": "enforce",
+            "rewrite_upstream_origin": true,
             "return_to": {"paths": ["/login", "/logout"]}
         }
     })

@@ -13,6 +13,7 @@
 //! | `response_mode=form_post` logins | the IdP's POST reaches any node |
 //! | `prompt=none` | the silent callback reaches another node |
 //! | spoofed `X-Forwarded-Host` | the app sends the attacker's host as redirect_uri |
+//! | a redirect built from the node's socket | the node's internal address reaches the browser |
 //! | node dies mid-login or after it, key rotation, tampered cookie | (oidc-edge's own mechanisms) |
 //! | WebSocket, SSE, long poll | (need a login first) |
 
@@ -561,6 +562,51 @@ fn form_post_logins() {
             assert!(
                 failed >= 3,
                 "only {failed} of 4 form_post logins failed without oidc-edge"
+            );
+        }
+    }
+}
+
+/// The app builds a redirect from its own socket (`http://<node ip:port>/me?...`).
+/// Through oidc-edge the browser gets the external origin with the path and
+/// query byte for byte; without it, the node's internal address reaches the
+/// browser.
+#[test]
+fn redirects_to_a_nodes_own_address_move_to_the_external_origin() {
+    for filter in [true, false] {
+        let options = Options::new(Flavour::Tcp);
+        let bed = OidcBed::start(if filter {
+            options
+        } else {
+            options.without_filter()
+        });
+        let mut browser = bed.browser();
+        let page = browser.get(&format!("{}/internal-redirect", bed.origin()));
+        assert_eq!(page.status(), 302);
+        let location = page
+            .response
+            .header("location")
+            .unwrap_or_default()
+            .to_string();
+        if filter {
+            assert_eq!(
+                location,
+                format!("{}/me?from=internal&x=a%2Fb", bed.origin())
+            );
+            assert_eq!(
+                bed.edge().counter("oidc_edge.redirects.location_rewritten"),
+                1
+            );
+        } else {
+            assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+            let port: u16 = location["http://127.0.0.1:".len()..]
+                .split('/')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port");
+            assert!(
+                bed.nodes.iter().any(|n| n.port == port),
+                "a node's own address: {location}"
             );
         }
     }
