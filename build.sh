@@ -38,7 +38,10 @@ ensure_wasm_target() {
 apt_install() {
   # Debian packages, only when missing and when we may install them.
   local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  for pkg in "$@"; do
+    # (Removed but not purged packages still answer dpkg -s: ask for the state.)
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     log "missing Debian packages ${missing[*]} (install them, or run as root)"; return 1
