@@ -84,8 +84,13 @@ impl Options {
     }
 
     /// The same bed without oidc-edge.
-    pub fn without_filter(mut self) -> Options {
-        self.filter = false;
+    pub fn without_filter(self) -> Options {
+        self.filter(false)
+    }
+
+    /// With or without oidc-edge (for scenarios run both ways).
+    pub fn filter(mut self, on: bool) -> Options {
+        self.filter = on;
         self
     }
 }

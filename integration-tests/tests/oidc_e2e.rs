@@ -385,11 +385,7 @@ fn a_tampered_or_missing_state_cookie_stops_the_login() {
 fn silent_reauthentication_with_prompt_none() {
     for filter in [true, false] {
         let options = Options::new(Flavour::Http);
-        let bed = OidcBed::start(if filter {
-            options
-        } else {
-            options.without_filter()
-        });
+        let bed = OidcBed::start(options.filter(filter));
         let mut browser = bed.browser();
         // The user signs in at the IdP (without oidc-edge the app then
         // refuses the callback, but the IdP session exists all the same).
@@ -497,11 +493,7 @@ fn websocket_sse_and_long_poll_after_login() {
 fn a_spoofed_forwarded_host_cannot_steer_the_redirect_uri() {
     for filter in [true, false] {
         let options = Options::new(Flavour::Http);
-        let bed = OidcBed::start(if filter {
-            options
-        } else {
-            options.without_filter()
-        });
+        let bed = OidcBed::start(options.filter(filter));
         let mut browser = bed.browser();
         browser
             .extra_headers
@@ -534,11 +526,7 @@ fn form_post_logins() {
     for filter in [true, false] {
         let mut options = Options::new(Flavour::Http);
         options.app_session_same_site = "none";
-        let bed = OidcBed::start(if filter {
-            options
-        } else {
-            options.without_filter()
-        });
+        let bed = OidcBed::start(options.filter(filter));
         let mut failed = 0;
         for i in 0..4 {
             let login = bed.login(&mut bed.browser(), "?response_mode=form_post");
@@ -575,11 +563,7 @@ fn form_post_logins() {
 fn redirects_to_a_nodes_own_address_move_to_the_external_origin() {
     for filter in [true, false] {
         let options = Options::new(Flavour::Tcp);
-        let bed = OidcBed::start(if filter {
-            options
-        } else {
-            options.without_filter()
-        });
+        let bed = OidcBed::start(options.filter(filter));
         let mut browser = bed.browser();
         let page = browser.get(&format!("{}/internal-redirect", bed.origin()));
         assert_eq!(page.status(), 302);

@@ -159,16 +159,24 @@ fn return_to_parameters_cannot_leave_the_site() {
     assert_eq!(envoy.counter("oidc_edge.redirects.return_to_rejected"), 6);
 }
 
-#[test]
-fn idp_mode_refuses_unregistered_redirect_uris_without_redirecting() {
+/// Envoy in front of an IdP (an echo upstream), oidc-edge in IdP mode.
+fn idp_edge(mode: &str) -> (Envoy, Upstream) {
     let up = Upstream::start("idp");
-    let plugin = r#"{"idp": {"authorization_paths": ["/oauth2/authorize"],
-                     "clients": {"app": ["https://app.example.com/callback"]}}}"#;
+    let plugin = format!(
+        r#"{{"idp": {{"authorization_paths": ["/oauth2/authorize"], "mode": "{mode}",
+                     "clients": {{"app": ["https://app.example.com/callback"]}}}}}}"#
+    );
     let envoy = Envoy::start(
         &EnvoyConfig::reference()
-            .plugin_config(plugin)
+            .plugin_config(&plugin)
             .upstreams(&[up.addr]),
     );
+    (envoy, up)
+}
+
+#[test]
+fn idp_mode_refuses_unregistered_redirect_uris_without_redirecting() {
+    let (envoy, _up) = idp_edge("enforce");
     let send = |q: &str| {
         Request::get("idp.example.com", &format!("/oauth2/authorize?{q}")).send(envoy.port)
     };
@@ -194,14 +202,7 @@ fn idp_mode_refuses_unregistered_redirect_uris_without_redirecting() {
 /// form. The body is read (buffered) and checked with the query.
 #[test]
 fn idp_mode_checks_post_authorization_requests() {
-    let up = Upstream::start("idp");
-    let plugin = r#"{"idp": {"authorization_paths": ["/oauth2/authorize"],
-                     "clients": {"app": ["https://app.example.com/callback"]}}}"#;
-    let envoy = Envoy::start(
-        &EnvoyConfig::reference()
-            .plugin_config(plugin)
-            .upstreams(&[up.addr]),
-    );
+    let (envoy, _up) = idp_edge("enforce");
     let form = "application/x-www-form-urlencoded";
     let good =
         "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
@@ -258,14 +259,7 @@ fn report_mode_for_return_to_and_idp_counts_and_forwards() {
     assert_eq!(envoy.counter("oidc_edge.redirects.return_to_rejected"), 1);
     assert_eq!(envoy.counter("oidc_edge.redirects.report_only"), 1);
 
-    let up = Upstream::start("idp");
-    let plugin = r#"{"idp": {"authorization_paths": ["/oauth2/authorize"], "mode": "report",
-                     "clients": {"app": ["https://app.example.com/callback"]}}}"#;
-    let idp = Envoy::start(
-        &EnvoyConfig::reference()
-            .plugin_config(plugin)
-            .upstreams(&[up.addr]),
-    );
+    let (idp, _up) = idp_edge("report");
     let resp = Request::get(
         "idp.example.com",
         "/oauth2/authorize?client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2F",
