@@ -153,6 +153,16 @@ impl Origin {
     pub fn port(&self) -> u16 {
         self.authority.port.unwrap_or(self.proto.default_port())
     }
+
+    /// The ASCII serialization (`https://host[:port]`, the default port left
+    /// out), as browsers compare origins.
+    pub fn serialize(&self) -> String {
+        format!(
+            "{}://{}",
+            self.proto.as_str(),
+            self.authority.display_for(self.proto, self.port())
+        )
+    }
 }
 
 /// One `allowed_hosts` entry: an exact host, or `*.suffix` for any name

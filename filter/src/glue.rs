@@ -94,6 +94,8 @@ impl RootContext for Root {
             form_post: None,
             idp_post: None,
             external: None,
+            origin: String::new(),
+            now: 0,
         }))
     }
 
@@ -121,6 +123,11 @@ struct Request {
     idp_post: Option<(String, String)>,
     /// The external origin the browser addressed (from the forwarded decision).
     external: Option<Origin>,
+    /// What sealed cookies are bound to: the external origin, or the
+    /// request's `:authority` when `forwarded` is off.
+    origin: String,
+    /// The request's time (milliseconds since the Unix epoch).
+    now: u64,
 }
 
 /// What a form-post callback carries from its headers to its body.
@@ -271,12 +278,14 @@ impl Request {
     }
 }
 
-/// Milliseconds since the Unix epoch, from the host's clock.
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch, from the host's clock; `None` when it
+/// cannot be read (nothing may then be issued or believed: fail closed).
+fn now_ms() -> Option<u64> {
     hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
+        .map(|d| d.as_millis() as u64)
+        .filter(|ms| *ms > 0)
 }
 
 fn response_header(name: &str) -> Option<String> {
@@ -399,7 +408,7 @@ impl Request {
                     }
                 }
             } else if lf.affinity == Affinity::Session {
-                let cookie = login_flow::session_cookie(lf, &claims.node, now_ms());
+                let cookie = login_flow::session_cookie(lf, &claims.node, self.now, &self.origin);
                 let _ = hostcalls::add_map_value(map, "set-cookie", &cookie);
                 self.shared.increment(Counter::SessionIssued);
             }
@@ -501,11 +510,23 @@ impl HttpContext for Request {
             self.shared.increment(Counter::FlowSessionHeaderStripped);
         }
         let path = request_value(&headers, ":path");
-        let now = now_ms();
+        let Some(now) = now_ms() else {
+            self.shared.increment(Counter::InternalError);
+            return self.reject(Reason::Internal);
+        };
+        self.now = now;
+        self.origin = match &self.external {
+            Some(ext) => ext.serialize(),
+            None => format!(
+                "//{}",
+                request_value(&headers, ":authority").to_ascii_lowercase()
+            ),
+        };
+        let origin = self.origin.clone();
         match login_flow::classify(lf, request_value(&headers, ":method"), path) {
             RequestKind::Callback { state } => {
                 let (verdict, counters) =
-                    login_flow::check_callback(lf, state.as_deref(), &headers, now);
+                    login_flow::check_callback(lf, state.as_deref(), &headers, now, &origin);
                 self.count(counters);
                 if let Err(action) = self.on_callback(lf, verdict, &mut ops) {
                     return action;
@@ -513,7 +534,7 @@ impl HttpContext for Request {
             }
             RequestKind::FormPostCallback if !end_of_stream => {
                 // Route now (Envoy routes on headers), check once the body is here.
-                let (node, counters) = login_flow::form_post_node(lf, &headers, now);
+                let (node, counters) = login_flow::form_post_node(lf, &headers, now, &origin);
                 self.count(counters);
                 if let Some(node) = &node {
                     ops.extend(pin_ops(lf, node));
@@ -529,14 +550,15 @@ impl HttpContext for Request {
                 });
             }
             RequestKind::FormPostCallback => {
-                let (verdict, counters) = login_flow::check_callback(lf, None, &headers, now);
+                let (verdict, counters) =
+                    login_flow::check_callback(lf, None, &headers, now, &origin);
                 self.count(counters);
                 if let Err(action) = self.on_callback(lf, verdict, &mut ops) {
                     return action;
                 }
             }
             RequestKind::Other => {
-                match login_flow::session_node(lf, &headers, now) {
+                match login_flow::session_node(lf, &headers, now, &origin) {
                     Some(Ok(node)) => {
                         ops.extend(pin_ops(lf, &node));
                         self.session_pinned = true;
@@ -585,8 +607,14 @@ impl HttpContext for Request {
             .iter()
             .map(|c| ("cookie", c.as_slice()))
             .collect();
-        let (verdict, counters) =
-            login_flow::check_form_post(lf, &body, fp.routed_to.as_deref(), &headers, now_ms());
+        let (verdict, counters) = login_flow::check_form_post(
+            lf,
+            &body,
+            fp.routed_to.as_deref(),
+            &headers,
+            self.now,
+            &self.origin,
+        );
         self.count(counters);
         // The request was routed with its headers; of the verdict only the
         // refusal and the bookkeeping matter now, not its header changes.
@@ -654,8 +682,14 @@ impl HttpContext for Request {
             }
         }
         if let (Some(lf), Some(memo)) = (&config.login_flow, self.memo.take()) {
-            let (cookies, counters) =
-                login_flow::on_response(lf, &location, node.as_deref(), &memo, now_ms());
+            let (cookies, counters) = login_flow::on_response(
+                lf,
+                &location,
+                node.as_deref(),
+                &memo,
+                self.now,
+                &self.origin,
+            );
             self.count(counters);
             for c in cookies {
                 if hostcalls::add_map_value(map, "set-cookie", &c).is_err() {

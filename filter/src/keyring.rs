@@ -8,9 +8,11 @@
 //! exposes to the VM (`vm_config.environment_variables`), so secrets stay
 //! out of the YAML.
 //!
-//! Two sub-keys are derived from each secret with HMAC-SHA256 and fixed
-//! labels, so the MAC key and the encryption key are never the same bytes.
+//! The AES-SIV key (a CMAC half and a CTR half) is derived from each secret
+//! with HMAC-SHA256 under fixed labels, so the two halves are never the same
+//! bytes and a secret is never used as a key directly.
 
+use aes_siv::siv::Aes256Siv;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -30,8 +32,8 @@ pub struct Key {
     /// Short public identifier, written into each cookie so the verifier
     /// picks the right key without trying them all.
     pub id: String,
-    mac: [u8; 32],
-    enc: [u8; 32],
+    /// AES-SIV key: CMAC key, then CTR key (RFC 5297 §2.2 order).
+    siv: [u8; 64],
 }
 
 impl std::fmt::Debug for Key {
@@ -60,56 +62,30 @@ impl Key {
                 secret.len()
             ));
         }
+        let mut siv = [0u8; 64];
+        let (mac, ctr) = siv.split_at_mut(32);
+        mac.copy_from_slice(&derive(secret, b"oidc-edge v2 siv cmac"));
+        ctr.copy_from_slice(&derive(secret, b"oidc-edge v2 siv ctr"));
         Ok(Key {
             id: id.to_string(),
-            mac: derive(secret, b"oidc-edge v1 mac"),
-            enc: derive(secret, b"oidc-edge v1 enc"),
+            siv,
         })
     }
 
-    /// HMAC-SHA256 over `parts`, each prefixed with its length, so no two
-    /// different part lists can produce the same input.
-    pub fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut m = new_mac(&self.mac);
-        feed(&mut m, parts);
-        m.finalize().into_bytes().into()
+    /// AES-SIV (RFC 5297) of `plaintext` under associated data `ad` (one
+    /// S2V component each): the 16-byte synthetic IV, then the ciphertext.
+    /// Deterministic: safe without a nonce.
+    pub fn seal(&self, ad: &[&[u8]], plaintext: &[u8]) -> Vec<u8> {
+        let mut siv = <Aes256Siv as aes_siv::KeyInit>::new(&self.siv.into());
+        // Fails only for more than 126 associated-data components.
+        siv.encrypt(ad, plaintext).unwrap_or_default()
     }
 
-    /// Constant-time check of `tag` against the MAC of `parts`.
-    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
-        let mut m = new_mac(&self.mac);
-        feed(&mut m, parts);
-        m.verify_slice(tag).is_ok()
-    }
-
-    /// XORs `data` with a keystream of HMAC-SHA256(enc key, nonce ‖ counter)
-    /// blocks. Encrypting and decrypting are the same operation; callers MAC
-    /// the ciphertext (encrypt-then-MAC) and never reuse a nonce.
-    pub fn xor_keystream(&self, nonce: &[u8], data: &mut [u8]) {
-        for (counter, chunk) in data.chunks_mut(32).enumerate() {
-            let mut m = new_mac(&self.enc);
-            m.update(nonce);
-            m.update(&(counter as u32).to_be_bytes());
-            let block: [u8; 32] = m.finalize().into_bytes().into();
-            for (d, k) in chunk.iter_mut().zip(block) {
-                *d ^= k;
-            }
-        }
-    }
-}
-
-fn new_mac(key: &[u8; 32]) -> HmacSha256 {
-    // HMAC accepts keys of any length; this cannot fail.
-    match HmacSha256::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => HmacSha256::new(&[0u8; 64].into()),
-    }
-}
-
-fn feed(m: &mut HmacSha256, parts: &[&[u8]]) {
-    for p in parts {
-        m.update(&(p.len() as u32).to_be_bytes());
-        m.update(p);
+    /// Opens what [`Key::seal`] made: the plaintext, or `None` when the
+    /// tag (checked in constant time) does not match.
+    pub fn open(&self, ad: &[&[u8]], sealed: &[u8]) -> Option<Vec<u8>> {
+        let mut siv = <Aes256Siv as aes_siv::KeyInit>::new(&self.siv.into());
+        siv.decrypt(ad, sealed).ok()
     }
 }
 
@@ -175,37 +151,26 @@ mod tests {
     }
 
     #[test]
-    fn length_prefixing_makes_part_boundaries_unambiguous() {
+    fn seal_round_trips_and_binds_every_ad_component() {
         let k = key("k1", 7);
-        assert_ne!(k.sign(&[b"ab", b"c"]), k.sign(&[b"a", b"bc"]));
-        assert_ne!(k.sign(&[b"abc"]), k.sign(&[b"abc", b""]));
-    }
-
-    #[test]
-    fn verify_accepts_only_the_exact_tag() {
-        let k = key("k1", 7);
-        let tag = k.sign(&[b"payload"]);
-        assert!(k.verify(&[b"payload"], &tag));
-        let mut bad = tag;
-        bad[31] ^= 1;
-        assert!(!k.verify(&[b"payload"], &bad));
-        assert!(
-            !k.verify(&[b"payload"], &tag[..31]),
-            "truncated tags are refused"
+        let sealed = k.seal(&[b"ab", b"c"], b"127.0.0.1:8081");
+        assert_eq!(sealed.len(), 16 + 14);
+        assert_eq!(
+            k.open(&[b"ab", b"c"], &sealed).as_deref(),
+            Some(&b"127.0.0.1:8081"[..])
         );
-        assert!(!key("k1", 8).verify(&[b"payload"], &tag), "another secret");
-    }
-
-    #[test]
-    fn keystream_round_trips_and_depends_on_nonce() {
-        let k = key("k1", 7);
-        let mut a = b"127.0.0.1:8081 and a longer tail past one block".to_vec();
-        k.xor_keystream(b"n1", &mut a);
-        let mut b = b"127.0.0.1:8081 and a longer tail past one block".to_vec();
-        k.xor_keystream(b"n2", &mut b);
-        assert_ne!(a, b);
-        k.xor_keystream(b"n1", &mut a);
-        assert_eq!(a, b"127.0.0.1:8081 and a longer tail past one block");
+        assert_eq!(k.open(&[b"a", b"bc"], &sealed), None, "boundaries count");
+        assert_eq!(k.open(&[b"abc"], &sealed), None);
+        assert_eq!(k.open(&[b"ab", b"c", b""], &sealed), None);
+        assert_eq!(
+            key("k1", 8).open(&[b"ab", b"c"], &sealed),
+            None,
+            "another secret"
+        );
+        let mut bad = sealed.clone();
+        bad[0] ^= 1;
+        assert_eq!(k.open(&[b"ab", b"c"], &bad), None);
+        assert_eq!(k.open(&[b"ab", b"c"], &sealed[..15]), None, "truncated");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::config::{Affinity, LoginFlowConfig, Mode};
 use crate::cookie::{self, SameSite};
 use crate::forwarded::Headers;
 use crate::metrics::{Counter, CounterSet};
-use crate::state_cookie::{self, CookieError, FlowClaims};
+use crate::state_cookie::{self, Binding, CookieError, FlowClaims, Purpose, Validity};
 use crate::uri::{single_param, AbsoluteUri};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -56,6 +56,8 @@ impl FlowProblem {
             FlowProblem::Cookie(CookieError::BadSignature) => "flow_cookie_bad_signature",
             FlowProblem::Cookie(CookieError::Expired) => "flow_cookie_expired",
             FlowProblem::Cookie(CookieError::WrongState) => "flow_cookie_wrong_state",
+            FlowProblem::Cookie(CookieError::NotYetValid) => "flow_cookie_not_yet_valid",
+            FlowProblem::Cookie(CookieError::LifetimeTooLong) => "flow_cookie_lifetime_too_long",
             FlowProblem::NodeGone => "flow_node_gone",
             FlowProblem::OtherNode => "flow_other_node",
         }
@@ -82,6 +84,12 @@ impl FlowProblem {
             }
             FlowProblem::Cookie(CookieError::Expired) => "The login took too long and expired.",
             FlowProblem::Cookie(CookieError::WrongState) => "The login cookie belongs to another login.",
+            FlowProblem::Cookie(CookieError::NotYetValid) => {
+                "The login cookie was issued in the future: a server's clock is wrong."
+            }
+            FlowProblem::Cookie(CookieError::LifetimeTooLong) => {
+                "The login cookie is valid for longer than this site allows."
+            }
             FlowProblem::NodeGone => {
                 "The server that started this login went away, and so did the one that restarted it."
             }
@@ -103,6 +111,8 @@ impl FlowProblem {
             FlowProblem::Cookie(CookieError::BadSignature) => Counter::FlowBadSignature,
             FlowProblem::Cookie(CookieError::Expired) => Counter::FlowExpired,
             FlowProblem::Cookie(CookieError::WrongState) => Counter::FlowWrongState,
+            FlowProblem::Cookie(CookieError::NotYetValid) => Counter::FlowNotYetValid,
+            FlowProblem::Cookie(CookieError::LifetimeTooLong) => Counter::FlowLifetimeTooLong,
             FlowProblem::NodeGone => Counter::FlowNodeGone,
             FlowProblem::OtherNode => Counter::FlowOtherNode,
         }
@@ -174,6 +184,7 @@ pub fn check_callback(
     state: Option<&str>,
     headers: &Headers,
     now_ms: u64,
+    origin: &str,
 ) -> (CallbackVerdict, CounterSet) {
     let counters = CounterSet::default();
     let refuse = |problem: FlowProblem, clear: Option<String>, mut counters: CounterSet| {
@@ -196,7 +207,13 @@ pub fn check_callback(
     if values.next().is_some() {
         return refuse(FlowProblem::Duplicate, Some(name), counters);
     }
-    match state_cookie::open(&cfg.keys, &name, state, value, now_ms / 1000) {
+    match state_cookie::open_flow(
+        &cfg.keys,
+        &flow_binding(&name, origin),
+        state,
+        value,
+        &flow_validity(cfg, now_ms),
+    ) {
         Ok(claims) => {
             let mut counters = counters;
             counters.add(Counter::FlowValid);
@@ -220,9 +237,12 @@ pub fn on_request(
     path_and_query: &str,
     headers: &Headers,
     now_ms: u64,
+    origin: &str,
 ) -> (CallbackVerdict, CounterSet) {
     match classify(cfg, "GET", path_and_query) {
-        RequestKind::Callback { state } => check_callback(cfg, state.as_deref(), headers, now_ms),
+        RequestKind::Callback { state } => {
+            check_callback(cfg, state.as_deref(), headers, now_ms, origin)
+        }
         _ => (CallbackVerdict::NotCallback, CounterSet::default()),
     }
 }
@@ -230,6 +250,34 @@ pub fn on_request(
 /// Whether `name` is one of our flow cookies (prefix + 16-character flow id).
 fn is_flow_cookie(cfg: &LoginFlowConfig, name: &str) -> bool {
     name.len() == cfg.cookie_prefix.len() + 16 && name.starts_with(cfg.cookie_prefix.as_str())
+}
+
+/// Most flow cookies of one request that are opened (each costs a
+/// decryption): twice the most a browser keeps, so a request stuffed with
+/// flow-shaped cookies costs bounded work. The rest are cleared unread.
+pub const MAX_FLOW_COOKIES_READ: usize = 32;
+
+/// What a flow cookie named `name` is bound to at `origin`.
+fn flow_binding<'a>(name: &'a str, origin: &'a str) -> Binding<'a> {
+    Binding {
+        purpose: Purpose::Flow,
+        name,
+        origin,
+    }
+}
+
+fn flow_validity(cfg: &LoginFlowConfig, now_ms: u64) -> Validity {
+    Validity {
+        now_ms,
+        max_lifetime_s: cfg.max_age,
+    }
+}
+
+/// The order of two logins of one browser: `seq` first (it cannot tie for
+/// logins started one after the other), then the issue time, then the
+/// cookie name, so the choice is the same on every Envoy.
+fn login_order(claims: &FlowClaims, name: &str) -> (u32, u64, String) {
+    (claims.seq, claims.issued_at, name.to_string())
 }
 
 /// Routing for a form-post callback, decided before its body (and so its
@@ -242,26 +290,34 @@ pub fn form_post_node(
     cfg: &LoginFlowConfig,
     headers: &Headers,
     now_ms: u64,
+    origin: &str,
 ) -> (Option<String>, CounterSet) {
     let mut counters = CounterSet::default();
-    let mut best: Option<FlowClaims> = None;
+    let mut best: Option<((u32, u64, String), String)> = None;
     let mut nodes_differ = false;
-    for (name, value) in cookie::pairs(headers).filter(|(n, _)| is_flow_cookie(cfg, n)) {
-        let Ok((claims, _)) = state_cookie::open_any(&cfg.keys, name, value, now_ms / 1000) else {
+    let validity = flow_validity(cfg, now_ms);
+    for (name, value) in cookie::pairs(headers)
+        .filter(|(n, _)| is_flow_cookie(cfg, n))
+        .take(MAX_FLOW_COOKIES_READ)
+    {
+        let Ok((claims, _)) =
+            state_cookie::open(&cfg.keys, &flow_binding(name, origin), value, &validity)
+        else {
             continue;
         };
-        if let Some(b) = &best {
-            nodes_differ |= b.node != claims.node;
-            if b.issued_at >= claims.issued_at {
+        let order = login_order(&claims, name);
+        if let Some((best_order, best_node)) = &best {
+            nodes_differ |= *best_node != claims.node;
+            if *best_order >= order {
                 continue;
             }
         }
-        best = Some(claims);
+        best = Some((order, claims.node));
     }
     if nodes_differ {
         counters.add(Counter::FlowFormPostAmbiguous);
     }
-    (best.map(|c| c.node), counters)
+    (best.map(|(_, node)| node), counters)
 }
 
 /// Checks a form-post callback once its body is read: the usual callback
@@ -272,11 +328,12 @@ pub fn check_form_post(
     routed_to: Option<&str>,
     headers: &Headers,
     now_ms: u64,
+    origin: &str,
 ) -> (CallbackVerdict, CounterSet) {
     let state = std::str::from_utf8(body)
         .ok()
         .and_then(|b| single_param(b, "state"));
-    let (verdict, mut counters) = check_callback(cfg, state.as_deref(), headers, now_ms);
+    let (verdict, mut counters) = check_callback(cfg, state.as_deref(), headers, now_ms, origin);
     match verdict {
         CallbackVerdict::Pin { claims, clear } if Some(claims.node.as_str()) != routed_to => {
             counters.add(FlowProblem::OtherNode.counter());
@@ -305,21 +362,31 @@ pub fn restart_cookie_name(cfg: &LoginFlowConfig) -> String {
     format!("{}restart", cfg.cookie_prefix)
 }
 
-/// The fixed "state" the session cookie's MAC binds, so a flow cookie can
-/// never pass as a session cookie or the reverse.
-const SESSION_BINDING: &str = "oidc-edge session affinity";
+fn session_binding<'a>(name: &'a str, origin: &'a str) -> Binding<'a> {
+    Binding {
+        purpose: Purpose::Session,
+        name,
+        origin,
+    }
+}
 
-/// The `Set-Cookie` for session affinity to `node`.
-pub fn session_cookie(cfg: &LoginFlowConfig, node: &str, now_ms: u64) -> String {
+/// The `Set-Cookie` for session affinity to `node`, for the external `origin`.
+pub fn session_cookie(cfg: &LoginFlowConfig, node: &str, now_ms: u64, origin: &str) -> String {
     let name = session_cookie_name(cfg);
     let claims = FlowClaims {
         node: node.to_string(),
         issued_at: now_ms,
         expires_at: (now_ms / 1000).saturating_add(cfg.session_max_age),
+        seq: 0,
         restarts: 0,
         return_to: String::new(),
     };
-    let value = state_cookie::seal(cfg.keys.signing(), &name, SESSION_BINDING, &claims);
+    let value = state_cookie::seal(
+        cfg.keys.signing(),
+        &session_binding(&name, origin),
+        &[0; state_cookie::STATE_HASH_LEN],
+        &claims,
+    );
     cookie::set_cookie(
         &name,
         &value,
@@ -336,6 +403,7 @@ pub fn session_node(
     cfg: &LoginFlowConfig,
     headers: &Headers,
     now_ms: u64,
+    origin: &str,
 ) -> Option<Result<String, String>> {
     if cfg.affinity != Affinity::Session {
         return None;
@@ -349,9 +417,17 @@ pub fn session_node(
         return Some(Err(name));
     }
     Some(
-        state_cookie::open(&cfg.keys, &name, SESSION_BINDING, value, now_ms / 1000)
-            .map(|c| c.node)
-            .map_err(|_| name),
+        state_cookie::open(
+            &cfg.keys,
+            &session_binding(&name, origin),
+            value,
+            &Validity {
+                now_ms,
+                max_lifetime_s: cfg.session_max_age,
+            },
+        )
+        .map(|(c, _)| c.node)
+        .map_err(|_| name),
     )
 }
 
@@ -399,8 +475,10 @@ pub fn on_node_gone(cfg: &LoginFlowConfig, claims: &FlowClaims) -> Recovery {
 pub struct RequestMemo {
     /// Path and query of the request (where to restart a login).
     pub path_and_query: String,
-    /// Our flow cookies the browser sent: name and (unverified) issue time.
-    pub flow_cookies: Vec<(String, Option<u64>)>,
+    /// Our flow cookies the browser sent, name and value, unverified (the
+    /// first [`MAX_FLOW_COOKIES_READ`]; further ones have an empty value and
+    /// are cleared unread).
+    pub flow_cookies: Vec<(String, String)>,
     /// The browser carries the restart marker: a new flow is a restart.
     pub restarting: bool,
 }
@@ -410,10 +488,12 @@ pub fn memo(cfg: &LoginFlowConfig, path_and_query: &str, headers: &Headers) -> R
     RequestMemo {
         path_and_query: path_and_query.to_string(),
         flow_cookies: cookie::pairs(headers)
-            .filter(|(n, _)| {
-                n.starts_with(cfg.cookie_prefix.as_str()) && n.len() == cfg.cookie_prefix.len() + 16
+            .filter(|(n, _)| is_flow_cookie(cfg, n))
+            .enumerate()
+            .map(|(i, (n, v))| {
+                let v = if i < MAX_FLOW_COOKIES_READ { v } else { "" };
+                (n.to_string(), v.to_string())
             })
-            .map(|(n, v)| (n.to_string(), state_cookie::peek_issued_at(v)))
             .collect(),
         restarting: cookie::pairs(headers).any(|(n, _)| n == restart_cookie_name(cfg)),
     }
@@ -428,6 +508,7 @@ pub fn on_response(
     node: Option<&str>,
     memo: &RequestMemo,
     now_ms: u64,
+    origin: &str,
 ) -> (Vec<String>, CounterSet) {
     let mut counters = CounterSet::default();
     let mut out = Vec::new();
@@ -457,33 +538,46 @@ pub fn on_response(
         SameSite::Lax
     };
     let name = state_cookie::cookie_name(&cfg.cookie_prefix, &state);
+    // The browser's other logins in progress: the live ones, oldest first;
+    // anything that does not open (expired, forged, another origin) is stale.
+    let validity = flow_validity(cfg, now_ms);
+    let mut live = Vec::new();
+    for (n, v) in memo.flow_cookies.iter().filter(|(n, _)| *n != name) {
+        match state_cookie::open(&cfg.keys, &flow_binding(n, origin), v, &validity) {
+            Ok((claims, _)) => live.push((login_order(&claims, n), n)),
+            Err(_) => {
+                out.push(cookie::clear_cookie(n, cfg.secure));
+                counters.add(Counter::FlowEvicted);
+            }
+        }
+    }
+    live.sort();
+    let seq = live
+        .last()
+        .map_or(1, |((seq, _, _), _)| seq.saturating_add(1));
+    // Keep at most `max_flows` flow cookies: the oldest live ones make room.
+    let excess = live.len().saturating_sub(cfg.max_flows.saturating_sub(1));
+    for (_, n) in live.iter().take(excess) {
+        out.push(cookie::clear_cookie(n, cfg.secure));
+        counters.add(Counter::FlowEvicted);
+    }
     let claims = FlowClaims {
         node: node.to_string(),
         issued_at: now_ms,
         expires_at: (now_ms / 1000).saturating_add(cfg.max_age),
+        seq,
         restarts: u8::from(memo.restarting),
         return_to: memo.path_and_query.clone(),
     };
     if memo.restarting {
         out.push(cookie::clear_cookie(&restart_cookie_name(cfg), cfg.secure));
     }
-    let value = state_cookie::seal(cfg.keys.signing(), &name, &state, &claims);
-    // Keep at most `max_flows` flow cookies: clear expired ones, then the oldest.
-    let mut others: Vec<&(String, Option<u64>)> = memo
-        .flow_cookies
-        .iter()
-        .filter(|(n, _)| *n != name)
-        .collect();
-    others.sort_by_key(|(_, iat)| iat.unwrap_or(0));
-    let keep = cfg.max_flows.saturating_sub(1);
-    let excess = others.len().saturating_sub(keep);
-    for (i, (n, iat)) in others.iter().enumerate() {
-        let stale = iat.is_none_or(|t| (t / 1000).saturating_add(cfg.max_age) <= now_ms / 1000);
-        if stale || i < excess {
-            out.push(cookie::clear_cookie(n, cfg.secure));
-            counters.add(Counter::FlowEvicted);
-        }
-    }
+    let value = state_cookie::seal(
+        cfg.keys.signing(),
+        &flow_binding(&name, origin),
+        &state_cookie::state_hash(&state),
+        &claims,
+    );
     out.push(cookie::set_cookie(
         &name,
         &value,
@@ -510,8 +604,19 @@ mod tests {
         Config::parse(json.as_bytes()).unwrap().login_flow.unwrap()
     }
 
+    const ORIGIN: &str = "https://app.example.com";
+
     fn start(c: &LoginFlowConfig, location: &str, memo: &RequestMemo) -> (Vec<String>, CounterSet) {
-        on_response(c, location, Some("10.1.2.3:8080"), memo, 1_000_000)
+        start_at(c, location, memo, 1_000_000)
+    }
+
+    fn start_at(
+        c: &LoginFlowConfig,
+        location: &str,
+        memo: &RequestMemo,
+        now: u64,
+    ) -> (Vec<String>, CounterSet) {
+        on_response(c, location, Some("10.1.2.3:8080"), memo, now, ORIGIN)
     }
 
     fn memo(path: &str) -> RequestMemo {
@@ -580,6 +685,7 @@ mod tests {
             None,
             &memo("/"),
             1,
+            ORIGIN,
         );
         assert!(counters.contains(Counter::FlowNoNode));
     }
@@ -617,7 +723,7 @@ mod tests {
         now: u64,
     ) -> (CallbackVerdict, CounterSet) {
         let headers: Vec<(&str, &[u8])> = vec![("cookie", cookie.as_bytes())];
-        on_request(c, path, &headers, now)
+        on_request(c, path, &headers, now, ORIGIN)
     }
 
     fn issued_pair(c: &LoginFlowConfig, state: &str) -> String {
@@ -739,35 +845,62 @@ mod tests {
         );
     }
 
-    #[test]
-    fn flow_cookies_stay_bounded() {
-        let c = cfg(r#", "max_flows": 3"#);
+    /// A flow cookie for `state` issued at `now` by a browser that already
+    /// holds `held` (name, value) flow cookies.
+    fn issue(
+        c: &LoginFlowConfig,
+        state: &str,
+        now: u64,
+        held: &[(String, String)],
+    ) -> (String, String) {
         let m = RequestMemo {
             path_and_query: "/".into(),
-            flow_cookies: vec![
-                ("__Host-oidc-edge-a".into(), Some(990_000)),
-                ("__Host-oidc-edge-b".into(), Some(300_000)),
-                ("__Host-oidc-edge-c".into(), Some(995_000)),
-                ("__Host-oidc-edge-d".into(), None),
-            ],
+            flow_cookies: held.to_vec(),
             restarting: false,
         };
-        let (cookies, _) = start(&c, "https://idp.example.com/oauth2/authorize?state=new", &m);
-        let cleared: Vec<&str> = cookies
+        let (cookies, _) = start_at(
+            c,
+            &format!("https://idp.example.com/oauth2/authorize?state={state}"),
+            &m,
+            now,
+        );
+        let pair = cookies.last().unwrap().split(';').next().unwrap();
+        let (n, v) = pair.split_once('=').unwrap();
+        (n.to_string(), v.to_string())
+    }
+
+    fn cleared(cookies: &[String]) -> Vec<&str> {
+        cookies
             .iter()
             .filter(|c| c.contains("Max-Age=0"))
             .map(|c| c.split('=').next().unwrap())
-            .collect();
-        // d is unreadable and b expired: clearing them leaves a, c and the new one (3).
-        assert_eq!(cleared, vec!["__Host-oidc-edge-d", "__Host-oidc-edge-b"]);
+            .collect()
+    }
+
+    #[test]
+    fn flow_cookies_stay_bounded() {
+        let c = cfg(r#", "max_flows": 3"#);
+        let a = issue(&c, "a", 900_000, &[]);
+        let b = issue(&c, "b", 300_000, &[]);
+        let cc = issue(&c, "c", 950_000, std::slice::from_ref(&a));
+        let forged = (
+            "__Host-oidc-edge-dddddddddddddddd".to_string(),
+            "AAAA".to_string(),
+        );
+        let m = RequestMemo {
+            path_and_query: "/".into(),
+            flow_cookies: vec![a.clone(), b.clone(), cc.clone(), forged.clone()],
+            restarting: false,
+        };
+        let (cookies, _) = start(&c, "https://idp.example.com/oauth2/authorize?state=new", &m);
+        // b expired and the forged one does not open: clearing them leaves a,
+        // c and the new one (3).
+        assert_eq!(cleared(&cookies), vec![b.0.as_str(), forged.0.as_str()]);
         assert_eq!(cookies.len(), 3);
+        let e = issue(&c, "e", 990_000, &[a.clone(), cc.clone()]);
         let full = RequestMemo {
             path_and_query: "/".into(),
-            flow_cookies: vec![
-                ("__Host-oidc-edge-a".into(), Some(990_000)),
-                ("__Host-oidc-edge-c".into(), Some(980_000)),
-                ("__Host-oidc-edge-e".into(), Some(999_000)),
-            ],
+            flow_cookies: vec![cc.clone(), e, a.clone()],
             restarting: false,
         };
         let (cookies, _) = start(
@@ -775,15 +908,103 @@ mod tests {
             "https://idp.example.com/oauth2/authorize?state=new",
             &full,
         );
-        let cleared: Vec<&str> = cookies
-            .iter()
-            .filter(|c| c.contains("Max-Age=0"))
-            .map(|c| c.split('=').next().unwrap())
-            .collect();
         assert_eq!(
-            cleared,
-            vec!["__Host-oidc-edge-c"],
+            cleared(&cookies),
+            vec![a.0.as_str()],
             "the oldest live flow makes room"
+        );
+    }
+
+    #[test]
+    fn logins_started_in_the_same_millisecond_are_ordered() {
+        // Two logins, one after the other, with the same issue time: the
+        // form-post callback goes to the newer one's node, every time.
+        let c = cfg("");
+        let older = issue(&c, "older", 1_000_000, &[]);
+        let m = RequestMemo {
+            path_and_query: "/".into(),
+            flow_cookies: vec![older.clone()],
+            restarting: false,
+        };
+        let (cookies, _) = on_response(
+            &c,
+            "https://idp.example.com/oauth2/authorize?state=newer",
+            Some("10.9.9.9:8080"),
+            &m,
+            1_000_000,
+            ORIGIN,
+        );
+        let newer = cookies
+            .last()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        for cookie in [
+            format!("{}={}; {newer}", older.0, older.1),
+            format!("{newer}; {}={}", older.0, older.1),
+        ] {
+            let headers: Vec<(&str, &[u8])> = vec![("cookie", cookie.as_bytes())];
+            let (node, counters) = form_post_node(&c, &headers, 1_000_001, ORIGIN);
+            assert_eq!(node.as_deref(), Some("10.9.9.9:8080"), "{cookie}");
+            assert!(counters.contains(Counter::FlowFormPostAmbiguous));
+        }
+    }
+
+    #[test]
+    fn cookies_are_bound_to_the_external_origin() {
+        let c = cfg(r#", "affinity": "session""#);
+        let pair = issued_pair(&c, "s1");
+        let headers: Vec<(&str, &[u8])> = vec![("cookie", pair.as_bytes())];
+        let (v, _) = on_request(
+            &c,
+            "/callback?state=s1",
+            &headers,
+            1_100_000,
+            "https://other.example.com",
+        );
+        assert!(
+            matches!(
+                v,
+                CallbackVerdict::Refuse {
+                    problem: FlowProblem::Cookie(CookieError::BadSignature),
+                    ..
+                }
+            ),
+            "{v:?}"
+        );
+        let session = session_cookie(&c, "10.1.2.3:8080", 1_000_000, ORIGIN);
+        let pair = session.split(';').next().unwrap();
+        let headers: Vec<(&str, &[u8])> = vec![("cookie", pair.as_bytes())];
+        assert_eq!(
+            session_node(&c, &headers, 1_000_500, ORIGIN),
+            Some(Ok("10.1.2.3:8080".to_string()))
+        );
+        assert!(matches!(
+            session_node(&c, &headers, 1_000_500, "http://app.example.com"),
+            Some(Err(_))
+        ));
+    }
+
+    #[test]
+    fn flow_shaped_cookies_cost_bounded_work() {
+        let c = cfg("");
+        let line: String = (0..1000)
+            .map(|i| format!("__Host-oidc-edge-{i:016}=AAAA; "))
+            .collect();
+        let headers: Vec<(&str, &[u8])> = vec![("cookie", line.as_bytes())];
+        let m = super::memo(&c, "/", &headers);
+        assert_eq!(m.flow_cookies.len(), 1000);
+        assert_eq!(
+            m.flow_cookies.iter().filter(|(_, v)| !v.is_empty()).count(),
+            MAX_FLOW_COOKIES_READ
+        );
+        let (cookies, _) = start(&c, "https://idp.example.com/oauth2/authorize?state=new", &m);
+        assert_eq!(
+            cleared(&cookies).len(),
+            1000,
+            "every unreadable flow cookie is cleared"
         );
     }
 }

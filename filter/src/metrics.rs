@@ -99,11 +99,15 @@ pub enum Counter {
     IdpAccepted,
     /// IdP mode: an authorization request was refused (`invalid_request`).
     IdpRejected,
+    /// Callback refused: flow cookie issued further in the future than the clock skew allows.
+    FlowNotYetValid,
+    /// Callback refused: flow cookie valid for longer than `max_age_seconds`.
+    FlowLifetimeTooLong,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 42] = [
+    pub const ALL: [Counter; 44] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -146,6 +150,8 @@ impl Counter {
         Counter::RedirectsReportOnly,
         Counter::IdpAccepted,
         Counter::IdpRejected,
+        Counter::FlowNotYetValid,
+        Counter::FlowLifetimeTooLong,
     ];
 
     /// The metric name as defined in Envoy.
@@ -193,6 +199,8 @@ impl Counter {
             Counter::RedirectsReportOnly => "oidc_edge.redirects.report_only",
             Counter::IdpAccepted => "oidc_edge.idp.accepted",
             Counter::IdpRejected => "oidc_edge.idp.rejected",
+            Counter::FlowNotYetValid => "oidc_edge.login_flow.rejected.not_yet_valid",
+            Counter::FlowLifetimeTooLong => "oidc_edge.login_flow.rejected.lifetime_too_long",
         }
     }
 }

@@ -1,34 +1,49 @@
-//! The signed login-flow cookie: which upstream node started a login, sealed
-//! so any node's Envoy can check it and no client can read or change it.
+//! Sealed cookies: which upstream node started a login (or owns a session),
+//! sealed so any node's Envoy can check it and no client can read or change
+//! it.
 //!
-//! One cookie per flow, named after a hash of the flow's `state`, so parallel
-//! logins (two tabs) never overwrite each other and the callback finds its
-//! cookie without scanning.
+//! One flow cookie per login, named after a hash of the login's `state`, so
+//! parallel logins (two tabs) never overwrite each other and the callback
+//! finds its cookie without scanning. One session cookie per browser.
 //!
 //! Value: base64url (no padding) of
 //!
 //! ```text
-//! version(1)=1 | kid_len(1) | kid | issued_at(8) | expires_at(8) | restarts(1)
-//!   | state_hash(16) | ct_len(2) | ct | tag(32)
-//! state_hash = first 16 bytes of SHA-256(state)
-//! ct  = plaintext XOR keystream(enc key, nonce = cookie name ‖ issued_at)
-//! pt  = node_len(1) | node "ip:port" | return_len(2) | return path
-//! tag = HMAC-SHA256(mac key, len-prefixed["oidc-edge flow v1", cookie name,
-//!                                          everything before tag])
+//! version(1)=2 | kid_len(1) | kid | siv(16) | ciphertext
+//! plaintext = issued_at_ms(8) | expires_at_s(8) | seq(4) | restarts(1)
+//!           | state_hash(16) | node_len(1) | node "ip:port"
+//!           | return_len(2) | return path          (nothing after it)
+//! siv, ciphertext = AES-SIV (RFC 5297, AES-256) under the key's seal key,
+//!   associated data, one S2V component each:
+//!   ["oidc-edge seal v2", purpose ("flow" | "session"), cookie name,
+//!    external origin, version | kid_len | kid]
 //! ```
 //!
-//! The state is checked after the MAC, against `state_hash`: so a cookie can
-//! be verified before the state is known (a form-post callback carries the
-//! state in a body that arrives after routing is decided), and a valid
-//! cookie of another flow is told apart from a forged one.
+//! Why AES-SIV: it is deterministic authenticated encryption, so it stays
+//! safe without unique inputs. Two cookies sealed from the same plaintext
+//! and associated data are equal (which reveals only that they are equal);
+//! any other pair shares nothing. The previous construction derived its
+//! keystream nonce from the cookie name and the issue time in milliseconds,
+//! and two session cookies issued in the same millisecond shared a
+//! keystream. Nothing here depends on the clock, a counter or randomness
+//! being unique.
+//!
+//! The associated data is a vector: S2V MACs each component separately, so
+//! the boundaries are unambiguous (the flaw behind CVE-2023-35941 in Envoy's
+//! oauth2 filter). The purpose keeps a flow cookie from passing as a session
+//! cookie; the name keeps a cookie from moving to another flow; the origin
+//! keeps a cookie minted for one external origin from being used at
+//! another.
+//!
+//! The state is checked against `state_hash` after decryption, so a cookie
+//! can be verified before the state is known (a form-post callback carries
+//! the state in a body that arrives after routing is decided), and a valid
+//! cookie of another login is told apart from a forged one.
 //!
 //! Why encrypt the node rather than name nodes by opaque ids: Envoy's
 //! endpoints are dynamic (EDS, autoscaling), so a stable id table would need
-//! configuration kept in sync with the cluster; encrypt-then-MAC keeps the
-//! cookie self-contained and hides internal addresses, with the nonce unique
-//! per flow because the name derives from the flow's unique `state`.
-//! Every field is length-prefixed or fixed-size, so the MAC input is
-//! unambiguous (the flaw behind CVE-2023-35941 in Envoy's oauth2 filter).
+//! configuration kept in sync with the cluster; the sealed cookie is
+//! self-contained and hides internal addresses.
 
 use crate::keyring::{Key, KeyRing};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,15 +53,23 @@ use sha2::{Digest, Sha256};
 /// Browsers cap a cookie (name, value and attributes) at 4096 bytes.
 pub const MAX_COOKIE_BYTES: usize = 4096;
 
-/// Longest return path stored (longer ones are not stored: restart goes to `/`).
-pub const MAX_RETURN_LEN: usize = 1024;
+/// Longest return path stored. Longer ones are not stored (a restart goes
+/// to `/`): each login's cookie stays small, so a page that starts many
+/// logins cannot fill a browser's cookie jar past Envoy's header limit.
+pub const MAX_RETURN_LEN: usize = 256;
 
-const VERSION: u8 = 1;
-const LABEL: &[u8] = b"oidc-edge flow v1";
-const TAG_LEN: usize = 32;
-const STATE_HASH_LEN: usize = 16;
+/// How far in the future an issue time may lie: the Envoys of a fleet share
+/// keys but not clocks.
+pub const MAX_CLOCK_SKEW_MS: u64 = 60_000;
 
-fn state_hash(state: &str) -> [u8; STATE_HASH_LEN] {
+const VERSION: u8 = 2;
+const LABEL: &[u8] = b"oidc-edge seal v2";
+const SIV_LEN: usize = 16;
+/// Length of the state hash a flow cookie carries.
+pub const STATE_HASH_LEN: usize = 16;
+
+/// The first bytes of SHA-256(`state`): what a flow cookie binds.
+pub fn state_hash(state: &str) -> [u8; STATE_HASH_LEN] {
     let d = Sha256::digest(state.as_bytes());
     let mut h = [0u8; STATE_HASH_LEN];
     for (o, i) in h.iter_mut().zip(d) {
@@ -55,37 +78,85 @@ fn state_hash(state: &str) -> [u8; STATE_HASH_LEN] {
     h
 }
 
-/// What a flow cookie says.
+/// What a sealed cookie is for: part of the associated data, so one kind
+/// never passes for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A login in progress (pins its callback).
+    Flow,
+    /// A logged-in browser (pins its requests, `affinity: "session"`).
+    Session,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Flow => b"flow",
+            Purpose::Session => b"session",
+        }
+    }
+}
+
+/// Everything a cookie is bound to besides its own content.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    /// Flow or session.
+    pub purpose: Purpose,
+    /// The cookie's name.
+    pub name: &'a str,
+    /// The external origin the browser addressed (`https://host[:port]`).
+    pub origin: &'a str,
+}
+
+/// What a sealed cookie says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowClaims {
     /// The upstream node (`ip:port`) that started the login.
     pub node: String,
-    /// Milliseconds since the Unix epoch when the flow started (fine
-    /// enough to order two logins started in the same second).
+    /// Milliseconds since the Unix epoch when the cookie was issued.
     pub issued_at: u64,
     /// Seconds since the Unix epoch after which the cookie is refused.
     pub expires_at: u64,
+    /// Order of this login among the logins in progress in one browser:
+    /// one more than the highest `seq` of the flow cookies the browser sent
+    /// when it started. Unlike the clock, two logins started one after the
+    /// other can never tie.
+    pub seq: u32,
     /// How many times this login was restarted after its node vanished.
     pub restarts: u8,
     /// Path and query of the request that started the login, to restart it.
     pub return_to: String,
 }
 
-/// Why a flow cookie was refused.
+/// Why a sealed cookie was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CookieError {
-    /// Not base64url, truncated, or an unknown version.
+    /// Not base64url, truncated, an unknown version, or bytes after the record.
     Malformed,
     /// Over the browser limit: not something we issued.
     TooLarge,
-    /// Signed by a key that is no longer (or never was) in the ring.
+    /// Sealed by a key that is no longer (or never was) in the ring.
     UnknownKey,
-    /// The MAC does not match: changed, forged, or moved to another name.
+    /// Not authentic: changed, forged, moved to another name, origin or purpose.
     BadSignature,
     /// Past its expiry.
     Expired,
+    /// Issued further in the future than the clock skew allows.
+    NotYetValid,
+    /// Valid for longer than the configured lifetime.
+    LifetimeTooLong,
     /// Authentic, but issued for another login (another `state`).
     WrongState,
+}
+
+/// The time a cookie is checked against, and the longest lifetime allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    /// Milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// The configured lifetime, in seconds: a cookie valid for longer was
+    /// not issued under this configuration.
+    pub max_lifetime_s: u64,
 }
 
 /// The cookie name for a flow: `prefix` and 16 base64url characters (96 bits)
@@ -98,15 +169,32 @@ pub fn cookie_name(prefix: &str, state: &str) -> String {
     name
 }
 
-fn nonce(name: &str, issued_at: u64) -> Vec<u8> {
-    let mut n = Vec::with_capacity(name.len() + 8);
-    n.extend_from_slice(name.as_bytes());
-    n.extend_from_slice(&issued_at.to_be_bytes());
-    n
+fn header(kid: &[u8]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(2 + kid.len());
+    h.push(VERSION);
+    h.push(kid.len() as u8);
+    h.extend_from_slice(kid);
+    h
 }
 
-/// Seals `claims` for the cookie `name` of the flow with `state`.
-pub fn seal(key: &Key, name: &str, state: &str, claims: &FlowClaims) -> String {
+fn associated_data<'a>(b: &Binding<'a>, header: &'a [u8]) -> [&'a [u8]; 5] {
+    [
+        LABEL,
+        b.purpose.label(),
+        b.name.as_bytes(),
+        b.origin.as_bytes(),
+        header,
+    ]
+}
+
+/// Seals `claims` for the cookie described by `binding`; `state_hash` is
+/// the login's [`state_hash`] (zeros for a session cookie).
+pub fn seal(
+    key: &Key,
+    binding: &Binding,
+    state_hash: &[u8; STATE_HASH_LEN],
+    claims: &FlowClaims,
+) -> String {
     let node = claims.node.as_bytes();
     let node = node.get(..node.len().min(255)).unwrap_or_default();
     let ret = claims.return_to.as_bytes();
@@ -115,30 +203,24 @@ pub fn seal(key: &Key, name: &str, state: &str, claims: &FlowClaims) -> String {
     } else {
         ret
     };
-    let mut pt = Vec::with_capacity(3 + node.len() + ret.len());
+    let mut pt = Vec::with_capacity(41 + node.len() + ret.len());
+    pt.extend_from_slice(&claims.issued_at.to_be_bytes());
+    pt.extend_from_slice(&claims.expires_at.to_be_bytes());
+    pt.extend_from_slice(&claims.seq.to_be_bytes());
+    pt.push(claims.restarts);
+    pt.extend_from_slice(state_hash);
     pt.push(node.len() as u8);
     pt.extend_from_slice(node);
     pt.extend_from_slice(&(ret.len() as u16).to_be_bytes());
     pt.extend_from_slice(ret);
-    key.xor_keystream(&nonce(name, claims.issued_at), &mut pt);
-
-    let kid = key.id.as_bytes();
-    let mut body = Vec::with_capacity(21 + kid.len() + pt.len() + TAG_LEN);
-    body.push(VERSION);
-    body.push(kid.len() as u8);
-    body.extend_from_slice(kid);
-    body.extend_from_slice(&claims.issued_at.to_be_bytes());
-    body.extend_from_slice(&claims.expires_at.to_be_bytes());
-    body.push(claims.restarts);
-    body.extend_from_slice(&state_hash(state));
-    body.extend_from_slice(&(pt.len() as u16).to_be_bytes());
-    body.extend_from_slice(&pt);
-    let tag = key.sign(&[LABEL, name.as_bytes(), &body]);
-    body.extend_from_slice(&tag);
-    URL_SAFE_NO_PAD.encode(body)
+    let head = header(key.id.as_bytes());
+    let sealed = key.seal(&associated_data(binding, &head), &pt);
+    let mut out = head;
+    out.extend_from_slice(&sealed);
+    URL_SAFE_NO_PAD.encode(out)
 }
 
-/// A cursor over the decoded cookie.
+/// A cursor over decoded bytes.
 struct Reader<'a> {
     b: &'a [u8],
 }
@@ -149,110 +231,93 @@ impl<'a> Reader<'a> {
         self.b = tail;
         Ok(head)
     }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CookieError> {
+        self.take(N)?.try_into().map_err(|_| CookieError::Malformed)
+    }
+
     fn u8(&mut self) -> Result<u8, CookieError> {
-        self.take(1)?.first().copied().ok_or(CookieError::Malformed)
-    }
-    fn u16(&mut self) -> Result<usize, CookieError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes(b.try_into().map_err(|_| CookieError::Malformed)?) as usize)
-    }
-    fn u64(&mut self) -> Result<u64, CookieError> {
-        let b = self.take(8)?;
-        Ok(u64::from_be_bytes(
-            b.try_into().map_err(|_| CookieError::Malformed)?,
-        ))
+        Ok(u8::from_be_bytes(self.array()?))
     }
 }
 
-/// Reads the issue time without verifying anything: only for choosing which
-/// stale cookies to clear, never for a decision about a request.
-pub fn peek_issued_at(value: &str) -> Option<u64> {
-    let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
-    let mut r = Reader { b: &raw };
-    r.u8().ok()?;
-    let kid_len = r.u8().ok()? as usize;
-    r.take(kid_len).ok()?;
-    r.u64().ok()
-}
-
-/// Opens and checks a flow cookie for the flow with `state`. Order: size,
-/// encoding, key, MAC (constant time), expiry, state; nothing from the
-/// cookie is trusted before the MAC passed.
+/// Opens and checks a sealed cookie. Order: size, encoding, version, key,
+/// authenticity (AES-SIV, constant-time tag check), record layout, then
+/// times; nothing from the cookie is trusted before it proved authentic.
+/// Returns the claims and the state hash to compare with the login's
+/// state once it is known ([`open_flow`] does both).
 pub fn open(
     ring: &KeyRing,
-    name: &str,
-    state: &str,
+    binding: &Binding,
     value: &str,
-    now: u64,
-) -> Result<FlowClaims, CookieError> {
-    let (claims, hash) = open_any(ring, name, value, now)?;
-    if hash != state_hash(state) {
-        return Err(CookieError::WrongState);
-    }
-    Ok(claims)
-}
-
-/// Opens and checks a flow cookie whose flow's `state` is not known yet;
-/// returns the claims and the state hash to compare once it is.
-pub fn open_any(
-    ring: &KeyRing,
-    name: &str,
-    value: &str,
-    now: u64,
+    validity: &Validity,
 ) -> Result<(FlowClaims, [u8; STATE_HASH_LEN]), CookieError> {
-    if name.len() + value.len() + 1 > MAX_COOKIE_BYTES {
+    if binding.name.len() + value.len() + 1 > MAX_COOKIE_BYTES {
         return Err(CookieError::TooLarge);
     }
     let raw = URL_SAFE_NO_PAD
         .decode(value)
         .map_err(|_| CookieError::Malformed)?;
-    let signed_len = raw
-        .len()
-        .checked_sub(TAG_LEN)
-        .ok_or(CookieError::Malformed)?;
-    let (body, tag) = raw
-        .split_at_checked(signed_len)
-        .ok_or(CookieError::Malformed)?;
-    let mut r = Reader { b: body };
+    let mut r = Reader { b: &raw };
     if r.u8()? != VERSION {
         return Err(CookieError::Malformed);
     }
-    let kid_len = r.u8()? as usize;
+    let kid_len = usize::from(r.u8()?);
     let kid = r.take(kid_len)?;
-    let issued_at = r.u64()?;
-    let expires_at = r.u64()?;
-    let restarts = r.u8()?;
-    let hash: [u8; STATE_HASH_LEN] = r
-        .take(STATE_HASH_LEN)?
-        .try_into()
-        .map_err(|_| CookieError::Malformed)?;
-    let ct_len = r.u16()?;
-    let ct = r.take(ct_len)?;
-    if !r.b.is_empty() {
+    if r.b.len() < SIV_LEN {
         return Err(CookieError::Malformed);
     }
+    let head = header(kid);
     let key = ring.get(kid).ok_or(CookieError::UnknownKey)?;
-    if !key.verify(&[LABEL, name.as_bytes(), body], tag) {
-        return Err(CookieError::BadSignature);
+    let pt = key
+        .open(&associated_data(binding, &head), r.b)
+        .ok_or(CookieError::BadSignature)?;
+    let mut p = Reader { b: &pt };
+    let issued_at = u64::from_be_bytes(p.array()?);
+    let expires_at = u64::from_be_bytes(p.array()?);
+    let seq = u32::from_be_bytes(p.array()?);
+    let restarts = p.u8()?;
+    let hash: [u8; STATE_HASH_LEN] = p.array()?;
+    let node_len = usize::from(p.u8()?);
+    let node = p.take(node_len)?;
+    let ret_len = usize::from(u16::from_be_bytes(p.array()?));
+    let ret = p.take(ret_len)?;
+    if !p.b.is_empty() {
+        return Err(CookieError::Malformed);
     }
-    if now >= expires_at {
+    if issued_at > validity.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(CookieError::NotYetValid);
+    }
+    if validity.now_ms / 1000 >= expires_at {
         return Err(CookieError::Expired);
     }
-    let mut pt = ct.to_vec();
-    key.xor_keystream(&nonce(name, issued_at), &mut pt);
-    let mut p = Reader { b: &pt };
-    let node_len = p.u8()? as usize;
-    let node = p.take(node_len)?;
-    let ret_len = p.u16()?;
-    let ret = p.take(ret_len)?;
+    if expires_at.saturating_sub(issued_at / 1000) > validity.max_lifetime_s {
+        return Err(CookieError::LifetimeTooLong);
+    }
     let claims = FlowClaims {
         node: String::from_utf8(node.to_vec()).map_err(|_| CookieError::Malformed)?,
         issued_at,
         expires_at,
+        seq,
         restarts,
         return_to: String::from_utf8(ret.to_vec()).map_err(|_| CookieError::Malformed)?,
     };
     Ok((claims, hash))
+}
+
+/// Opens a flow cookie of the login with `state`: [`open`], then the state.
+pub fn open_flow(
+    ring: &KeyRing,
+    binding: &Binding,
+    state: &str,
+    value: &str,
+    validity: &Validity,
+) -> Result<FlowClaims, CookieError> {
+    let (claims, hash) = open(ring, binding, value, validity)?;
+    if hash != state_hash(state) {
+        return Err(CookieError::WrongState);
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -272,26 +337,46 @@ mod tests {
     fn claims() -> FlowClaims {
         FlowClaims {
             node: "10.1.2.3:8080".into(),
-            issued_at: 1_000,
+            issued_at: 1_000_000,
             expires_at: 1_600,
+            seq: 3,
             restarts: 0,
             return_to: "/account?tab=1".into(),
         }
     }
 
     const STATE: &str = "af0ifjsldkj";
+    const ORIGIN: &str = "https://app.example.com";
+
+    fn at(now_ms: u64) -> Validity {
+        Validity {
+            now_ms,
+            max_lifetime_s: 600,
+        }
+    }
+
+    fn flow(name: &str) -> Binding<'_> {
+        Binding {
+            purpose: Purpose::Flow,
+            name,
+            origin: ORIGIN,
+        }
+    }
 
     fn sealed() -> (KeyRing, String, String) {
         let r = ring(&[("k1", 1)]);
         let name = cookie_name("__Host-oidc-edge-", STATE);
-        let v = seal(r.signing(), &name, STATE, &claims());
+        let v = seal(r.signing(), &flow(&name), &state_hash(STATE), &claims());
         (r, name, v)
     }
 
     #[test]
     fn round_trip_and_the_node_is_not_readable() {
         let (r, name, v) = sealed();
-        assert_eq!(open(&r, &name, STATE, &v, 1_100), Ok(claims()));
+        assert_eq!(
+            open_flow(&r, &flow(&name), STATE, &v, &at(1_100_000)),
+            Ok(claims())
+        );
         let raw = URL_SAFE_NO_PAD.decode(&v).unwrap();
         assert!(
             !raw.windows(8).any(|w| w == b"10.1.2.3"),
@@ -301,6 +386,56 @@ mod tests {
             v.len() + name.len() < 200,
             "cookie stays small: {}",
             v.len()
+        );
+    }
+
+    #[test]
+    fn equal_inputs_share_nothing_but_equality() {
+        // Two session cookies for different nodes, sealed in the same
+        // millisecond under one key with the one fixed session name: the
+        // previous construction gave them the same keystream, so the XOR of
+        // the ciphertexts was the XOR of the node addresses.
+        let r = ring(&[("k1", 1)]);
+        let b = Binding {
+            purpose: Purpose::Session,
+            name: "__Host-oidc-edge-session",
+            origin: ORIGIN,
+        };
+        let a = FlowClaims {
+            node: "10.0.0.1:8080".into(),
+            ..claims()
+        };
+        let c = FlowClaims {
+            node: "10.0.0.2:8080".into(),
+            ..claims()
+        };
+        let va = URL_SAFE_NO_PAD
+            .decode(seal(r.signing(), &b, &[0; 16], &a))
+            .unwrap();
+        let vc = URL_SAFE_NO_PAD
+            .decode(seal(r.signing(), &b, &[0; 16], &c))
+            .unwrap();
+        let xor: Vec<u8> = va.iter().zip(&vc).map(|(x, y)| x ^ y).collect();
+        let nodes: Vec<u8> = a
+            .node
+            .bytes()
+            .zip(c.node.bytes())
+            .map(|(x, y)| x ^ y)
+            .collect();
+        assert!(
+            !xor.windows(nodes.len()).any(|w| w == nodes.as_slice()),
+            "ciphertexts leak the XOR of the nodes"
+        );
+        let differing = xor.iter().skip(4).filter(|b| **b != 0).count();
+        assert!(
+            differing > xor.len() / 2,
+            "one plaintext byte changed, most ciphertext bytes must: {differing}/{}",
+            xor.len()
+        );
+        assert_eq!(
+            seal(r.signing(), &b, &[0; 16], &a),
+            seal(r.signing(), &b, &[0; 16], &a),
+            "deterministic: no nonce to get wrong"
         );
     }
 
@@ -321,158 +456,236 @@ mod tests {
             URL_SAFE_NO_PAD.encode(b)
         };
         let last = raw.len() - 1;
-        let other_state_value = seal(
-            r.signing(),
-            &cookie_name("__Host-oidc-edge-", "other"),
-            "other",
-            &claims(),
+        let other = cookie_name("__Host-oidc-edge-", "other");
+        let other_value = seal(r.signing(), &flow(&other), &state_hash("other"), &claims());
+        let reseal = |c: FlowClaims| seal(r.signing(), &flow(&name), &state_hash(STATE), &c);
+        let with_trailing = {
+            // An authentic record with a byte after it: sealed by hand.
+            let mut pt = URL_SAFE_NO_PAD.decode(&v).unwrap();
+            let head = header(b"k1");
+            let inner = r
+                .signing()
+                .open(&associated_data(&flow(&name), &head), &pt[head.len()..])
+                .unwrap();
+            let mut longer = inner.clone();
+            longer.push(0);
+            pt.truncate(head.len());
+            pt.extend(
+                r.signing()
+                    .seal(&associated_data(&flow(&name), &head), &longer),
+            );
+            URL_SAFE_NO_PAD.encode(pt)
+        };
+        type Row<'a> = (
+            &'a str,
+            Binding<'a>,
+            &'a str,
+            String,
+            u64,
+            Result<(), CookieError>,
         );
-        let rows: Vec<(&str, String, &str, String, u64, Result<(), CookieError>)> = vec![
-            ("valid", name.clone(), STATE, v.clone(), 1_100, Ok(())),
+        let rows: Vec<Row> = vec![
+            ("valid", flow(&name), STATE, v.clone(), 1_100_000, Ok(())),
             (
-                "flipped MAC byte",
-                name.clone(),
+                "flipped tag byte",
+                flow(&name),
+                STATE,
+                flip(5),
+                1_100_000,
+                Err(CookieError::BadSignature),
+            ),
+            (
+                "flipped ciphertext byte",
+                flow(&name),
                 STATE,
                 flip(last),
-                1_100,
+                1_100_000,
                 Err(CookieError::BadSignature),
             ),
             (
-                "payload edit: expiry",
-                name.clone(),
+                "another key id",
+                flow(&name),
                 STATE,
-                flip(19),
-                1_100,
-                Err(CookieError::BadSignature),
-            ),
-            (
-                "payload edit: restarts",
-                name.clone(),
-                STATE,
-                flip(20),
-                1_100,
-                Err(CookieError::BadSignature),
-            ),
-            (
-                "payload edit: ciphertext length",
-                name.clone(),
-                STATE,
-                flip(38),
-                1_100,
-                Err(CookieError::Malformed),
-            ),
-            (
-                "payload edit: state hash",
-                name.clone(),
-                STATE,
-                flip(25),
-                1_100,
-                Err(CookieError::BadSignature),
+                flip(3),
+                1_100_000,
+                Err(CookieError::UnknownKey),
             ),
             (
                 "another flow's cookie under its own name, this flow's state",
-                cookie_name("__Host-oidc-edge-", "other"),
+                flow(&other),
                 STATE,
-                seal(
-                    r.signing(),
-                    &cookie_name("__Host-oidc-edge-", "other"),
-                    "other",
-                    &claims(),
-                ),
-                1_100,
+                other_value.clone(),
+                1_100_000,
                 Err(CookieError::WrongState),
             ),
             (
-                "payload edit: ciphertext",
-                name.clone(),
-                STATE,
-                flip(last - 33),
-                1_100,
-                Err(CookieError::BadSignature),
-            ),
-            (
                 "cookie of another flow under this name",
-                name.clone(),
+                flow(&name),
                 STATE,
-                other_state_value,
-                1_100,
+                other_value,
+                1_100_000,
                 Err(CookieError::BadSignature),
             ),
             (
                 "this cookie under another name",
-                "__Host-oidc-edge-x".into(),
+                flow("__Host-oidc-edge-x"),
                 STATE,
                 v.clone(),
-                1_100,
+                1_100_000,
+                Err(CookieError::BadSignature),
+            ),
+            (
+                "minted for another external origin",
+                Binding {
+                    origin: "https://other.example.com",
+                    ..flow(&name)
+                },
+                STATE,
+                v.clone(),
+                1_100_000,
+                Err(CookieError::BadSignature),
+            ),
+            (
+                "same origin over http",
+                Binding {
+                    origin: "http://app.example.com",
+                    ..flow(&name)
+                },
+                STATE,
+                v.clone(),
+                1_100_000,
+                Err(CookieError::BadSignature),
+            ),
+            (
+                "a flow cookie presented as a session cookie",
+                Binding {
+                    purpose: Purpose::Session,
+                    ..flow(&name)
+                },
+                STATE,
+                v.clone(),
+                1_100_000,
                 Err(CookieError::BadSignature),
             ),
             (
                 "same cookie, another state",
-                name.clone(),
+                flow(&name),
                 "other",
                 v.clone(),
-                1_100,
+                1_100_000,
                 Err(CookieError::WrongState),
             ),
             (
                 "expired",
-                name.clone(),
+                flow(&name),
                 STATE,
                 v.clone(),
-                1_600,
+                1_600_000,
                 Err(CookieError::Expired),
             ),
             (
-                "unknown key",
-                name.clone(),
+                "issued beyond the clock skew in the future",
+                flow(&name),
                 STATE,
-                seal(&Key::new("k9", &[9; 32]).unwrap(), &name, STATE, &claims()),
-                1_100,
-                Err(CookieError::UnknownKey),
+                v.clone(),
+                1_000_000 - MAX_CLOCK_SKEW_MS - 1,
+                Err(CookieError::NotYetValid),
             ),
             (
-                "truncated MAC",
-                name.clone(),
+                "issued within the clock skew in the future",
+                flow(&name),
                 STATE,
-                URL_SAFE_NO_PAD.encode(&raw[..raw.len() - 1]),
-                1_100,
+                v.clone(),
+                1_000_000 - MAX_CLOCK_SKEW_MS,
+                Ok(()),
+            ),
+            (
+                "valid for longer than the configured lifetime",
+                flow(&name),
+                STATE,
+                reseal(FlowClaims {
+                    expires_at: 1_000 + 601,
+                    ..claims()
+                }),
+                1_100_000,
+                Err(CookieError::LifetimeTooLong),
+            ),
+            (
+                "an authentic record with bytes after it",
+                flow(&name),
+                STATE,
+                with_trailing,
+                1_100_000,
                 Err(CookieError::Malformed),
             ),
             (
+                "unknown key",
+                flow(&name),
+                STATE,
+                seal(
+                    &Key::new("k9", &[9; 32]).unwrap(),
+                    &flow(&name),
+                    &state_hash(STATE),
+                    &claims(),
+                ),
+                1_100_000,
+                Err(CookieError::UnknownKey),
+            ),
+            (
+                "truncated tag",
+                flow(&name),
+                STATE,
+                URL_SAFE_NO_PAD.encode(&raw[..4 + 15]),
+                1_100_000,
+                Err(CookieError::Malformed),
+            ),
+            (
+                "truncated by one byte",
+                flow(&name),
+                STATE,
+                URL_SAFE_NO_PAD.encode(&raw[..raw.len() - 1]),
+                1_100_000,
+                Err(CookieError::BadSignature),
+            ),
+            (
                 "truncated to nothing",
-                name.clone(),
+                flow(&name),
                 STATE,
                 String::new(),
-                1_100,
+                1_100_000,
                 Err(CookieError::Malformed),
             ),
             (
                 "standard base64 with padding",
-                name.clone(),
+                flow(&name),
                 STATE,
                 STANDARD.encode(&raw),
-                1_100,
+                1_100_000,
                 Err(CookieError::Malformed),
             ),
             (
                 "another version",
-                name.clone(),
+                flow(&name),
                 STATE,
                 flip(0),
-                1_100,
+                1_100_000,
                 Err(CookieError::Malformed),
             ),
             (
                 "10 KB",
-                name.clone(),
+                flow(&name),
                 STATE,
                 "A".repeat(10_000),
-                1_100,
+                1_100_000,
                 Err(CookieError::TooLarge),
             ),
         ];
-        for (why, n, state, value, now, want) in rows {
-            assert_eq!(open(&r, &n, state, &value, now).map(|_| ()), want, "{why}");
+        for (why, b, state, value, now, want) in rows {
+            assert_eq!(
+                open_flow(&r, &b, state, &value, &at(now)).map(|_| ()),
+                want,
+                "{why}"
+            );
         }
     }
 
@@ -480,20 +693,26 @@ mod tests {
     fn any_key_in_the_ring_verifies() {
         let old = ring(&[("k1", 1)]);
         let name = cookie_name("p-", STATE);
-        let v = seal(old.signing(), &name, STATE, &claims());
+        let v = seal(old.signing(), &flow(&name), &state_hash(STATE), &claims());
         let rotated = ring(&[("k2", 2), ("k1", 1)]);
-        assert!(open(&rotated, &name, STATE, &v, 1_100).is_ok());
+        assert!(open_flow(&rotated, &flow(&name), STATE, &v, &at(1_100_000)).is_ok());
         let dropped = ring(&[("k2", 2)]);
         assert_eq!(
-            open(&dropped, &name, STATE, &v, 1_100),
+            open_flow(&dropped, &flow(&name), STATE, &v, &at(1_100_000)),
             Err(CookieError::UnknownKey)
         );
     }
 
     #[test]
-    fn peek_reads_issue_time_only() {
-        let (_, _, v) = sealed();
-        assert_eq!(peek_issued_at(&v), Some(1_000));
-        assert_eq!(peek_issued_at("!!"), None);
+    fn long_return_paths_are_not_stored() {
+        let (r, name, _) = sealed();
+        let long = FlowClaims {
+            return_to: format!("/{}", "a".repeat(MAX_RETURN_LEN)),
+            ..claims()
+        };
+        let v = seal(r.signing(), &flow(&name), &state_hash(STATE), &long);
+        let opened = open_flow(&r, &flow(&name), STATE, &v, &at(1_100_000)).unwrap();
+        assert_eq!(opened.return_to, "/");
+        assert!(v.len() < 200, "{}", v.len());
     }
 }

@@ -160,7 +160,9 @@ proptest! {
 
 mod cookie_codec {
     use oidc_edge::keyring::{Key, KeyRing};
-    use oidc_edge::state_cookie::{cookie_name, open, seal, FlowClaims};
+    use oidc_edge::state_cookie::{
+        cookie_name, open_flow, seal, state_hash, Binding, FlowClaims, Purpose, Validity,
+    };
     use proptest::prelude::*;
 
     fn ring() -> KeyRing {
@@ -176,16 +178,35 @@ mod cookie_codec {
             "[0-9.:]{1,40}",
             0u64..u64::MAX / 4,
             1u64..100_000,
+            any::<u32>(),
             0u8..3,
             "[ -~]{0,200}",
         )
-            .prop_map(|(node, issued_at, life, restarts, return_to)| FlowClaims {
-                node,
-                issued_at,
-                expires_at: issued_at / 1000 + life,
-                restarts,
-                return_to,
-            })
+            .prop_map(
+                |(node, issued_at, life, seq, restarts, return_to)| FlowClaims {
+                    node,
+                    issued_at,
+                    expires_at: issued_at / 1000 + life,
+                    seq,
+                    restarts,
+                    return_to,
+                },
+            )
+    }
+
+    fn binding(name: &str) -> Binding<'_> {
+        Binding {
+            purpose: Purpose::Flow,
+            name,
+            origin: "https://app.example.com",
+        }
+    }
+
+    fn at(c: &FlowClaims) -> Validity {
+        Validity {
+            now_ms: c.issued_at,
+            max_lifetime_s: 100_000,
+        }
     }
 
     proptest! {
@@ -196,31 +217,33 @@ mod cookie_codec {
         fn round_trip(state in "[!-~]{1,64}", c in claims()) {
             let r = ring();
             let name = cookie_name("__Host-oidc-edge-", &state);
-            let v = seal(r.signing(), &name, &state, &c);
-            prop_assert_eq!(open(&r, &name, &state, &v, c.issued_at / 1000), Ok(c));
+            let v = seal(r.signing(), &binding(&name), &state_hash(&state), &c);
+            prop_assert_eq!(open_flow(&r, &binding(&name), &state, &v, &at(&c)), Ok(c));
         }
 
         /// Any single-byte change to the cookie's value, or any change to its
-        /// name or state, is refused.
+        /// name, origin or state, is refused.
         #[test]
         fn every_single_byte_change_is_refused(state in "[!-~]{1,64}", c in claims(), pos in any::<prop::sample::Index>(), delta in 1u8..=255) {
             use base64::Engine;
             let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
             let r = ring();
             let name = cookie_name("__Host-oidc-edge-", &state);
-            let v = seal(r.signing(), &name, &state, &c);
-            let now = c.issued_at / 1000;
+            let v = seal(r.signing(), &binding(&name), &state_hash(&state), &c);
+            let now = at(&c);
             let mut raw = e.decode(&v).unwrap();
             let i = pos.index(raw.len());
             raw[i] = raw[i].wrapping_add(delta);
-            prop_assert!(open(&r, &name, &state, &e.encode(&raw), now).is_err(), "byte {} changed", i);
+            prop_assert!(open_flow(&r, &binding(&name), &state, &e.encode(&raw), &now).is_err(), "byte {} changed", i);
             let mut other_name = name.clone().into_bytes();
             let j = pos.index(other_name.len());
             other_name[j] = if other_name[j] == b'A' { b'B' } else { b'A' };
             let other_name = String::from_utf8(other_name).unwrap();
-            prop_assert!(open(&r, &other_name, &state, &v, now).is_err());
+            prop_assert!(open_flow(&r, &binding(&other_name), &state, &v, &now).is_err());
+            let other_origin = Binding { origin: "https://app.example.com:444", ..binding(&name) };
+            prop_assert!(open_flow(&r, &other_origin, &state, &v, &now).is_err());
             let other_state = format!("{state}x");
-            prop_assert!(open(&r, &name, &other_state, &v, now).is_err());
+            prop_assert!(open_flow(&r, &binding(&name), &other_state, &v, &now).is_err());
         }
     }
 }

@@ -28,11 +28,12 @@ fuzz_target!(|input: Input| {
         return;
     };
     let headers: Vec<(&str, &[u8])> = vec![("cookie", input.cookie)];
-    let _ = login_flow::on_request(&cfg, input.path, &headers, input.now_ms);
-    let _ = login_flow::form_post_node(&cfg, &headers, input.now_ms);
-    let _ = login_flow::check_form_post(&cfg, input.body, Some("10.0.0.1:80"), &headers, input.now_ms);
-    let _ = login_flow::session_node(&cfg, &headers, input.now_ms);
+    let origin = "https://app.example.com";
+    let _ = login_flow::on_request(&cfg, input.path, &headers, input.now_ms, origin);
+    let _ = login_flow::form_post_node(&cfg, &headers, input.now_ms, origin);
+    let _ = login_flow::check_form_post(&cfg, input.body, Some("10.0.0.1:80"), &headers, input.now_ms, origin);
+    let _ = login_flow::session_node(&cfg, &headers, input.now_ms, origin);
     let memo = login_flow::memo(&cfg, input.path, &headers);
-    let _ = login_flow::on_response(&cfg, input.location, Some("10.0.0.1:80"), &memo, input.now_ms);
+    let _ = login_flow::on_response(&cfg, input.location, Some("10.0.0.1:80"), &memo, input.now_ms, origin);
     let _ = RequestMemo::default();
 });

@@ -5,7 +5,7 @@
 
 use integration_tests::{Echo, Envoy, EnvoyConfig, Request, Response, Upstream};
 use oidc_edge::keyring::{decode_secret, Key};
-use oidc_edge::state_cookie::{seal, FlowClaims};
+use oidc_edge::state_cookie::{seal, state_hash, Binding, FlowClaims, Purpose};
 use std::collections::{BTreeMap, HashSet};
 
 const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -293,8 +293,13 @@ fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
             "flow_cookie_missing",
         ),
         (
-            "truncated MAC",
+            "truncated (no longer authentic)",
             Box::new(|n, v| vec![(n.into(), v[..v.len() - 4].into())]),
+            "flow_cookie_bad_signature",
+        ),
+        (
+            "truncated to its header",
+            Box::new(|n, v| vec![(n.into(), v[..8].into())]),
             "flow_cookie_malformed",
         ),
         (
@@ -335,20 +340,49 @@ fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
         Some("flow_cookie_bad_signature"),
         "{state_a} vs {state_b}"
     );
-    // Expired, and signed by a key not in the ring: sealed with the filter's
-    // own codec for a real flow, so only the expiry or the key differ.
-    for (why, key, expires_at, reason) in [
-        (
-            "expired",
-            Key::new("k1", &decode_secret(K1).unwrap()).unwrap(),
-            1,
-            "flow_cookie_expired",
-        ),
+    // Expired, signed by a key not in the ring, issued in the future, valid
+    // too long, minted for another origin: sealed with the filter's own
+    // codec for a real flow, so only that one thing differs.
+    let k1 = || Key::new("k1", &decode_secret(K1).unwrap()).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // Without `forwarded`, cookies are bound to the request's authority.
+    let here = "//app.example.com";
+    for (why, key, issued_at, expires_at, origin, reason) in [
+        ("expired", k1(), 0, 1, here, "flow_cookie_expired"),
         (
             "unknown key",
             Key::new("k9", &[9; 32]).unwrap(),
+            0,
             u64::MAX / 2,
+            here,
             "flow_cookie_unknown_key",
+        ),
+        (
+            "issued an hour from now",
+            k1(),
+            now_ms + 3_600_000,
+            now_ms / 1000 + 3_700,
+            here,
+            "flow_cookie_not_yet_valid",
+        ),
+        (
+            "valid for a day, max_age_seconds is 600",
+            k1(),
+            now_ms,
+            now_ms / 1000 + 86_400,
+            here,
+            "flow_cookie_lifetime_too_long",
+        ),
+        (
+            "minted for another host name",
+            k1(),
+            now_ms,
+            now_ms / 1000 + 300,
+            "//other.example.com",
+            "flow_cookie_bad_signature",
         ),
     ] {
         let mut browser = Browser::default();
@@ -363,14 +397,21 @@ fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
             .to_string();
         let claims = FlowClaims {
             node: addr,
-            issued_at: 0,
+            issued_at,
             expires_at,
+            seq: 1,
             restarts: 0,
             return_to: "/".into(),
         };
-        browser
-            .jar
-            .insert(name.clone(), seal(&key, &name, &state, &claims));
+        let binding = Binding {
+            purpose: Purpose::Flow,
+            name: &name,
+            origin,
+        };
+        browser.jar.insert(
+            name.clone(),
+            seal(&key, &binding, &state_hash(&state), &claims),
+        );
         let resp = browser.callback(&state, envoy.port);
         assert_eq!(
             resp.header("x-oidc-edge-reason"),
@@ -384,6 +425,13 @@ fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
         envoy.counter("oidc_edge.login_flow.rejected.unknown_key"),
         1
     );
+    for c in ["not_yet_valid", "lifetime_too_long"] {
+        assert_eq!(
+            envoy.counter(&format!("oidc_edge.login_flow.rejected.{c}")),
+            1,
+            "{c}"
+        );
+    }
 
     // Duplicate cookies: the same pair twice in the Cookie header.
     let mut browser = Browser::default();
@@ -404,7 +452,8 @@ fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
 
     assert_eq!(
         envoy.counter("oidc_edge.login_flow.rejected.bad_signature"),
-        3
+        5,
+        "flipped, edited, truncated, another flow's, another host's"
     );
     assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.missing"), 2);
     assert_eq!(envoy.counter("oidc_edge.login_flow.rejected.malformed"), 2);

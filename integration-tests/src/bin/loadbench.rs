@@ -16,6 +16,10 @@ struct Variant {
     headers: &'static [&'static str],
 }
 
+/// The external origin the LB headers below describe (sealed cookies are
+/// bound to it).
+const ORIGIN: &str = "https://app.example.com";
+
 /// A valid session-affinity cookie for the session variant, sealed with the
 /// same code and key the filter uses.
 fn session_cookie_header(plugin: &str) -> String {
@@ -26,7 +30,7 @@ fn session_cookie_header(plugin: &str) -> String {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let set = oidc_edge::login_flow::session_cookie(&lf, "127.0.0.1:1", now_ms);
+    let set = oidc_edge::login_flow::session_cookie(&lf, "127.0.0.1:1", now_ms, ORIGIN);
     format!("Cookie: {}", set.split(';').next().unwrap_or_default())
 }
 
