@@ -23,7 +23,7 @@ cd "$ROOT"
 TOOLS="$ROOT/.tools"
 ENVOY_VERSION=1.40.0
 WASM_TARGET=wasm32-wasip1
-RAW_WASM="$ROOT/target/$WASM_TARGET/release/oidc_edge.wasm"
+RAW_WASM="$ROOT/target/$WASM_TARGET/release/oidc_edge_module.wasm"
 WASM="$ROOT/target/oidc_edge.wasm"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -79,7 +79,7 @@ ensure_e2e() {
 
 build() {
   ensure_wasm_target
-  cargo build --quiet --release -p oidc-edge --target "$WASM_TARGET"
+  cargo build --quiet --release -p oidc-edge-module --target "$WASM_TARGET"
   if command -v wasm-opt >/dev/null || apt_install binaryen; then
     # Rust's wasm32 output uses these post-MVP features; V8 in Envoy supports them.
     wasm-opt -Oz --strip-debug --strip-producers \
@@ -150,7 +150,7 @@ lint() {
   log "clippy (native, all targets)"
   cargo clippy --quiet --workspace --all-targets -- -D warnings
   log "clippy ($WASM_TARGET)"
-  cargo clippy --quiet -p oidc-edge --target "$WASM_TARGET" -- -D warnings
+  cargo clippy --quiet -p oidc-edge -p oidc-edge-module --target "$WASM_TARGET" -- -D warnings
 }
 
 run_tests() {

@@ -103,11 +103,13 @@ pub enum Counter {
     FlowNotYetValid,
     /// Callback refused: flow cookie valid for longer than `max_age_seconds`.
     FlowLifetimeTooLong,
+    /// IdP mode in report mode: an authorization request enforce mode would refuse.
+    IdpReportOnly,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 44] = [
+    pub const ALL: [Counter; 45] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -152,6 +154,7 @@ impl Counter {
         Counter::IdpRejected,
         Counter::FlowNotYetValid,
         Counter::FlowLifetimeTooLong,
+        Counter::IdpReportOnly,
     ];
 
     /// The metric name as defined in Envoy.
@@ -201,6 +204,7 @@ impl Counter {
             Counter::IdpRejected => "oidc_edge.idp.rejected",
             Counter::FlowNotYetValid => "oidc_edge.login_flow.rejected.not_yet_valid",
             Counter::FlowLifetimeTooLong => "oidc_edge.login_flow.rejected.lifetime_too_long",
+            Counter::IdpReportOnly => "oidc_edge.idp.report_only",
         }
     }
 }
@@ -227,12 +231,6 @@ impl CounterSet {
     pub fn iter(self) -> impl Iterator<Item = Counter> {
         Counter::ALL.into_iter().filter(move |c| self.contains(*c))
     }
-}
-
-/// Where counters go: Envoy's stats in the module, a recorder in tests.
-pub trait Metrics {
-    /// Adds one to `c`.
-    fn increment(&self, c: Counter);
 }
 
 #[cfg(test)]

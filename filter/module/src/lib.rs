@@ -1,0 +1,140 @@
+//! The proxy-wasm module Envoy loads: a thin adapter from Envoy's callbacks
+//! to [`oidc_edge::exchange::Exchange`]. It decides nothing. It parses the
+//! configuration once (a refusal makes Envoy refuse the plugin), defines
+//! the counters, and hands each request an exchange and a [`WasmHost`].
+//!
+//! Host calls are made through `proxy_wasm::hostcalls` with every error
+//! handled: the SDK's `HttpContext` helpers `unwrap()` internally (for
+//! example on a header value that is not UTF-8, which any client can send),
+//! and a panic in Envoy's V8 turns this worker's filter into permanent 503s.
+#![cfg(target_arch = "wasm32")]
+
+mod header_map_call;
+mod wasm_host;
+
+use oidc_edge::config::Config;
+use oidc_edge::exchange::Exchange;
+use oidc_edge::host::{Action, Host, LogLevel};
+use oidc_edge::metrics::Counter;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, MetricType};
+use std::rc::Rc;
+use wasm_host::WasmHost;
+
+/// The entry point the host calls once per VM (exported by name).
+mod entry {
+    use super::Root;
+    use proxy_wasm::traits::RootContext;
+
+    proxy_wasm::main! {{
+        proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
+        proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { shared: None }) });
+    }}
+}
+
+/// What every request of this plugin shares.
+struct Shared {
+    config: Rc<Config>,
+    metric_ids: Rc<[Option<u32>; Counter::ALL.len()]>,
+}
+
+struct Root {
+    shared: Option<Shared>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let mut host = WasmHost::unmetered();
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(status) => {
+                host.log(
+                    LogLevel::Critical,
+                    &format!("cannot read the plugin configuration: {status:?}"),
+                );
+                return false;
+            }
+        };
+        let config = match Config::parse_with_env(&bytes, &|k| std::env::var(k).ok()) {
+            Ok(c) => c,
+            Err(e) => {
+                host.log(LogLevel::Critical, &e.to_string());
+                return false;
+            }
+        };
+        for w in config.warnings() {
+            host.log(LogLevel::Warn, &w);
+        }
+        let mut metric_ids = [None; Counter::ALL.len()];
+        for (slot, c) in metric_ids.iter_mut().zip(Counter::ALL) {
+            *slot = hostcalls::define_metric(MetricType::Counter, c.name()).ok();
+        }
+        self.shared = Some(Shared {
+            config: Rc::new(config),
+            metric_ids: Rc::new(metric_ids),
+        });
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let shared = self.shared.as_ref()?;
+        Some(Box::new(Request {
+            exchange: Exchange::new(shared.config.clone()),
+            host: WasmHost::new(shared.metric_ids.clone()),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// One request: its exchange and the host it talks through.
+struct Request {
+    exchange: Exchange,
+    host: WasmHost,
+}
+
+impl Context for Request {}
+
+fn action(a: Action) -> proxy_wasm::types::Action {
+    match a {
+        Action::Continue => proxy_wasm::types::Action::Continue,
+        Action::Pause => proxy_wasm::types::Action::Pause,
+    }
+}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(
+        &mut self,
+        _num_headers: usize,
+        end_of_stream: bool,
+    ) -> proxy_wasm::types::Action {
+        action(
+            self.exchange
+                .on_request_headers(&mut self.host, end_of_stream),
+        )
+    }
+
+    fn on_http_request_body(
+        &mut self,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> proxy_wasm::types::Action {
+        action(
+            self.exchange
+                .on_request_body(&mut self.host, body_size, end_of_stream),
+        )
+    }
+
+    fn on_http_response_headers(
+        &mut self,
+        _num_headers: usize,
+        _end_of_stream: bool,
+    ) -> proxy_wasm::types::Action {
+        action(self.exchange.on_response_headers(&mut self.host))
+    }
+}

@@ -1,0 +1,546 @@
+//! Whole exchanges, natively: request headers → body → response headers,
+//! through [`Exchange`] and an in-memory [`FakeHost`]. These pin the
+//! policies the exchange owns (feature order, enforce versus report,
+//! pinning, failover, what a callback's response is still checked for);
+//! the real-Envoy tests in `integration-tests/` repeat the ones Envoy is
+//! involved in.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // helpers of a test file
+
+use oidc_edge::config::Config;
+use oidc_edge::exchange::{node_unreachable, Exchange};
+use oidc_edge::fake_host::FakeHost;
+use oidc_edge::host::Action;
+use std::rc::Rc;
+
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const IDP: &str = "https://idp.example.com/authorize";
+const NODE_A: &str = "10.0.0.1:8080";
+const NODE_B: &str = "10.0.0.2:8080";
+const T0: u64 = 1_800_000_000_000;
+const SESSION_HEADER: &str = "x-oidc-edge-node";
+
+/// One Envoy's parsed configuration: `login_flow` options, and other
+/// top-level sections, spliced into a base that trusts the loopback LB.
+fn envoy(login_flow_extra: &str, sections: &str) -> Rc<Config> {
+    let json = format!(
+        r#"{{"forwarded": {{"trusted_cidrs": ["10.9.0.0/16"], "allowed_hosts": ["app.example.com"]}},
+            "login_flow": {{"authorization_endpoints": ["{IDP}"], "callback_paths": ["/callback"],
+                            "keys": [{{"id": "k1", "secret": "{KEY}"}}]{login_flow_extra}}}{sections}}}"#
+    );
+    Rc::new(Config::parse(json.as_bytes()).unwrap())
+}
+
+/// A browser request through the trusted LB, `https://app.example.com`.
+fn browser(method: &str, path: &str, cookie: &str, now: u64) -> FakeHost {
+    let mut h = vec![
+        (":method", method),
+        (":path", path),
+        (":authority", "app.example.com"),
+        ("x-oidc-edge-peer", "10.9.0.5"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-for", "203.0.113.7"),
+    ];
+    if !cookie.is_empty() {
+        h.push(("cookie", cookie));
+    }
+    FakeHost::request(&h, now)
+}
+
+/// Runs the request phase of a body-less request; asserts it is forwarded.
+fn forward(ex: &mut Exchange, host: &mut FakeHost) {
+    assert_eq!(
+        ex.on_request_headers(host, true),
+        Action::Continue,
+        "{:?}",
+        host.replies
+    );
+    assert!(host.replies.is_empty(), "{:?}", host.replies);
+}
+
+/// The app at `node` answers.
+fn app_answers(ex: &mut Exchange, host: &mut FakeHost, node: &str, headers: &[(&str, &str)]) {
+    host.respond(headers, Some(node), "via_upstream");
+    assert_eq!(ex.on_response_headers(host), Action::Continue);
+}
+
+/// A login started on `node`: the app redirects to the IdP with `state`.
+/// Returns the `Cookie` pair for the flow.
+fn start_login(cfg: &Rc<Config>, node: &str, state: &str, cookie: &str, now: u64) -> String {
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/login?next=/account", cookie, now);
+    forward(&mut ex, &mut host);
+    let location = format!(
+        "{IDP}?client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state={state}"
+    );
+    app_answers(
+        &mut ex,
+        &mut host,
+        node,
+        &[(":status", "302"), ("location", &location)],
+    );
+    assert_eq!(host.counter("oidc_edge.login_flow.issued"), 1);
+    let cookies = host.set_cookies();
+    let (n, v) = cookies.last().unwrap();
+    format!("{n}={v}")
+}
+
+#[test]
+fn a_login_started_on_one_envoy_is_pinned_by_another() {
+    // Two Envoys: each parses the configuration itself, sharing only the key.
+    let first = envoy("", "");
+    let second = envoy("", "");
+    let flow = start_login(&first, NODE_B, "s1", "", T0);
+
+    let mut ex = Exchange::new(second);
+    let mut host = browser("GET", "/callback?code=c&state=s1", &flow, T0 + 30_000);
+    forward(&mut ex, &mut host);
+    assert_eq!(host.pinned_node(SESSION_HEADER).as_deref(), Some(NODE_B));
+    assert_eq!(
+        host.request_value("x-envoy-max-retries"),
+        Some("0"),
+        "a retry would move the callback off its node"
+    );
+    assert_eq!(host.counter("oidc_edge.login_flow.pinned"), 1);
+    app_answers(
+        &mut ex,
+        &mut host,
+        NODE_B,
+        &[(":status", "302"), ("location", "/account")],
+    );
+    let flow_name = flow.split('=').next().unwrap();
+    assert!(
+        host.set_cookies()
+            .contains(&(flow_name.to_string(), String::new())),
+        "one use: the flow cookie is cleared: {:?}",
+        host.set_cookies()
+    );
+}
+
+#[test]
+fn a_client_cannot_choose_the_node() {
+    let cfg = envoy("", "");
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("GET", "/", "", T0);
+    host.request
+        .push((SESSION_HEADER.into(), b"MTAuMC4wLjI6ODA4MA==".to_vec()));
+    forward(&mut ex, &mut host);
+    assert_eq!(host.request_value(SESSION_HEADER), None);
+    assert_eq!(host.request_value("x-oidc-edge-peer"), None);
+    assert_eq!(
+        host.counter("oidc_edge.login_flow.session_header_stripped"),
+        1
+    );
+}
+
+#[test]
+fn form_post_callbacks_are_routed_before_their_body_and_checked_after() {
+    let cfg = envoy("", "");
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("POST", "/callback", &flow, T0 + 1_000);
+    host.request.push((
+        "content-type".into(),
+        b"application/x-www-form-urlencoded".to_vec(),
+    ));
+    assert_eq!(ex.on_request_headers(&mut host, false), Action::Continue);
+    assert_eq!(host.pinned_node(SESSION_HEADER).as_deref(), Some(NODE_A));
+    host.body = b"code=c&state=s1".to_vec();
+    assert_eq!(ex.on_request_body(&mut host, 7, false), Action::Pause);
+    assert_eq!(ex.on_request_body(&mut host, 15, true), Action::Continue);
+    assert!(host.replies.is_empty());
+
+    // The same cookie with another login's state in the body is refused
+    // once the body is read.
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("POST", "/callback", &flow, T0 + 1_000);
+    assert_eq!(ex.on_request_headers(&mut host, false), Action::Continue);
+    host.body = b"code=c&state=other".to_vec();
+    assert_eq!(ex.on_request_body(&mut host, 18, true), Action::Pause);
+    assert_eq!(host.replies[0].status, 400);
+    assert_eq!(
+        host.replies[0].header("x-oidc-edge-reason"),
+        Some("flow_cookie_missing")
+    );
+}
+
+#[test]
+fn a_login_whose_node_is_gone_restarts_once_then_stops() {
+    let cfg = envoy("", "");
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/callback?state=s1", &flow, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    host.respond(&[(":status", "503")], None, "no_healthy_upstream");
+    ex.on_response_headers(&mut host);
+    assert_eq!(host.response_value(":status"), Some("302"));
+    assert_eq!(
+        host.response_value("location"),
+        Some("/login?next=/account"),
+        "back to where the login started"
+    );
+    assert_eq!(host.counter("oidc_edge.login_flow.recovered"), 1);
+    let restart = host
+        .set_cookies()
+        .into_iter()
+        .find(|(n, _)| n.ends_with("restart"))
+        .map(|(n, v)| format!("{n}={v}"))
+        .unwrap();
+
+    // The restarted login lands on a node that dies too: no loop.
+    let flow2 = start_login(&cfg, NODE_B, "s2", &restart, T0 + 2_000);
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("GET", "/callback?state=s2", &flow2, T0 + 3_000);
+    forward(&mut ex, &mut host);
+    host.respond(
+        &[(":status", "503")],
+        None,
+        "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}",
+    );
+    ex.on_response_headers(&mut host);
+    assert_eq!(host.response_value(":status"), Some("503"));
+    assert_eq!(
+        host.response_value("x-oidc-edge-reason"),
+        Some("flow_node_gone")
+    );
+}
+
+#[test]
+fn only_an_unreachable_node_counts_as_gone() {
+    let rows: &[(&str, &str, bool, &str)] = &[
+        ("503", "no_healthy_upstream", true, "stateful_session strict, host gone"),
+        (
+            "503",
+            "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}",
+            true,
+            "Envoy 1.40, node killed (observed)",
+        ),
+        (
+            "503",
+            "upstream_reset_before_response_started{connection_failure}",
+            true,
+            "connect failure",
+        ),
+        (
+            "503",
+            "upstream_reset_before_response_started{overflow}",
+            false,
+            "circuit breaker overflow: the node is busy, not gone",
+        ),
+        ("503", "via_upstream", false, "the app's own 503"),
+        ("503", "upstream_response_timeout", false, "slow, not gone"),
+        ("502", "no_healthy_upstream", false, "not a 503"),
+    ];
+    for (status, details, gone, why) in rows {
+        assert_eq!(
+            node_unreachable(Some(status), Some(details.as_bytes())),
+            *gone,
+            "{why}"
+        );
+    }
+
+    // Through the exchange: an overflow keeps a session's affinity.
+    let cfg = envoy(r#", "affinity": "session""#, "");
+    let session = session_after_login(&cfg);
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("GET", "/inbox", &session, T0 + 5_000);
+    forward(&mut ex, &mut host);
+    host.respond(
+        &[(":status", "503")],
+        None,
+        "upstream_reset_before_response_started{overflow}",
+    );
+    ex.on_response_headers(&mut host);
+    assert_eq!(host.response_value(":status"), Some("503"));
+    assert!(host.set_cookies().is_empty(), "{:?}", host.set_cookies());
+    assert_eq!(host.counter("oidc_edge.session.node_gone"), 0);
+}
+
+/// Logs in on NODE_B with session affinity; returns the session cookie pair.
+fn session_after_login(cfg: &Rc<Config>) -> String {
+    let flow = start_login(cfg, NODE_B, "s1", "", T0);
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/callback?state=s1", &flow, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    app_answers(
+        &mut ex,
+        &mut host,
+        NODE_B,
+        &[(":status", "302"), ("location", "/account")],
+    );
+    assert_eq!(host.counter("oidc_edge.session.issued"), 1);
+    let (n, v) = host
+        .set_cookies()
+        .into_iter()
+        .find(|(n, v)| n.ends_with("session") && !v.is_empty())
+        .unwrap();
+    format!("{n}={v}")
+}
+
+#[test]
+fn session_affinity_pins_and_recovers_to_a_local_path() {
+    let cfg = envoy(r#", "affinity": "session""#, "");
+    let session = session_after_login(&cfg);
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/inbox", &session, T0 + 5_000);
+    forward(&mut ex, &mut host);
+    assert_eq!(host.pinned_node(SESSION_HEADER).as_deref(), Some(NODE_B));
+    app_answers(&mut ex, &mut host, NODE_B, &[(":status", "200")]);
+    assert_eq!(
+        host.response_value(SESSION_HEADER),
+        None,
+        "the node address never reaches the browser"
+    );
+
+    // The node dies. The retry goes back to the request's path, which is
+    // request data: one that would leave the site becomes `/`.
+    for (path, location) in [
+        ("/inbox?page=2", "/inbox?page=2"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+    ] {
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", path, &session, T0 + 6_000);
+        forward(&mut ex, &mut host);
+        host.respond(&[(":status", "503")], None, "no_healthy_upstream");
+        ex.on_response_headers(&mut host);
+        assert_eq!(host.response_value(":status"), Some("302"), "{path}");
+        assert_eq!(host.response_value("location"), Some(location), "{path}");
+        assert!(host
+            .set_cookies()
+            .iter()
+            .any(|(n, v)| n.ends_with("session") && v.is_empty()));
+    }
+}
+
+#[test]
+fn a_callback_the_app_refuses_gets_no_session_cookie() {
+    let cfg = envoy(r#", "affinity": "session""#, "");
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("GET", "/callback?state=s1", &flow, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    app_answers(&mut ex, &mut host, NODE_A, &[(":status", "400")]);
+    assert_eq!(host.counter("oidc_edge.session.issued"), 0);
+    assert!(!host
+        .set_cookies()
+        .iter()
+        .any(|(n, v)| n.ends_with("session") && !v.is_empty()));
+}
+
+#[test]
+fn a_callback_response_is_still_checked_like_any_other() {
+    // The app answers a callback by sending the browser back to the IdP
+    // (e.g. prompt=none after a failed silent login), from an internal
+    // origin: the new flow gets its cookie, the redirect_uri is checked,
+    // and an internal Location is moved to the external origin.
+    let sections = r#", "redirects": {"authorization_endpoints": ["https://idp.example.com/authorize"],
+        "redirect_uris": ["https://app.example.com/callback"], "internal_origins": ["http://app.internal:8080"]}"#;
+    let cfg = envoy("", sections);
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/callback?state=s1", &flow, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    let again = format!(
+        "{IDP}?client_id=app&prompt=none&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=s2"
+    );
+    app_answers(
+        &mut ex,
+        &mut host,
+        NODE_A,
+        &[(":status", "302"), ("location", &again)],
+    );
+    assert_eq!(host.counter("oidc_edge.login_flow.issued"), 1, "new flow");
+    assert_eq!(
+        host.counter("oidc_edge.redirects.redirect_uri_registered"),
+        1
+    );
+
+    let mut ex = Exchange::new(cfg.clone());
+    let flow3 = start_login(&cfg, NODE_A, "s3", "", T0);
+    let mut host = browser("GET", "/callback?state=s3", &flow3, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    app_answers(
+        &mut ex,
+        &mut host,
+        NODE_A,
+        &[
+            (":status", "302"),
+            ("location", "http://app.internal:8080/account?x=1"),
+        ],
+    );
+    assert_eq!(
+        host.response_value("location"),
+        Some("https://app.example.com/account?x=1")
+    );
+
+    let mut ex = Exchange::new(cfg.clone());
+    let flow4 = start_login(&cfg, NODE_A, "s4", "", T0);
+    let mut host = browser("GET", "/callback?state=s4", &flow4, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    let bad = format!("{IDP}?client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&state=s5");
+    host.respond(
+        &[(":status", "302"), ("location", &bad)],
+        Some(NODE_A),
+        "via_upstream",
+    );
+    assert_eq!(ex.on_response_headers(&mut host), Action::Pause);
+    assert_eq!(host.replies[0].status, 502);
+}
+
+/// Enforce answers; report forwards, counts the reason and `report_only`
+/// once each.
+#[test]
+fn report_mode_counts_once_per_feature() {
+    struct Case {
+        why: &'static str,
+        /// (`login_flow` extra, other sections) in enforce, then in report mode.
+        enforce: (&'static str, &'static str),
+        report: (&'static str, &'static str),
+        method: &'static str,
+        path: &'static str,
+        body: &'static str,
+        response_location: Option<&'static str>,
+        status: u32,
+        reason_counter: &'static str,
+        report_counter: &'static str,
+    }
+    const IDP_MODE: &str = r#", "idp": {"authorization_paths": ["/authorize"], "clients": {"app": ["https://app.example.com/callback"]}"#;
+    const REDIRECTS: &str = r#", "redirects": {"authorization_endpoints": ["https://idp.example.com/authorize"], "redirect_uris": ["https://app.example.com/callback"]"#;
+    let idp_enforce = format!("{IDP_MODE}}}");
+    let idp_report = format!(r#"{IDP_MODE}, "mode": "report"}}"#);
+    let redirects_enforce = format!("{REDIRECTS}}}");
+    let redirects_report = format!(r#"{REDIRECTS}, "redirect_uri_mode": "report"}}"#);
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let cases = [
+        Case {
+            why: "login flow: callback without its cookie",
+            enforce: ("", ""),
+            report: (r#", "mode": "report""#, ""),
+            method: "GET",
+            path: "/callback?state=s9",
+            body: "",
+            response_location: None,
+            status: 400,
+            reason_counter: "oidc_edge.login_flow.rejected.missing",
+            report_counter: "oidc_edge.login_flow.report_only",
+        },
+        Case {
+            why: "return-to pointing off-site",
+            enforce: ("", r#", "redirects": {"return_to": {"paths": ["/login"]}}"#),
+            report: (
+                "",
+                r#", "redirects": {"return_to": {"paths": ["/login"], "mode": "report"}}"#,
+            ),
+            method: "GET",
+            path: "/login?next=https://evil.example/",
+            body: "",
+            response_location: None,
+            status: 400,
+            reason_counter: "oidc_edge.redirects.return_to_rejected",
+            report_counter: "oidc_edge.redirects.report_only",
+        },
+        Case {
+            why: "unregistered redirect_uri in the app's redirect",
+            enforce: ("", leak(redirects_enforce)),
+            report: ("", leak(redirects_report)),
+            method: "GET",
+            path: "/login",
+            body: "",
+            response_location: Some(
+                "https://idp.example.com/authorize?client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&state=x",
+            ),
+            status: 502,
+            reason_counter: "oidc_edge.redirects.redirect_uri_mismatch",
+            report_counter: "oidc_edge.redirects.report_only",
+        },
+        Case {
+            why: "IdP mode, GET with an unregistered redirect_uri",
+            enforce: ("", leak(idp_enforce.clone())),
+            report: ("", leak(idp_report.clone())),
+            method: "GET",
+            path: "/authorize?client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code",
+            body: "",
+            response_location: None,
+            status: 400,
+            reason_counter: "oidc_edge.idp.rejected",
+            report_counter: "oidc_edge.idp.report_only",
+        },
+        Case {
+            why: "IdP mode, POST form with an unregistered redirect_uri",
+            enforce: ("", leak(idp_enforce)),
+            report: ("", leak(idp_report)),
+            method: "POST",
+            path: "/authorize",
+            body: "client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code",
+            response_location: None,
+            status: 400,
+            reason_counter: "oidc_edge.idp.rejected",
+            report_counter: "oidc_edge.idp.report_only",
+        },
+    ];
+    for case in cases {
+        for report in [false, true] {
+            let (lf, sections) = if report { case.report } else { case.enforce };
+            let mut ex = Exchange::new(envoy(lf, sections));
+            let mut host = browser(case.method, case.path, "", T0);
+            if case.body.is_empty() {
+                ex.on_request_headers(&mut host, true);
+            } else {
+                host.request.push((
+                    "content-type".into(),
+                    b"application/x-www-form-urlencoded".to_vec(),
+                ));
+                host.body = case.body.as_bytes().to_vec();
+                assert_eq!(ex.on_request_headers(&mut host, false), Action::Continue);
+                ex.on_request_body(&mut host, case.body.len(), true);
+            }
+            if let Some(location) = case.response_location {
+                host.respond(
+                    &[(":status", "302"), ("location", location)],
+                    Some(NODE_A),
+                    "via_upstream",
+                );
+                ex.on_response_headers(&mut host);
+            }
+            let mode = if report { "report" } else { "enforce" };
+            let why = format!("{} ({mode})", case.why);
+            assert_eq!(host.counter(case.reason_counter), 1, "{why}");
+            if report {
+                assert!(host.replies.is_empty(), "{why}: {:?}", host.replies);
+                assert_eq!(host.counter(case.report_counter), 1, "{why}");
+            } else {
+                assert_eq!(
+                    host.replies.first().map(|r| r.status),
+                    Some(case.status),
+                    "{why}"
+                );
+                assert_eq!(host.counter(case.report_counter), 0, "{why}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_clock_that_cannot_be_read_fails_closed() {
+    let cfg = envoy("", "");
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("GET", "/callback?state=s1", &flow, T0);
+    host.now_ms = None;
+    assert_eq!(ex.on_request_headers(&mut host, true), Action::Pause);
+    assert_eq!(host.replies[0].status, 500);
+    assert_eq!(host.counter("oidc_edge.internal_error"), 1);
+    assert_eq!(host.pinned_node(SESSION_HEADER), None);
+}
+
+#[test]
+fn a_failed_header_write_refuses_rather_than_forwards_unchecked() {
+    let cfg = envoy("", "");
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("GET", "/", "", T0);
+    host.fail_header_writes = true;
+    assert_eq!(ex.on_request_headers(&mut host, true), Action::Pause);
+    assert_eq!(host.replies[0].status, 500);
+}
