@@ -251,6 +251,60 @@ fn idp_mode_checks_post_authorization_requests() {
     assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 4);
 }
 
+/// The denial of service: a 64 KiB form of short distinct names made the
+/// repeat check quadratic (about 0.7 s native per request, more in V8).
+/// Now more than 256 parameters are refused, after reading 257 of them.
+#[test]
+fn idp_mode_refuses_a_flood_of_parameters_quickly() {
+    let (envoy, _up) = idp_edge("enforce");
+    let good = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
+    let at_cap: String = (0..254).map(|i| format!("&p{i}=")).collect();
+    let post = |body: &str| {
+        Request::post(
+            "idp.example.com",
+            "/oauth2/authorize",
+            "application/x-www-form-urlencoded",
+            body,
+        )
+        .send(envoy.port)
+    };
+    assert_eq!(
+        post(&format!("{good}{at_cap}")).status,
+        200,
+        "256 parameters pass"
+    );
+    let over = post(&format!("{good}{at_cap}&one_more="));
+    assert_eq!(over.status, 400);
+    assert!(
+        over.text().contains("more than 256 parameters"),
+        "{}",
+        over.text()
+    );
+    // About 57 KB of short distinct names (12,000 of them).
+    let flood: String = (0..12_000).map(|i| format!("{i:x}&")).collect();
+    let flood = flood.as_str();
+    let resp = post(flood);
+    assert_eq!(resp.status, 400);
+    assert!(
+        resp.text().contains("more than 256 parameters"),
+        "{}",
+        resp.text()
+    );
+    // The same flood in the query of a GET.
+    let resp = Request::get(
+        "idp.example.com",
+        &format!("/oauth2/authorize?{}", &flood[..flood.len().min(30_000)]),
+    )
+    .send(envoy.port);
+    assert_eq!(resp.status, 400);
+    assert!(
+        resp.text().contains("more than 256 parameters"),
+        "{}",
+        resp.text()
+    );
+    assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 3);
+}
+
 #[test]
 fn report_mode_for_return_to_and_idp_counts_and_forwards() {
     let (envoy, _up) = edge(r#", "return_to": {"paths": ["/logout"], "mode": "report"}"#);
