@@ -10,11 +10,17 @@
 //! a form body. A POST's query and body are checked as one parameter list,
 //! so a parameter cannot hide in one while the IdP reads the other.
 //!
+//! The endpoint is recognised however its path is spelled
+//! ([`crate::uri::route_matches`]: case, trailing or doubled slashes,
+//! `;params`, percent-encoding, dot segments), since the IdP's router may
+//! accept those spellings too. Request objects (`request`, `request_uri`)
+//! are refused: the redirect_uri inside them cannot be checked here.
+//!
 //! The work is bounded and at most O(n log n) in the request's size: at
 //! most [`MAX_PARAMS`] parameters are decoded, and repeats are found by
 //! sorting their names.
 
-use crate::uri::AbsoluteUri;
+use crate::uri::{route_matches_any, AbsoluteUri};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -50,12 +56,18 @@ pub const MAX_PARAMS: usize = 256;
 /// Why a request with more than [`MAX_PARAMS`] parameters is refused.
 pub const TOO_MANY_PARAMS: &str = "the authorization request has more than 256 parameters";
 
-/// Whether `path_and_query` addresses an authorization endpoint.
+/// Why a request carrying a request object is refused.
+pub const REQUEST_OBJECT: &str = "request and request_uri (request objects, RFC 9101; pushed authorization requests, RFC 9126) are not accepted here: the redirect_uri inside them cannot be checked";
+
+/// Whether `path_and_query` addresses an authorization endpoint, in any
+/// spelling a lenient router may map to it ([`crate::uri::route_matches`]):
+/// `/authorize/`, `/Authorize`, `/%61uthorize`, `//authorize`,
+/// `/authorize;x` all count, so none of them skips the check.
 pub fn is_authorization_path(cfg: &IdpConfig, path_and_query: &str) -> bool {
     let path = path_and_query
         .split_once('?')
         .map_or(path_and_query, |(p, _)| p);
-    cfg.authorization_paths.iter().any(|p| p == path)
+    route_matches_any(path, cfg.authorization_paths.iter().map(String::as_str))
 }
 
 /// Checks a GET authorization request (`path?query`); `None` if the path is
@@ -138,6 +150,12 @@ fn check_params(cfg: &IdpConfig, params: &[Param<'_>]) -> Result<(), &'static st
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_ref())
     };
+    // A request object (by value or by reference, pushed or not) carries
+    // its own redirect_uri, which the IdP may prefer to the query's
+    // (RFC 9101 §6.3, RFC 9126 §4): unchecked here, so refused.
+    if get("request").is_some() || get("request_uri").is_some() {
+        return Err(REQUEST_OBJECT);
+    }
     let Some(client) = get("client_id") else {
         return Err("client_id is missing");
     };
@@ -258,7 +276,57 @@ mod tests {
                 None,
                 "not the authorization path",
             ),
+            (
+                "/authorize2?client_id=other".into(),
+                None,
+                "a longer path is another endpoint",
+            ),
+            (
+                format!(
+                    "/authorize?client_id=app&redirect_uri={}&request=eyJhbGciOiJub25lIn0.e30.",
+                    enc("https://app.example.com/callback")
+                ),
+                Some(false),
+                "RFC 9101 §5: request object by value",
+            ),
+            (
+                "/authorize?client_id=app&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax"
+                    .into(),
+                Some(false),
+                "RFC 9126 §4: pushed request by reference",
+            ),
+            (
+                "/authorize?client_id=app&request_uri=https%3A%2F%2Fevil.example%2Freq.jwt".into(),
+                Some(false),
+                "RFC 9101 §5.2: request object by reference",
+            ),
+            (
+                "/authorize?client_id=app&request=".into(),
+                Some(false),
+                "an empty request object is still one",
+            ),
         ];
+        // Spellings of the endpoint a lenient IdP router may still serve:
+        // each must be checked like the real one.
+        let evil = format!(
+            "client_id=app&redirect_uri={}",
+            enc("https://evil.example/callback")
+        );
+        let mut rows = rows;
+        for (path, why) in [
+            ("/authorize/", "trailing slash"),
+            ("/Authorize", "letter case"),
+            ("/AUTHORIZE", "upper case"),
+            ("/%61uthorize", "percent-encoded letter (RFC 3986 §2.3)"),
+            ("/%2561uthorize", "double-encoded letter"),
+            ("//authorize", "doubled slash"),
+            ("/x/../authorize", "dot segment"),
+            ("/authorize;jsessionid=1", "path parameter (Tomcat, Jetty)"),
+            ("/authorize%3Bx", "encoded path parameter"),
+            ("\\authorize", "backslash"),
+        ] {
+            rows.push((format!("{path}?{evil}"), Some(false), why));
+        }
         for (pq, want, why) in rows.clone() {
             // The same parameters as a POST form: the same verdict.
             let (path, query) = pq.split_once('?').unwrap_or((&pq, ""));
@@ -314,6 +382,11 @@ mod tests {
         let big = format!("{good}&x={}", "a".repeat(MAX_POST_BODY));
         assert!(
             check("/authorize", form, &big).is_some_and(|r| r.is_err_and(|e| e.contains("64 KiB")))
+        );
+        assert!(
+            check("/authorize", form, "client_id=app&request_uri=urn%3Ax")
+                .is_some_and(|r| r.is_err_and(|e| e.contains("request_uri"))),
+            "a request object in the body is refused too"
         );
     }
 

@@ -300,3 +300,103 @@ mod return_to {
         }
     }
 }
+
+mod routes {
+    use oidc_edge::uri::route_matches;
+    use proptest::prelude::*;
+
+    /// Paths built from the pieces that spell one route several ways: half
+    /// free combinations, half the endpoint with its segments and
+    /// separators respelled.
+    fn path() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "/",
+            "//",
+            "oauth2",
+            "OAuth2",
+            "authorize",
+            "Authorize",
+            "%61",
+            "uthorize",
+            "%2561",
+            ".",
+            "..",
+            "%2e",
+            "%2E",
+            ";x",
+            ";",
+            "\\",
+            "x",
+            "%2f",
+            "%3b",
+            "?",
+            "#",
+            "%",
+        ]);
+        let free =
+            prop::collection::vec(piece.clone(), 1..8).prop_map(|p| format!("/{}", p.concat()));
+        let sep = || {
+            prop::sample::select(vec![
+                "/", "//", "\\", "/./", "/x/../", "/%2e/", ";x/", "/;/", "%2f",
+            ])
+        };
+        let oauth2 =
+            prop::sample::select(vec!["oauth2", "OAuth2", "%6Fauth2", "oauth2;a=b", "OAUTH2"]);
+        let authorize = prop::sample::select(vec![
+            "authorize",
+            "Authorize",
+            "%61uthorize",
+            "%2561uthorize",
+            "authorize;jsessionid=1",
+            "authorize/",
+            "authoriz%65",
+        ]);
+        let structured = (
+            prop::collection::vec(piece.clone(), 0..2),
+            sep(),
+            oauth2,
+            sep(),
+            authorize,
+            prop::collection::vec(piece, 0..2),
+        )
+            .prop_map(|(a, s1, o, s2, z, b)| {
+                format!("/{}{s1}{o}{s2}{z}{}", a.concat(), b.concat())
+            });
+        prop_oneof![free, structured]
+    }
+
+    /// An independent lenient router: the WHATWG URL parser (dot segments,
+    /// `%2e`, backslashes, as browsers and many servers resolve them), then
+    /// case, empty segments and `;params` ignored.
+    fn lenient(p: &str) -> String {
+        let u = url::Url::parse(&format!("https://idp.example{p}")).unwrap();
+        let segs: Vec<String> = u
+            .path()
+            .to_ascii_lowercase()
+            .split('/')
+            .map(|s| s.split(';').next().unwrap_or_default().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        format!("/{}", segs.join("/"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever that router maps to the authorization endpoint, the
+        /// check recognises: no spelling walks around it.
+        #[test]
+        fn every_spelling_a_lenient_router_maps_is_matched(p in path()) {
+            if lenient(&p) == "/oauth2/authorize" {
+                prop_assert!(route_matches(&p, "/oauth2/authorize"), "{:?}", p);
+            }
+        }
+
+        /// Matching is reflexive for any configured path.
+        #[test]
+        fn a_path_matches_itself(p in path()) {
+            let path = p.split(['?', '#']).next().unwrap_or("/");
+            prop_assert!(route_matches(path, path), "{:?}", path);
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Any Location an app can answer and any return-to value or authorization
 //! request (GET or POST form) a client can send: the redirect checks never
-//! panic, and a rewritten Location keeps everything after the origin byte
-//! for byte.
+//! panic, a rewritten Location keeps everything after the origin byte for
+//! byte, and loose route matching is reflexive.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -27,6 +27,10 @@ fuzz_target!(|data: &str| {
     if let Some(rt) = &rc.return_to {
         let _ = redirects::check_return_to(rt, data, "app.example.com");
     }
+    // Loose route matching: never panics, and a path always matches itself.
+    let path = data.split(['?', '#']).next().unwrap_or("");
+    assert!(oidc_edge::uri::route_matches(path, path));
+    let _ = idp::is_authorization_path(&ic, data);
     let _ = idp::check_authorization_request(&ic, data);
     // The same bytes as a POST form, split anywhere between query and body.
     let cut = data.len() / 2;

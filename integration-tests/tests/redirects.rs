@@ -251,6 +251,75 @@ fn idp_mode_checks_post_authorization_requests() {
     assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 4);
 }
 
+/// Spellings of the authorization path an IdP's router may still serve:
+/// none of them skips the check, GET or POST.
+#[test]
+fn idp_mode_checks_every_spelling_of_the_authorization_path() {
+    let (envoy, _up) = idp_edge("enforce");
+    let evil = "client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback";
+    let good = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
+    let rows = [
+        ("/oauth2/authorize/", "trailing slash"),
+        ("/OAuth2/Authorize", "letter case"),
+        ("/oauth2/%61uthorize", "percent-encoded letter"),
+        (
+            "/%6Fauth2/authorize",
+            "percent-encoded letter, first segment",
+        ),
+        ("//oauth2//authorize", "doubled slashes"),
+        ("/oauth2/authorize;x=1", "path parameter"),
+        ("/oauth2/x/../authorize", "dot segment"),
+    ];
+    for (path, why) in rows {
+        let resp = Request::get("idp.example.com", &format!("{path}?{evil}")).send(envoy.port);
+        assert_eq!(resp.status, 400, "{why}: {path}");
+        assert!(resp.header("location").is_none(), "{why}");
+        assert!(
+            resp.text().starts_with("invalid_request: ") && resp.text().contains("not registered"),
+            "{why}: {}",
+            resp.text()
+        );
+        let post = Request::post(
+            "idp.example.com",
+            path,
+            "application/x-www-form-urlencoded",
+            evil,
+        )
+        .send(envoy.port);
+        assert_eq!(post.status, 400, "POST {why}: {path}");
+        let ok = Request::get("idp.example.com", &format!("{path}?{good}")).send(envoy.port);
+        assert_eq!(ok.status, 200, "{why}: a registered redirect_uri passes");
+    }
+    assert_eq!(
+        envoy.counter("oidc_edge.idp.rejected"),
+        2 * rows.len() as u64
+    );
+    assert_eq!(envoy.counter("oidc_edge.idp.accepted"), rows.len() as u64);
+}
+
+/// Request objects (JAR, RFC 9101) and pushed requests (PAR, RFC 9126)
+/// carry a redirect_uri the filter cannot see: refused, with the reason.
+#[test]
+fn idp_mode_refuses_request_objects() {
+    let (envoy, _up) = idp_edge("enforce");
+    for q in [
+        "client_id=app&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Abwc4JK",
+        "client_id=app&request_uri=https%3A%2F%2Fevil.example%2Freq.jwt",
+        "client_id=app&request=eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZS8ifQ.",
+    ] {
+        let resp =
+            Request::get("idp.example.com", &format!("/oauth2/authorize?{q}")).send(envoy.port);
+        assert_eq!(resp.status, 400, "{q}");
+        assert_eq!(resp.header("x-oidc-edge-reason"), Some("invalid_request"));
+        assert!(
+            resp.text().contains("RFC 9101") && resp.text().contains("cannot be checked"),
+            "{}",
+            resp.text()
+        );
+    }
+    assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 3);
+}
+
 /// The denial of service: a 64 KiB form of short distinct names made the
 /// repeat check quadratic (about 0.7 s native per request, more in V8).
 /// Now more than 256 parameters are refused, after reading 257 of them.
