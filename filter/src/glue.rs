@@ -480,7 +480,7 @@ impl HttpContext for Request {
             &self.external,
         ) {
             let path = request_value(&headers, ":path");
-            if redirects::check_return_to(rt, path, &ext.authority.host).is_err() {
+            if redirects::check_return_to(rt, path, ext).is_err() {
                 self.shared.increment(Counter::ReturnToRejected);
                 if rt.mode == Mode::Enforce {
                     return self.reject(Reason::ReturnToOffSite);
