@@ -6,6 +6,12 @@
 //! default port), so what we compare is what an IdP compares. Userinfo,
 //! backslashes, whitespace and control characters make a URI invalid here,
 //! since browsers and servers disagree about them.
+//!
+//! The opposite need, deciding whether a *request path* falls under a check
+//! configured for a path, is [`route_matches`]: there every spelling a
+//! lenient router may map to the same handler must count, so it normalizes
+//! as loosely as any router does. Exact where a value is compared, loose
+//! where a check is scoped.
 
 use crate::authority::{Authority, Proto};
 
@@ -140,7 +146,7 @@ pub fn route_matches_any<'a>(
 }
 
 /// The loosest spelling of a path (see [`route_matches`]): query and
-/// fragment cut off, percent-decoded up to [`DECODE_ROUNDS`] times, cut at a
+/// fragment cut off, percent-decoded up to three times, cut at a
 /// NUL, `\` read as `/`, `;params` dropped from every segment, empty and
 /// `.` segments dropped, `..` applied, ASCII letters in lower case; `/` for
 /// an empty result. `params_first` also drops `;params` before decoding
