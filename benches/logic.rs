@@ -6,6 +6,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use oidc_edge::config::Config;
 use oidc_edge::forwarded::{decide, Connection};
+use oidc_edge::idp;
 use oidc_edge::rfc7239;
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -95,5 +96,75 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The worst authorization request body an attacker can send IdP mode: as
+/// many short, distinct parameter names as fit in the 64 KiB the filter
+/// reads (`a&b&…&aa&ab&…`), so a repeat check has the most names to compare.
+fn many_distinct_params(limit: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut body = String::with_capacity(limit);
+    let mut key = vec![0usize];
+    loop {
+        let name: String = key.iter().map(|&d| char::from(ALPHABET[d])).collect();
+        if body.len() + name.len() + 1 > limit {
+            return body;
+        }
+        body.push_str(&name);
+        body.push('&');
+        // Next name: count in base 62, growing a digit when all wrap.
+        let mut i = key.len();
+        loop {
+            if i == 0 {
+                key.insert(0, 0);
+                break;
+            }
+            i -= 1;
+            key[i] += 1;
+            if key[i] < ALPHABET.len() {
+                break;
+            }
+            key[i] = 0;
+        }
+    }
+}
+
+fn bench_idp(c: &mut Criterion) {
+    let cfg = Config::parse(
+        br#"{"idp": {"authorization_paths": ["/authorize"], "clients": {"app": ["https://app.example.com/callback"]}}}"#,
+    )
+    .unwrap()
+    .idp
+    .unwrap();
+    let worst = many_distinct_params(idp::MAX_POST_BODY);
+    let typical =
+        "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback\
+        &scope=openid%20email&state=af0ifjsldkj&nonce=n-0S6_WzA2Mj\
+        &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+    let form = "application/x-www-form-urlencoded";
+    let mut g = c.benchmark_group("idp::check_authorization_post");
+    g.sample_size(10);
+    g.bench_function("typical request (8 parameters)", |b| {
+        b.iter(|| {
+            idp::check_authorization_post(&cfg, "/authorize", form, black_box(typical.as_bytes()))
+        })
+    });
+    g.bench_function("64 KiB of short distinct names (worst case)", |b| {
+        b.iter(|| {
+            idp::check_authorization_post(&cfg, "/authorize", form, black_box(worst.as_bytes()))
+        })
+    });
+    // The most work a request that is read whole can cause: the cap's worth
+    // of names, values filling the rest of the 64 KiB.
+    let value = "x".repeat(idp::MAX_POST_BODY / idp::MAX_PARAMS - 8);
+    let at_cap: String = (0..idp::MAX_PARAMS)
+        .map(|i| format!("p{i}={value}&"))
+        .collect();
+    g.bench_function("64 KiB, 256 parameters (the cap)", |b| {
+        b.iter(|| {
+            idp::check_authorization_post(&cfg, "/authorize", form, black_box(at_cap.as_bytes()))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_idp);
 criterion_main!(benches);

@@ -342,7 +342,7 @@ impl Exchange {
             &self.external,
         ) {
             let path = request_value(&headers, ":path");
-            if redirects::check_return_to(rt, path, &ext.authority.host).is_err() {
+            if redirects::check_return_to(rt, path, ext).is_err() {
                 host.increment(Counter::ReturnToRejected);
                 if let Some(action) = self.refuse(
                     host,

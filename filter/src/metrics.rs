@@ -91,7 +91,8 @@ pub enum Counter {
     RedirectUriFixed,
     /// A `Location` on an internal origin was moved to the external origin.
     LocationRewritten,
-    /// A return-to parameter pointed off-site (or appeared twice).
+    /// A return-to parameter pointed off-site, appeared twice, or sat in a
+    /// query with a `;` that a framework may read as a separator.
     ReturnToRejected,
     /// In report mode, a redirect check that enforce mode would have acted on.
     RedirectsReportOnly,

@@ -6,6 +6,12 @@
 //! default port), so what we compare is what an IdP compares. Userinfo,
 //! backslashes, whitespace and control characters make a URI invalid here,
 //! since browsers and servers disagree about them.
+//!
+//! The opposite need, deciding whether a *request path* falls under a check
+//! configured for a path, is [`route_matches`]: there every spelling a
+//! lenient router may map to the same handler must count, so it normalizes
+//! as loosely as any router does. Exact where a value is compared, loose
+//! where a check is scoped.
 
 use crate::authority::{Authority, Proto};
 
@@ -98,6 +104,130 @@ pub fn single_param(query: &str, name: &str) -> Option<String> {
     found.filter(|v| !v.is_empty())
 }
 
+/// Rounds of percent-decoding [`loose_route`] applies: a server that decodes
+/// once more than its router (`%2561` → `%61` → `a`) is caught; more rounds
+/// than this no server we know of does, and each round is a linear pass.
+const DECODE_ROUNDS: usize = 3;
+
+/// Whether a request's path may reach the handler of `configured` on a
+/// lenient router, so that a check keyed on `configured` must apply to it.
+///
+/// Routers disagree on path spelling: some match case-insensitively (IIS,
+/// ASP.NET, Spring with `setCaseSensitive(false)`), ignore a trailing slash
+/// (Spring MVC before 6, Express by default, Django's `APPEND_SLASH`
+/// redirect), merge doubled slashes (Envoy's `merge_slashes`, nginx
+/// `merge_slashes on`, Go's `ServeMux` redirect), drop `;params` from a
+/// segment (Tomcat, Jetty, JAX-RS matrix parameters), decode
+/// percent-encoded letters or slashes (RFC 3986 §2.3, Envoy's
+/// `normalize_path`), remove dot segments (RFC 3986 §5.2.4), read `\` as
+/// `/` (IIS, WHATWG) or stop at a NUL. A check that matched the exact bytes
+/// only could be walked around with any of these spellings. This matches
+/// loosely instead: matching too much only subjects another endpoint to the
+/// check, matching too little lets a request past it.
+///
+/// Work is linear in the path's length (a few passes, no backtracking).
+pub fn route_matches(request_path: &str, configured: &str) -> bool {
+    route_matches_any(request_path, std::iter::once(configured))
+}
+
+/// [`route_matches`] against several configured paths, normalizing the
+/// request's path once.
+pub fn route_matches_any<'a>(
+    request_path: &str,
+    configured: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    let req = [
+        loose_route(request_path.as_bytes(), false),
+        loose_route(request_path.as_bytes(), true),
+    ];
+    configured.into_iter().any(|c| {
+        loose_route(c.as_bytes(), false) == req[0] || loose_route(c.as_bytes(), true) == req[1]
+    })
+}
+
+/// The loosest spelling of a path (see [`route_matches`]): query and
+/// fragment cut off, percent-decoded up to three times, cut at a
+/// NUL, `\` read as `/`, `;params` dropped from every segment, empty and
+/// `.` segments dropped, `..` applied, ASCII letters in lower case; `/` for
+/// an empty result. `params_first` also drops `;params` before decoding
+/// (Tomcat's order, where `;x%2Fy` is one parameter), not only after
+/// (where a decoded `%3B` starts one).
+pub fn loose_route(path: &[u8], params_first: bool) -> Vec<u8> {
+    let path = path
+        .split(|&b| b == b'?' || b == b'#')
+        .next()
+        .unwrap_or(path);
+    let mut buf = if params_first {
+        strip_segment_params(path)
+    } else {
+        path.to_vec()
+    };
+    for _ in 0..DECODE_ROUNDS {
+        match percent_decode_once(&buf) {
+            Some(decoded) => buf = decoded,
+            None => break,
+        }
+    }
+    if let Some(nul) = buf.iter().position(|&b| b == 0) {
+        buf.truncate(nul);
+    }
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for seg in buf.split(|&b| b == b'/' || b == b'\\') {
+        match seg.split(|&b| b == b';').next().unwrap_or(seg) {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = Vec::with_capacity(buf.len().saturating_add(1));
+    for s in segments {
+        out.push(b'/');
+        out.extend(s.iter().map(u8::to_ascii_lowercase));
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+/// `path` with everything from a `;` to the end of its segment removed.
+fn strip_segment_params(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for (i, seg) in path.split(|&b| b == b'/' || b == b'\\').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(seg.split(|&b| b == b';').next().unwrap_or(seg));
+    }
+    out
+}
+
+/// One round of `%XX` decoding; `None` when there is nothing to decode.
+fn percent_decode_once(s: &[u8]) -> Option<Vec<u8>> {
+    if !s.contains(&b'%') {
+        return None;
+    }
+    let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+    let mut out = Vec::with_capacity(s.len());
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == b'%' {
+            if let (Some(h), Some(l)) = (hex(s.get(i + 1)), hex(s.get(i + 2))) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +295,122 @@ mod tests {
             single_param("a=1&state=x%2By+z", "state").as_deref(),
             Some("x+y z")
         );
+    }
+
+    /// (request path, configured path, matches?, source)
+    #[test]
+    fn loose_route_matching() {
+        let rows: &[(&str, &str, bool, &str)] = &[
+            ("/authorize", "/authorize", true, "exact"),
+            ("/authorize?x=1", "/authorize", true, "query ignored"),
+            (
+                "/authorize/",
+                "/authorize",
+                true,
+                "trailing slash (Express, Spring MVC < 6)",
+            ),
+            ("/Authorize", "/authorize", true, "case (IIS, ASP.NET)"),
+            ("/AUTHORIZE", "/authorize", true, "upper case"),
+            (
+                "/%61uthorize",
+                "/authorize",
+                true,
+                "encoded unreserved letter (RFC 3986 §2.3)",
+            ),
+            (
+                "/%41uthorize",
+                "/authorize",
+                true,
+                "encoded upper-case letter",
+            ),
+            ("/%2561uthorize", "/authorize", true, "double encoding"),
+            (
+                "//authorize",
+                "/authorize",
+                true,
+                "doubled leading slash (merge_slashes)",
+            ),
+            (
+                "/oauth2//authorize",
+                "/oauth2/authorize",
+                true,
+                "doubled inner slash",
+            ),
+            (
+                "/authorize;jsessionid=1",
+                "/authorize",
+                true,
+                "path parameter (Tomcat, Jetty)",
+            ),
+            (
+                "/oauth2;x=1/authorize",
+                "/oauth2/authorize",
+                true,
+                "parameter on an inner segment",
+            ),
+            (
+                "/authorize;x%2Fy",
+                "/authorize",
+                true,
+                "Tomcat drops ;params before decoding",
+            ),
+            (
+                "/authorize%3Bx",
+                "/authorize",
+                true,
+                "encoded semicolon, decoded first",
+            ),
+            (
+                "/x/../authorize",
+                "/authorize",
+                true,
+                "dot segments (RFC 3986 §5.2.4)",
+            ),
+            ("/./authorize", "/authorize", true, "single dot"),
+            (
+                "/x/%2e%2e/authorize",
+                "/authorize",
+                true,
+                "encoded dot segment",
+            ),
+            (
+                "/oauth2%2Fauthorize",
+                "/oauth2/authorize",
+                true,
+                "encoded slash (decoding routers)",
+            ),
+            ("\\authorize", "/authorize", true, "backslash (IIS, WHATWG)"),
+            (
+                "/authorize%00.css",
+                "/authorize",
+                true,
+                "NUL ends the path (C-based servers)",
+            ),
+            (
+                "/authorize",
+                "/Authorize/",
+                true,
+                "the configured path is normalized too",
+            ),
+            ("/authorize2", "/authorize", false, "another path"),
+            ("/authoriz", "/authorize", false, "prefix"),
+            ("/authorize/x", "/authorize", false, "below it"),
+            ("/token", "/authorize", false, "another endpoint"),
+            ("/%zzauthorize", "/authorize", false, "not an escape: kept"),
+            ("/", "/authorize", false, "root"),
+            ("", "/", true, "empty is the root"),
+        ];
+        for (req, cfg, want, why) in rows {
+            assert_eq!(route_matches(req, cfg), *want, "{why}: {req:?} vs {cfg:?}");
+        }
+    }
+
+    #[test]
+    fn long_paths_normalize_whole() {
+        // Tens of thousands of dot segments, slashes and escapes (a 240 KB
+        // path): each is undone, in linear passes (see benches/).
+        let long = format!("/{}authorize", "a/../%2F/;x/".repeat(20_000));
+        assert!(route_matches(&long, "/authorize"));
+        assert!(!route_matches(&long, "/a"));
     }
 }

@@ -249,7 +249,7 @@ mod cookie_codec {
 }
 
 mod return_to {
-    use oidc_edge::authority::HostPattern;
+    use oidc_edge::authority::{HostPattern, Origin};
     use oidc_edge::redirects::is_safe_target;
     use proptest::prelude::*;
 
@@ -275,9 +275,17 @@ mod return_to {
             "#",
             "https:",
             "http:",
+            "HTTPS:",
             "javascript:",
             "evil.example",
             "app.example.com",
+            "https://app.example.com",
+            "http://app.example.com",
+            "https://docs.example.org",
+            "http://docs.example.org",
+            ":443",
+            ":8443",
+            ":80",
             "a",
             "%40",
             "%3a",
@@ -293,32 +301,213 @@ mod return_to {
         prop::collection::vec(piece, 1..8).prop_map(|p| p.concat())
     }
 
+    /// The external origins the guard runs behind: default and other port.
+    fn external() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "https://app.example.com",
+            "https://app.example.com:8443",
+        ])
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// Whatever the guard accepts, a browser (the WHATWG URL parser)
-        /// resolves to the site itself, before and after one more round of
-        /// percent-decoding by a careless app.
+        /// resolves to the site's own origin (scheme, host and port: RFC
+        /// 6454), before and after one more round of percent-decoding by a
+        /// careless app.
         #[test]
-        fn accepted_targets_stay_on_the_site(v in target()) {
-            if is_safe_target(&v, "app.example.com", &[]) {
-                let base = url::Url::parse("https://app.example.com/login").unwrap();
+        fn accepted_targets_stay_on_the_site(v in target(), ext in external()) {
+            let origin = Origin::parse(ext).unwrap();
+            if is_safe_target(&v, &origin, &[]) {
+                let base = url::Url::parse(&format!("{ext}/login")).unwrap();
                 let resolved = base.join(&v).unwrap();
-                prop_assert_eq!(resolved.host_str(), Some("app.example.com"), "{:?} -> {}", v, resolved);
+                prop_assert_eq!(resolved.origin(), base.origin(), "{:?} -> {}", v, resolved);
                 let decoded: String = form_urlencoded::parse(format!("x={}", v.replace('+', "%2B")).as_bytes())
                     .map(|(_, d)| d.into_owned()).next().unwrap_or_default();
                 let again = base.join(&decoded).unwrap();
-                prop_assert_eq!(again.host_str(), Some("app.example.com"), "{:?} decoded to {:?} -> {}", v, decoded, again);
+                prop_assert_eq!(again.origin(), base.origin(), "{:?} decoded to {:?} -> {}", v, decoded, again);
             }
         }
 
+        /// Allowed hosts widen the hosts, never the scheme: an accepted
+        /// target is the site's origin or an allowed host over https.
         #[test]
-        fn allowed_hosts_only(v in target()) {
+        fn allowed_hosts_only(v in target(), ext in external()) {
             let allowed = [HostPattern::parse("*.example.org").unwrap()];
-            if is_safe_target(&v, "app.example.com", &allowed) {
-                let resolved = url::Url::parse("https://app.example.com/").unwrap().join(&v).unwrap();
+            let origin = Origin::parse(ext).unwrap();
+            if is_safe_target(&v, &origin, &allowed) {
+                let base = url::Url::parse(&format!("{ext}/")).unwrap();
+                let resolved = base.join(&v).unwrap();
                 let host = resolved.host_str().unwrap_or_default().to_string();
-                prop_assert!(host == "app.example.com" || host.ends_with(".example.org"), "{:?} -> {}", v, resolved);
+                prop_assert!(
+                    resolved.origin() == base.origin()
+                        || (host.ends_with(".example.org") && resolved.scheme() == "https"),
+                    "{:?} -> {}", v, resolved
+                );
+            }
+        }
+    }
+}
+
+mod routes {
+    use oidc_edge::uri::route_matches;
+    use proptest::prelude::*;
+
+    /// Paths built from the pieces that spell one route several ways: half
+    /// free combinations, half the endpoint with its segments and
+    /// separators respelled.
+    fn path() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "/",
+            "//",
+            "oauth2",
+            "OAuth2",
+            "authorize",
+            "Authorize",
+            "%61",
+            "uthorize",
+            "%2561",
+            ".",
+            "..",
+            "%2e",
+            "%2E",
+            ";x",
+            ";",
+            "\\",
+            "x",
+            "%2f",
+            "%3b",
+            "?",
+            "#",
+            "%",
+        ]);
+        let free =
+            prop::collection::vec(piece.clone(), 1..8).prop_map(|p| format!("/{}", p.concat()));
+        let sep = || {
+            prop::sample::select(vec![
+                "/", "//", "\\", "/./", "/x/../", "/%2e/", ";x/", "/;/", "%2f",
+            ])
+        };
+        let oauth2 =
+            prop::sample::select(vec!["oauth2", "OAuth2", "%6Fauth2", "oauth2;a=b", "OAUTH2"]);
+        let authorize = prop::sample::select(vec![
+            "authorize",
+            "Authorize",
+            "%61uthorize",
+            "%2561uthorize",
+            "authorize;jsessionid=1",
+            "authorize/",
+            "authoriz%65",
+        ]);
+        let structured = (
+            prop::collection::vec(piece.clone(), 0..2),
+            sep(),
+            oauth2,
+            sep(),
+            authorize,
+            prop::collection::vec(piece, 0..2),
+        )
+            .prop_map(|(a, s1, o, s2, z, b)| {
+                format!("/{}{s1}{o}{s2}{z}{}", a.concat(), b.concat())
+            });
+        prop_oneof![free, structured]
+    }
+
+    /// An independent lenient router: the WHATWG URL parser (dot segments,
+    /// `%2e`, backslashes, as browsers and many servers resolve them), then
+    /// case, empty segments and `;params` ignored.
+    fn lenient(p: &str) -> String {
+        let u = url::Url::parse(&format!("https://idp.example{p}")).unwrap();
+        let segs: Vec<String> = u
+            .path()
+            .to_ascii_lowercase()
+            .split('/')
+            .map(|s| s.split(';').next().unwrap_or_default().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        format!("/{}", segs.join("/"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever that router maps to the authorization endpoint, the
+        /// check recognises: no spelling walks around it.
+        #[test]
+        fn every_spelling_a_lenient_router_maps_is_matched(p in path()) {
+            if lenient(&p) == "/oauth2/authorize" {
+                prop_assert!(route_matches(&p, "/oauth2/authorize"), "{:?}", p);
+            }
+        }
+
+        /// Matching is reflexive for any configured path.
+        #[test]
+        fn a_path_matches_itself(p in path()) {
+            let path = p.split(['?', '#']).next().unwrap_or("/");
+            prop_assert!(route_matches(path, path), "{:?}", path);
+        }
+    }
+}
+
+mod locations {
+    use oidc_edge::authority::Origin;
+    use oidc_edge::config::Config;
+    use oidc_edge::redirects::rewrite_location;
+    use proptest::prelude::*;
+
+    /// Locations built from the pieces of absolute, network-path and
+    /// relative references to internal and other origins.
+    fn location() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "http://",
+            "https://",
+            "//",
+            "///",
+            "http:",
+            "app.internal",
+            "APP.internal",
+            ":8080",
+            ":8081",
+            ":80",
+            "evil.example",
+            "@",
+            "/",
+            "/x",
+            "?q=%2F",
+            "#f",
+            ".",
+            "..",
+            "%2e",
+            "\\",
+            ";p",
+            "&",
+        ]);
+        prop::collection::vec(piece, 1..7).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A rewritten Location is where the browser would have gone on the
+        /// internal origin (WHATWG resolution: path, query and fragment),
+        /// now on the external origin.
+        #[test]
+        fn rewritten_locations_keep_their_target_on_the_external_origin(loc in location()) {
+            let cfg = Config::parse(br#"{"forwarded": {}, "redirects": {"internal_origins": ["http://app.internal:8080"]}}"#)
+                .unwrap().redirects.unwrap();
+            let ext = Origin::parse("https://app.example.com").unwrap();
+            if let Some(moved) = rewrite_location(&cfg, &loc, None, &ext) {
+                let internal = url::Url::parse("http://app.internal:8080/page").unwrap();
+                let before = internal.join(&loc).unwrap();
+                prop_assert_eq!(before.origin(), internal.origin(), "{:?} was not internal", loc);
+                let after = url::Url::parse(&moved).unwrap();
+                prop_assert_eq!(after.origin(), url::Url::parse("https://app.example.com/").unwrap().origin());
+                prop_assert_eq!(
+                    (after.path(), after.query(), after.fragment()),
+                    (before.path(), before.query(), before.fragment()),
+                    "{:?} -> {:?}", loc, moved
+                );
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Any Location an app can answer and any return-to value or authorization
 //! request (GET or POST form) a client can send: the redirect checks never
-//! panic, and a rewritten Location keeps everything after the origin byte
-//! for byte.
+//! panic, a rewritten Location (absolute or network-path) keeps everything
+//! after the origin byte for byte, and loose route matching is reflexive.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,12 +21,21 @@ fuzz_target!(|data: &str| {
     let _ = redirects::check_authorization_redirect(&rc, data);
     let Ok(ext) = Origin::parse("https://app.example.com") else { return };
     if let Some(moved) = redirects::rewrite_location(&rc, data, Some("127.0.0.1:8080"), &ext) {
-        let tail = |s: &str| s.split_once("://").and_then(|(_, r)| r.find(['/', '?', '#']).map(|i| r[i..].to_string())).unwrap_or_default();
+        // After the authority, of an absolute or a network-path reference.
+        let tail = |s: &str| {
+            let after = s.strip_prefix("//").or_else(|| s.split_once("://").map(|(_, r)| r));
+            after.and_then(|r| r.find(['/', '?', '#']).map(|i| r[i..].to_string())).unwrap_or_default()
+        };
         assert_eq!(tail(&moved), tail(data));
+        assert!(moved.starts_with("https://app.example.com"));
     }
     if let Some(rt) = &rc.return_to {
-        let _ = redirects::check_return_to(rt, data, "app.example.com");
+        let _ = redirects::check_return_to(rt, data, &ext);
     }
+    // Loose route matching: never panics, and a path always matches itself.
+    let path = data.split(['?', '#']).next().unwrap_or("");
+    assert!(oidc_edge::uri::route_matches(path, path));
+    let _ = idp::is_authorization_path(&ic, data);
     let _ = idp::check_authorization_request(&ic, data);
     // The same bytes as a POST form, split anywhere between query and body.
     let cut = data.len() / 2;

@@ -267,6 +267,42 @@ fn flip_mac_char(v: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// A request stuffed with cookies: only the first 256 `;`-pieces are read
+/// (browsers keep at most 180 per site), so the work per request is bounded.
+/// A flow cookie behind 300 others is not seen (refused as missing, never
+/// half-checked); in front of them it still pins the callback.
+#[test]
+fn cookies_beyond_the_first_256_pieces_are_not_read() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    let mut browser = Browser::default();
+    let (node, state) = browser.login(envoy.port);
+    let (name, value) = browser
+        .jar
+        .iter()
+        .find(|(k, _)| k.starts_with("__Host-oidc-edge-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("flow cookie");
+    let junk: Vec<String> = (0..300).map(|i| format!("j{i}=x")).collect();
+    let junk = junk.join("; ");
+    let callback = |cookie: String| {
+        Request::get(
+            "app.example.com",
+            &format!("/callback?code=c0de&state={state}"),
+        )
+        .header("Cookie", &cookie)
+        .send(envoy.port)
+    };
+    let behind = callback(format!("{junk}; {name}={value}"));
+    assert_eq!(behind.status, 400, "{}", behind.text());
+    assert_eq!(
+        behind.header("x-oidc-edge-reason"),
+        Some("flow_cookie_missing")
+    );
+    let in_front = callback(format!("{name}={value}; {junk}"));
+    assert_eq!(node_of(&in_front), node);
+}
+
 #[test]
 fn tampered_cookies_are_refused_with_their_reason_and_steer_nothing() {
     let cluster = Cluster::start();

@@ -127,36 +127,134 @@ fn internal_locations_move_to_the_external_origin_byte_for_byte() {
     assert_eq!(envoy.counter("oidc_edge.redirects.location_rewritten"), 2);
 }
 
+/// A network-path `Location` (`//host:port/x`, RFC 3986 §4.2) takes the
+/// browser to the internal host as surely as an absolute one: it moves to
+/// the external origin too.
+#[test]
+fn network_path_locations_move_to_the_external_origin() {
+    let (envoy, up) = edge(
+        r#", "internal_origins": ["http://app.internal:8080"], "rewrite_upstream_origin": true"#,
+    );
+    let own = format!("//{}/welcome", up.addr);
+    let rows = [
+        (
+            "//app.internal:8080/a/b?x=%2F#frag",
+            Some("https://app.example.com/a/b?x=%2F#frag"),
+        ),
+        (own.as_str(), Some("https://app.example.com/welcome")),
+        ("//app.internal:8081/x", None),
+        ("//app.internal:8080.evil.example/x", None),
+        ("///app.internal:8080/x", None),
+    ];
+    for (loc, want) in rows {
+        let resp = app_redirects_to(&envoy, loc);
+        assert_eq!(resp.status, 302);
+        assert_eq!(resp.header("location"), Some(want.unwrap_or(loc)), "{loc}");
+    }
+    assert_eq!(envoy.counter("oidc_edge.redirects.location_rewritten"), 2);
+}
+
+/// A browser request for `path` through the LB over https: the external
+/// origin is `https://app.example.com`.
+fn via_lb(envoy: &Envoy, path: &str) -> Response {
+    Request::get("10.0.0.12:8080", path)
+        .from(LB)
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "app.example.com")
+        .send(envoy.port)
+}
+
 #[test]
 fn return_to_parameters_cannot_leave_the_site() {
     let (envoy, _up) = edge(r#", "return_to": {"paths": ["/login", "/logout"]}"#);
-    let send = |q: &str| Request::get("app.example.com", &format!("/logout?{q}")).send(envoy.port);
+    let send = |q: &str| via_lb(&envoy, &format!("/logout?{q}"));
     assert_eq!(send("rd=%2Faccount").status, 200);
     assert_eq!(send("next=https%3A%2F%2Fapp.example.com%2Fx").status, 200);
-    for bad in [
-        "rd=%2F%2Fevil.example",
-        "rd=%2F%5Cevil.example",
-        "return_to=https%3Aevil.example",
-        "next=%2F%09%2Fevil.example",
-        "rd=%2F%252F%2Fevil.example",
-        "rd=%2Fa&rd=%2F%2Fevil",
-    ] {
+    assert_eq!(
+        send("next=https%3A%2F%2Fapp.example.com%3A443%2Fx").status,
+        200,
+        "explicit default port: the same origin"
+    );
+    assert_eq!(
+        send("q=a;b").status,
+        200,
+        "a ; without a return-to parameter"
+    );
+    let rows = [
+        ("rd=%2F%2Fevil.example", "scheme-relative"),
+        ("rd=%2F%5Cevil.example", "backslash"),
+        ("return_to=https%3Aevil.example", "WHATWG slashless"),
+        ("next=%2F%09%2Fevil.example", "tab between slashes"),
+        ("rd=%2F%252F%2Fevil.example", "encoded slash"),
+        ("rd=%2Fa&rd=%2F%2Fevil", "repeated"),
+        (
+            "next=http%3A%2F%2Fapp.example.com%2Fx",
+            "downgrade to http on the same host (RFC 6454 §4)",
+        ),
+        (
+            "next=https%3A%2F%2Fapp.example.com%3A8443%2Fx",
+            "another port on the same host",
+        ),
+        (
+            "x=1;rd=%2F%2Fevil.example",
+            "hidden behind a ; (CVE-2021-23336)",
+        ),
+        ("rd=%2Faccount;rd=%2F%2Fevil", "; repeat"),
+    ];
+    for (bad, why) in rows {
         let resp = send(bad);
-        assert_eq!(resp.status, 400, "{bad}");
+        assert_eq!(resp.status, 400, "{why}: {bad}");
         assert_eq!(
             resp.header("x-oidc-edge-reason"),
             Some("return_to_rejected"),
-            "{bad}"
+            "{why}: {bad}"
         );
     }
     assert_eq!(
-        Request::get("app.example.com", "/other?rd=%2F%2Fevil.example")
-            .send(envoy.port)
-            .status,
+        via_lb(&envoy, "/other?rd=%2F%2Fevil.example").status,
         200,
         "only configured paths"
     );
-    assert_eq!(envoy.counter("oidc_edge.redirects.return_to_rejected"), 6);
+    assert_eq!(
+        envoy.counter("oidc_edge.redirects.return_to_rejected"),
+        rows.len() as u64
+    );
+}
+
+/// The guarded paths in spellings an app's router may still map to the
+/// same handler (Express ignores a trailing slash, ASP.NET case, Tomcat
+/// `;jsessionid`): the guard applies to every one. Envoy passes each of
+/// these paths to the filter unchanged (no `normalize_path` in edge.yaml).
+#[test]
+fn return_to_paths_cannot_be_respelled_around_the_guard() {
+    let (envoy, _up) = edge(r#", "return_to": {"paths": ["/login", "/logout"]}"#);
+    let rows = [
+        ("/Logout", "letter case"),
+        ("/LOGOUT", "upper case"),
+        ("/logout/", "trailing slash"),
+        ("//logout", "doubled slash"),
+        ("/x/../logout", "dot segment"),
+        ("/logout;jsessionid=1", "path parameter"),
+        ("/%6Cogout", "percent-encoded letter"),
+    ];
+    for (path, why) in rows {
+        let resp = via_lb(&envoy, &format!("{path}?rd=%2F%2Fevil.example"));
+        assert_eq!(resp.status, 400, "{why}: {path}");
+        assert_eq!(
+            resp.header("x-oidc-edge-reason"),
+            Some("return_to_rejected"),
+            "{why}"
+        );
+        assert_eq!(
+            via_lb(&envoy, &format!("{path}?rd=%2Faccount")).status,
+            200,
+            "{why}: a safe target still passes"
+        );
+    }
+    assert_eq!(
+        envoy.counter("oidc_edge.redirects.return_to_rejected"),
+        rows.len() as u64
+    );
 }
 
 /// Envoy in front of an IdP (an echo upstream), oidc-edge in IdP mode.
@@ -251,10 +349,133 @@ fn idp_mode_checks_post_authorization_requests() {
     assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 4);
 }
 
+/// Spellings of the authorization path an IdP's router may still serve:
+/// none of them skips the check, GET or POST.
+#[test]
+fn idp_mode_checks_every_spelling_of_the_authorization_path() {
+    let (envoy, _up) = idp_edge("enforce");
+    let evil = "client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback";
+    let good = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
+    let rows = [
+        ("/oauth2/authorize/", "trailing slash"),
+        ("/OAuth2/Authorize", "letter case"),
+        ("/oauth2/%61uthorize", "percent-encoded letter"),
+        (
+            "/%6Fauth2/authorize",
+            "percent-encoded letter, first segment",
+        ),
+        ("//oauth2//authorize", "doubled slashes"),
+        ("/oauth2/authorize;x=1", "path parameter"),
+        ("/oauth2/x/../authorize", "dot segment"),
+    ];
+    for (path, why) in rows {
+        let resp = Request::get("idp.example.com", &format!("{path}?{evil}")).send(envoy.port);
+        assert_eq!(resp.status, 400, "{why}: {path}");
+        assert!(resp.header("location").is_none(), "{why}");
+        assert!(
+            resp.text().starts_with("invalid_request: ") && resp.text().contains("not registered"),
+            "{why}: {}",
+            resp.text()
+        );
+        let post = Request::post(
+            "idp.example.com",
+            path,
+            "application/x-www-form-urlencoded",
+            evil,
+        )
+        .send(envoy.port);
+        assert_eq!(post.status, 400, "POST {why}: {path}");
+        let ok = Request::get("idp.example.com", &format!("{path}?{good}")).send(envoy.port);
+        assert_eq!(ok.status, 200, "{why}: a registered redirect_uri passes");
+    }
+    assert_eq!(
+        envoy.counter("oidc_edge.idp.rejected"),
+        2 * rows.len() as u64
+    );
+    assert_eq!(envoy.counter("oidc_edge.idp.accepted"), rows.len() as u64);
+}
+
+/// Request objects (JAR, RFC 9101) and pushed requests (PAR, RFC 9126)
+/// carry a redirect_uri the filter cannot see: refused, with the reason.
+#[test]
+fn idp_mode_refuses_request_objects() {
+    let (envoy, _up) = idp_edge("enforce");
+    for q in [
+        "client_id=app&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Abwc4JK",
+        "client_id=app&request_uri=https%3A%2F%2Fevil.example%2Freq.jwt",
+        "client_id=app&request=eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZS8ifQ.",
+    ] {
+        let resp =
+            Request::get("idp.example.com", &format!("/oauth2/authorize?{q}")).send(envoy.port);
+        assert_eq!(resp.status, 400, "{q}");
+        assert_eq!(resp.header("x-oidc-edge-reason"), Some("invalid_request"));
+        assert!(
+            resp.text().contains("RFC 9101") && resp.text().contains("cannot be checked"),
+            "{}",
+            resp.text()
+        );
+    }
+    assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 3);
+}
+
+/// The denial of service: a 64 KiB form of short distinct names made the
+/// repeat check quadratic (about 0.7 s native per request, more in V8).
+/// Now more than 256 parameters are refused, after reading 257 of them.
+#[test]
+fn idp_mode_refuses_a_flood_of_parameters_quickly() {
+    let (envoy, _up) = idp_edge("enforce");
+    let good = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
+    let at_cap: String = (0..254).map(|i| format!("&p{i}=")).collect();
+    let post = |body: &str| {
+        Request::post(
+            "idp.example.com",
+            "/oauth2/authorize",
+            "application/x-www-form-urlencoded",
+            body,
+        )
+        .send(envoy.port)
+    };
+    assert_eq!(
+        post(&format!("{good}{at_cap}")).status,
+        200,
+        "256 parameters pass"
+    );
+    let over = post(&format!("{good}{at_cap}&one_more="));
+    assert_eq!(over.status, 400);
+    assert!(
+        over.text().contains("more than 256 parameters"),
+        "{}",
+        over.text()
+    );
+    // About 57 KB of short distinct names (12,000 of them).
+    let flood: String = (0..12_000).map(|i| format!("{i:x}&")).collect();
+    let flood = flood.as_str();
+    let resp = post(flood);
+    assert_eq!(resp.status, 400);
+    assert!(
+        resp.text().contains("more than 256 parameters"),
+        "{}",
+        resp.text()
+    );
+    // The same flood in the query of a GET.
+    let resp = Request::get(
+        "idp.example.com",
+        &format!("/oauth2/authorize?{}", &flood[..flood.len().min(30_000)]),
+    )
+    .send(envoy.port);
+    assert_eq!(resp.status, 400);
+    assert!(
+        resp.text().contains("more than 256 parameters"),
+        "{}",
+        resp.text()
+    );
+    assert_eq!(envoy.counter("oidc_edge.idp.rejected"), 3);
+}
+
 #[test]
 fn report_mode_for_return_to_and_idp_counts_and_forwards() {
     let (envoy, _up) = edge(r#", "return_to": {"paths": ["/logout"], "mode": "report"}"#);
-    let resp = Request::get("app.example.com", "/logout?rd=%2F%2Fevil.example").send(envoy.port);
+    let resp = via_lb(&envoy, "/logout?rd=%2F%2Fevil.example");
     assert_eq!(resp.status, 200, "report mode forwards");
     assert_eq!(envoy.counter("oidc_edge.redirects.return_to_rejected"), 1);
     assert_eq!(envoy.counter("oidc_edge.redirects.report_only"), 1);
