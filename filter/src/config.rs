@@ -142,14 +142,19 @@ pub enum PeerSource {
     SourceAddress,
 }
 
-/// Which header family wins when a trusted peer sends both.
+/// The forwarding-header family the operator's load balancer emits: the
+/// only one oidc-edge reads. There is no fallback to the other family: a
+/// load balancer that emits one family passes the other through from the
+/// client unchanged, so falling back would believe whatever the client
+/// wrote whenever the real header is missing or malformed. The other family
+/// is always removed before the app sees the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-pub enum Prefer {
-    /// `X-Forwarded-*` first, RFC 7239 `Forwarded` as fallback.
+pub enum Family {
+    /// `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` (what most LBs send).
     #[default]
     #[serde(rename = "x-forwarded")]
     XForwarded,
-    /// RFC 7239 `Forwarded` first, `X-Forwarded-*` as fallback.
+    /// RFC 7239 `Forwarded`.
     #[serde(rename = "forwarded")]
     Forwarded,
 }
@@ -163,8 +168,8 @@ pub struct ForwardedConfig {
     pub trusted_hops: usize,
     /// Where the direct peer's address comes from.
     pub peer: PeerSource,
-    /// Header family preferred when both arrive.
-    pub prefer: Prefer,
+    /// The header family the load balancer emits; the other is removed.
+    pub family: Family,
     /// Fixed external origin for load balancers that forward nothing.
     pub external_origin: Option<Origin>,
     /// External hosts served here; empty allows any valid host.
@@ -173,7 +178,14 @@ pub struct ForwardedConfig {
     pub emit_forwarded: bool,
     /// Set `Host`/`:authority` to the external host for the upstream.
     pub rewrite_host: bool,
-    /// Accept `X-Forwarded-Prefix` from trusted peers.
+    /// Take the external host from a trusted peer's `X-Forwarded-Host` (or
+    /// `Forwarded` `host=`). Off by default: most L7 load balancers set
+    /// `X-Forwarded-For/-Proto/-Port` but pass a client's `X-Forwarded-Host`
+    /// through unchanged, so a trusted peer's value is the client's unless
+    /// the operator knows their LB sets it.
+    pub accept_host: bool,
+    /// Pass a trusted peer's `X-Forwarded-Prefix` (off by default, for the
+    /// same reason as `accept_host`).
     pub accept_prefix: bool,
 }
 
@@ -377,7 +389,11 @@ struct RawForwarded {
     #[serde(default = "default_peer_header")]
     peer_address_header: String,
     #[serde(default)]
-    prefer: Prefer,
+    family: Option<Family>,
+    /// Deprecated name of `family` (it used to mean "preferred, with a
+    /// fallback to the other family").
+    #[serde(default)]
+    prefer: Option<Family>,
     #[serde(default)]
     external_origin: Option<String>,
     #[serde(default)]
@@ -386,7 +402,9 @@ struct RawForwarded {
     emit_forwarded: bool,
     #[serde(default)]
     rewrite_host: bool,
-    #[serde(default = "yes")]
+    #[serde(default)]
+    accept_host: bool,
+    #[serde(default)]
     accept_prefix: bool,
 }
 
@@ -394,21 +412,12 @@ fn default_peer_header() -> String {
     DEFAULT_PEER_HEADER.to_string()
 }
 
-fn yes() -> bool {
-    true
+/// Whether the filter owns (rewrites or removes) this request header: the
+/// peer and session headers may not be one of them. The list is
+/// [`crate::forwarded::names`], the one source of truth.
+fn is_forwarding_header(h: &str) -> bool {
+    crate::forwarded::names::is_owned(h)
 }
-
-/// Request headers the filter owns; the peer header may not be one of them.
-const FORWARDING_HEADERS: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "host",
-    ":authority",
-];
 
 impl Config {
     /// Parses and validates the plugin configuration, with no environment
@@ -444,7 +453,10 @@ impl Config {
             err(field, format!("{}", e.inner()))
         })?;
         let mut notes = Vec::new();
-        let forwarded = raw.forwarded.map(validate_forwarded).transpose()?;
+        let forwarded = raw
+            .forwarded
+            .map(|r| validate_forwarded(r, &mut notes))
+            .transpose()?;
         let login_flow = raw
             .login_flow
             .map(|r| validate_login_flow(r, env, &mut notes))
@@ -494,7 +506,37 @@ impl Config {
     }
 }
 
-fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError> {
+fn validate_forwarded(
+    raw: RawForwarded,
+    notes: &mut Vec<String>,
+) -> Result<ForwardedConfig, ConfigError> {
+    let family = match (raw.family, raw.prefer) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "forwarded.prefer",
+                "is the old name of forwarded.family; give only family (the header family your load balancer emits)",
+            ))
+        }
+        (Some(f), None) => f,
+        (None, Some(f)) => {
+            notes.push(format!(
+                "forwarded.prefer is deprecated; rename it to forwarded.family. It now means the only family read:                  {} headers are removed, never used as a fallback (a client can send them through your load balancer)",
+                match f {
+                    Family::XForwarded => "RFC 7239 Forwarded",
+                    Family::Forwarded => "X-Forwarded-*",
+                }
+            ));
+            f
+        }
+        (None, None) => Family::XForwarded,
+    };
+    if family == Family::Forwarded && raw.accept_prefix {
+        return Err(err(
+            "forwarded.accept_prefix",
+            "reads X-Forwarded-Prefix, but family \"forwarded\" reads only RFC 7239 Forwarded (which has no prefix) \
+             and removes every X-Forwarded-* header; remove accept_prefix or use family \"x-forwarded\"",
+        ));
+    }
     let mut trusted_cidrs = Vec::with_capacity(raw.trusted_cidrs.len());
     for (i, s) in raw.trusted_cidrs.iter().enumerate() {
         trusted_cidrs
@@ -520,7 +562,7 @@ fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError>
                     format!("{h:?} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\""),
                 ));
             }
-            if FORWARDING_HEADERS.contains(&h.as_str()) {
+            if is_forwarding_header(&h) {
                 return Err(err(
                     "forwarded.peer_address_header",
                     format!("{h:?} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\""),
@@ -562,11 +604,12 @@ fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError>
         trusted_cidrs,
         trusted_hops: raw.trusted_hops,
         peer,
-        prefer: raw.prefer,
+        family,
         external_origin,
         allowed_hosts,
         emit_forwarded: raw.emit_forwarded,
         rewrite_host: raw.rewrite_host,
+        accept_host: raw.accept_host,
         accept_prefix: raw.accept_prefix,
     })
 }
@@ -673,9 +716,7 @@ fn validate_login_flow(
     if raw.insecure_cookies {
         notes.push("login_flow.insecure_cookies is true: cookies are sent over plain HTTP; for testing only".into());
     }
-    if !is_header_name(&raw.session_header)
-        || FORWARDING_HEADERS.contains(&raw.session_header.as_str())
-    {
+    if !is_header_name(&raw.session_header) || is_forwarding_header(&raw.session_header) {
         return Err(err(
             "login_flow.session_header",
             format!("{:?} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"", raw.session_header),
@@ -878,17 +919,21 @@ mod tests {
         assert!(c.trusted_cidrs.is_empty());
         assert_eq!(c.trusted_hops, 0);
         assert_eq!(c.peer, PeerSource::Header(DEFAULT_PEER_HEADER.into()));
-        assert_eq!(c.prefer, Prefer::XForwarded);
-        assert!(c.accept_prefix && !c.emit_forwarded && !c.rewrite_host);
+        assert_eq!(c.family, Family::XForwarded);
+        assert!(
+            !c.accept_host && !c.accept_prefix,
+            "X-Forwarded-Host and -Prefix are trusted only when the operator says the LB sets them"
+        );
+        assert!(!c.emit_forwarded && !c.rewrite_host);
     }
 
     #[test]
     fn full_config() {
         let c = Config::parse(
             br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"], "trusted_hops": 2,
-                 "peer_address_from": "source_address", "prefer": "forwarded",
+                 "peer_address_from": "source_address", "family": "forwarded", "accept_host": true,
                  "external_origin": "https://App.example.com", "allowed_hosts": ["app.example.com", "*.example.org"],
-                 "emit_forwarded": true, "rewrite_host": true, "accept_prefix": false}}"#,
+                 "emit_forwarded": true, "rewrite_host": true}}"#,
         )
         .unwrap()
         .forwarded
@@ -897,7 +942,8 @@ mod tests {
         assert!(c.in_trusted_cidrs("192.0.2.7".parse().unwrap()));
         assert!(!c.in_trusted_cidrs("192.0.2.8".parse().unwrap()));
         assert_eq!(c.peer, PeerSource::SourceAddress);
-        assert_eq!(c.prefer, Prefer::Forwarded);
+        assert_eq!(c.family, Family::Forwarded);
+        assert!(c.accept_host);
         assert_eq!(c.external_origin.unwrap().authority.host, "app.example.com");
     }
 
@@ -936,9 +982,24 @@ mod tests {
                 &["invalid type: string"],
             ),
             (
-                r#"{"forwarded": {"prefer": "xforwarded"}}"#,
-                "forwarded.prefer",
+                r#"{"forwarded": {"family": "xforwarded"}}"#,
+                "forwarded.family",
                 &["unknown variant `xforwarded`", "`x-forwarded`"],
+            ),
+            (
+                r#"{"forwarded": {"family": "forwarded", "prefer": "forwarded"}}"#,
+                "forwarded.prefer",
+                &["old name of forwarded.family", "give only family"],
+            ),
+            (
+                r#"{"forwarded": {"family": "forwarded", "accept_prefix": true}}"#,
+                "forwarded.accept_prefix",
+                &["X-Forwarded-Prefix", "remove accept_prefix"],
+            ),
+            (
+                r#"{"forwarded": {"accept_host": "yes"}}"#,
+                "forwarded.accept_host",
+                &["invalid type: string"],
             ),
             (
                 r#"{"forwarded": {"peer_address_header": "X-Peer"}}"#,
@@ -1000,5 +1061,18 @@ mod tests {
             .any(|w| w.contains("every peer is trusted")));
         let c = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#).unwrap();
         assert!(c.warnings().is_empty());
+        let c = Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.forwarded.as_ref().unwrap().family, Family::Forwarded);
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.contains("rename it to forwarded.family")
+                    && w.contains("X-Forwarded-* headers are removed")),
+            "{:?}",
+            c.warnings()
+        );
     }
 }

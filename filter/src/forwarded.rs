@@ -28,7 +28,7 @@
 //! upstream.
 
 use crate::authority::{Authority, Origin, Proto};
-use crate::config::{ForwardedConfig, PeerSource, Prefer};
+use crate::config::{Family, ForwardedConfig, PeerSource};
 use crate::decision::{Decision, HeaderOp, Reason, Verdict};
 use crate::metrics::{Counter, CounterSet};
 use crate::node::{parse_ip_with_port, Node};
@@ -39,7 +39,10 @@ use std::net::IpAddr;
 /// Longest `X-Forwarded-Prefix` accepted.
 const MAX_PREFIX_LEN: usize = 512;
 
-/// Header names, as Envoy presents them (lower case).
+/// Every forwarding-header name the filter knows, as Envoy presents them
+/// (lower case): the one list the decision, the stripping and the
+/// configuration checks use. A header an app may read its client, scheme or
+/// host from, and that is not on these lists, reaches the app unchanged.
 pub mod names {
     /// RFC 7239.
     pub const FORWARDED: &str = "forwarded";
@@ -55,6 +58,67 @@ pub mod names {
     pub const XF_PREFIX: &str = "x-forwarded-prefix";
     /// HTTP/2-style host, as Envoy names `Host` for every protocol.
     pub const AUTHORITY: &str = ":authority";
+    /// nginx's `real_ip` convention: the client's address. Always written
+    /// with the decided client, like `X-Forwarded-For`.
+    pub const X_REAL_IP: &str = "x-real-ip";
+
+    /// The `X-Forwarded-*` family: read from a trusted peer only with
+    /// `family: "x-forwarded"`, always rewritten or removed.
+    pub const X_FORWARDED_FAMILY: [&str; 5] = [XFF, XFP, XFH, XF_PORT, XF_PREFIX];
+
+    /// Single-address client headers that CDNs, load balancers and
+    /// frameworks use (Akamai and Cloudflare `True-Client-IP`, Cloudflare
+    /// `CF-Connecting-IP`, Fastly `Fastly-Client-IP`, Rackspace/Riverbed
+    /// `X-Cluster-Client-IP`, App Engine `X-AppEngine-User-IP`, the generic
+    /// `X-Client-IP`; the list the `request-ip` library reads) and nginx's
+    /// `X-Real-IP`. Never read: each one that arrives is replaced with the
+    /// decided client (removed when the client is hidden), so an app that
+    /// reads one gets the same answer as `X-Forwarded-For`'s.
+    pub const CLIENT_ADDRESS: [&str; 7] = [
+        X_REAL_IP,
+        "true-client-ip",
+        "x-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-cluster-client-ip",
+        "x-appengine-user-ip",
+    ];
+
+    /// Other spellings of the client chain, scheme and host that frameworks
+    /// read (`X-Forwarded-Ssl`: Spring, Rack; `X-Forwarded-Scheme`: Rack,
+    /// ingress-nginx; `Front-End-Https`: IIS; `X-Url-Scheme`;
+    /// `X-Forwarded-Server`, `X-Original-Host`, `X-Host`; the legacy
+    /// `X-Forwarded` and `Forwarded-For` lists, `X-Original-Forwarded-For`
+    /// from ingress-nginx; Cloudflare's `CF-Connecting-IPv6` and
+    /// `CF-Pseudo-IPv4`). Never read, always removed: the app gets one
+    /// consistent set, the headers above.
+    pub const REMOVED: [&str; 13] = [
+        "x-forwarded-ssl",
+        "x-forwarded-scheme",
+        "x-url-scheme",
+        "front-end-https",
+        "x-forwarded-server",
+        "x-original-host",
+        "x-host",
+        "x-forwarded",
+        "forwarded-for",
+        "x-original-forwarded-for",
+        "cf-connecting-ipv6",
+        "cf-pseudo-ipv4",
+        "x-proxyuser-ip",
+    ];
+
+    /// Whether the filter owns this request header: it rewrites or removes
+    /// it on every request (so it cannot double as the peer or session
+    /// header). `host` is Envoy's `:authority` in HTTP/1 spelling.
+    pub fn is_owned(name: &str) -> bool {
+        name == FORWARDED
+            || name == AUTHORITY
+            || name == "host"
+            || X_FORWARDED_FAMILY.contains(&name)
+            || CLIENT_ADDRESS.contains(&name)
+            || REMOVED.contains(&name)
+    }
 }
 use names::*;
 
@@ -234,7 +298,10 @@ fn claims_from_x_forwarded(
         }
     };
     let proto = pick(XFP);
-    let host = pick(XFH);
+    // Most LBs pass a client's X-Forwarded-Host through untouched: at any
+    // depth it may be the client's, so it is read only when the operator
+    // says their LB sets it.
+    let host = if cfg.accept_host { pick(XFH) } else { None };
     let port = pick(XF_PORT);
     let prefix = if cfg.accept_prefix {
         pick(XF_PREFIX)
@@ -264,8 +331,26 @@ fn validate<'a, T>(
     parsed
 }
 
-/// `None` if the Forwarded header is malformed (then it is ignored whole).
-fn claims_from_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Claimed> {
+/// A trusted peer's RFC 7239 claims (`family: "forwarded"`). A malformed
+/// header is ignored whole and counted: the values then come from the
+/// connection, never from `X-Forwarded-*`, which the client may have sent.
+fn claims_from_forwarded(
+    cfg: &ForwardedConfig,
+    headers: &Headers,
+    counters: &mut CounterSet,
+) -> Claimed {
+    if !present(headers, FORWARDED) {
+        return Claimed::default();
+    }
+    let parsed = parse_forwarded(cfg, headers);
+    if parsed.is_none() {
+        counters.add(Counter::ForwardedMalformed);
+    }
+    parsed.unwrap_or_default()
+}
+
+/// `None` if the Forwarded header is malformed.
+fn parse_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Claimed> {
     let mut lines = Vec::new();
     for v in values(headers, FORWARDED) {
         lines.push(std::str::from_utf8(v).ok()?);
@@ -276,10 +361,16 @@ fn claims_from_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Cla
     })?;
     // The element `depth` from the right, clamped to the leftmost.
     let e = elements.get(elements.len().saturating_sub(w.depth))?;
-    let port = e.host.as_ref().and_then(|a| a.port);
+    // `host=` (with its port) only when the operator trusts the LB's host.
+    let authority = if cfg.accept_host {
+        e.host.clone()
+    } else {
+        None
+    };
+    let port = authority.as_ref().and_then(|a| a.port);
     Some(Claimed {
         proto: e.proto,
-        authority: e.host.clone(),
+        authority,
         port,
         prefix: None,
         walk: Some(w),
@@ -343,10 +434,22 @@ fn connection_proto(conn: &mut dyn Connection, tls: &mut Option<bool>) -> Proto 
 /// Envoy adds `X-Forwarded-Proto` with the connection's own scheme when none
 /// arrives, so that value alone is not the client's doing.
 fn stripped_anything(headers: &Headers, proto: Proto) -> bool {
-    [FORWARDED, XFF, XFH, XF_PORT, XF_PREFIX]
+    headers
         .iter()
-        .any(|n| present(headers, n))
+        .any(|(n, _)| *n != XFP && *n != AUTHORITY && *n != "host" && names::is_owned(n))
         || values(headers, XFP).any(|v| v != proto.as_str().as_bytes())
+}
+
+/// Whether a trusted peer's request carries the family its LB does not
+/// emit: the client's, passed through; it is removed, never read.
+fn other_family_present(cfg: &ForwardedConfig, headers: &Headers) -> bool {
+    match cfg.family {
+        Family::XForwarded => present(headers, FORWARDED),
+        Family::Forwarded => X_FORWARDED_FAMILY
+            .iter()
+            // Envoy adds X-Forwarded-Proto itself when none arrives.
+            .any(|n| *n != XFP && present(headers, n)),
+    }
 }
 
 /// Decides the external view of a request and the header changes that give
@@ -361,28 +464,13 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
 
     let claimed = if trusted {
         counters.add(Counter::ForwardedTrustedPeer);
-        let has_xf = [XFF, XFP, XFH, XF_PORT, XF_PREFIX]
-            .iter()
-            .any(|n| present(headers, n));
-        let has_fw = present(headers, FORWARDED);
-        let forwarded = |counters: &mut CounterSet| {
-            let c = claims_from_forwarded(cfg, headers);
-            if c.is_none() {
-                counters.add(Counter::ForwardedMalformed);
-            }
-            c
-        };
-        match (cfg.prefer, has_xf, has_fw) {
-            (_, false, false) => Claimed::default(),
-            (Prefer::XForwarded, true, _) | (Prefer::Forwarded, true, false) => {
-                claims_from_x_forwarded(cfg, headers, &mut counters)
-            }
-            (Prefer::Forwarded, _, true) => match forwarded(&mut counters) {
-                Some(c) => c,
-                None if has_xf => claims_from_x_forwarded(cfg, headers, &mut counters),
-                None => Claimed::default(),
-            },
-            (Prefer::XForwarded, false, true) => forwarded(&mut counters).unwrap_or_default(),
+        if other_family_present(cfg, headers) {
+            counters.add(Counter::ForwardedOtherFamilyRemoved);
+        }
+        // Only the family the LB emits is read; no fallback to the other.
+        match cfg.family {
+            Family::XForwarded => claims_from_x_forwarded(cfg, headers, &mut counters),
+            Family::Forwarded => claims_from_forwarded(cfg, headers, &mut counters),
         }
     } else {
         counters.add(Counter::ForwardedUntrustedPeer);
@@ -637,11 +725,13 @@ mod tests {
         run_with(cfg, peer, false, &req)
     }
 
-    const LB: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#;
+    /// An LB that sets every X-Forwarded header itself (host and prefix too).
+    const LB: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"], "accept_host": true, "accept_prefix": true}}"#;
+    /// The defaults: the LB sets X-Forwarded-For/-Proto/-Port only.
+    const LB_DEFAULTS: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#;
     const HOPS2: &str = r#"{"forwarded": {"trusted_hops": 2}}"#;
     const LB_HOPS2: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2}}"#;
-    const LB_FW: &str =
-        r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded"}}"#;
+    const LB_FW: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "accept_host": true}}"#;
 
     fn s(v: (&str, &str, &str, &str)) -> (String, String, String, String) {
         (v.0.into(), v.1.into(), v.2.into(), v.3.into())
@@ -780,37 +870,73 @@ mod tests {
                 ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
             ),
             (
-                "Forwarded only (RFC 7239 §7.4 style): used when X-Forwarded-* is absent",
-                LB, "10.0.0.5",
+                "family forwarded (RFC 7239 §7.4 example)",
+                LB_FW, "10.0.0.5",
                 &[(FORWARDED, "for=\"[2001:db8:cafe::17]:4711\";proto=https;host=app.example.com")],
                 ("https", "app.example.com", "443", "2001:db8:cafe::17, 10.0.0.5"),
             ),
             (
-                "Forwarded with several elements and lines: depth follows the trust walk",
+                "family x-forwarded: a Forwarded header is the client's (the LB passes it through), never read",
                 LB, "10.0.0.5",
+                &[(FORWARDED, "for=\"[2001:db8:cafe::17]:4711\";proto=https;host=app.example.com")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+            (
+                "family forwarded: X-Forwarded-* is the client's, never read",
+                LB_FW, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "app.example.com"), (XF_PORT, "8443"), (XFF, "203.0.113.9")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+            (
+                "Forwarded with several elements and lines: depth follows the trust walk",
+                LB_FW, "10.0.0.5",
                 &[(FORWARDED, "for=6.6.6.6;proto=http;host=evil.example"), (FORWARDED, "for=203.0.113.9;proto=https;host=app.example.com, for=10.9.9.9;proto=http;host=internal")],
                 ("https", "app.example.com", "443", "203.0.113.9, 10.9.9.9, 10.0.0.5"),
             ),
             (
-                "both families, prefer x-forwarded (default): X-Forwarded-* wins",
+                "both families, family x-forwarded (default): only X-Forwarded-* is read",
                 LB, "10.0.0.5",
                 &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=http;host=fw.example.com")],
                 ("https", "xf.example.com", "443", "10.0.0.5"),
             ),
             (
-                "both families, prefer forwarded: Forwarded wins",
+                "both families, family forwarded: only Forwarded is read",
                 LB_FW, "10.0.0.5",
                 &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=http;host=fw.example.com")],
                 ("http", "fw.example.com", "80", "203.0.113.9, 10.0.0.5"),
             ),
             (
-                "prefer forwarded but Forwarded malformed: falls back to X-Forwarded-*, never half-used",
+                "family forwarded, Forwarded malformed: connection values, never the client's X-Forwarded-* (issue: no fallback)",
                 LB_FW, "10.0.0.5",
                 &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=https;host=\"fw.example.com")],
-                ("https", "xf.example.com", "443", "10.0.0.5"),
+                ("http", "internal", "80", "10.0.0.5"),
             ),
             (
-                "prefer x-forwarded but only a malformed Forwarded: connection values",
+                "family x-forwarded, X-Forwarded-Proto malformed: the connection's scheme, never Forwarded's",
+                LB, "10.0.0.5",
+                &[(XFP, "gopher"), (FORWARDED, "for=203.0.113.9;proto=https;host=fw.example.com")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+            (
+                "defaults: a trusted LB's X-Forwarded-Host is ignored (ALB, GCLB, nginx pass the client's through); Host is used",
+                LB_DEFAULTS, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "evil.example"), (XF_PORT, "443"), (XFF, "203.0.113.9")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "defaults: X-Forwarded-Port is still trusted (LBs set it), and beats Host's port",
+                LB_DEFAULTS, "10.0.0.5",
+                &[(":authority", "app.example.com:8080"), (XFP, "https"), (XF_PORT, "8443"), (XFH, "evil.example:1")],
+                ("https", "app.example.com:8443", "8443", "10.0.0.5"),
+            ),
+            (
+                "family forwarded without accept_host: host= is ignored, Host is used",
+                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded"}}"#, "10.0.0.5",
+                &[(FORWARDED, "for=203.0.113.9;proto=https;host=\"evil.example:8443\"")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "family x-forwarded, only a malformed Forwarded: connection values",
                 LB, "10.0.0.5",
                 &[(FORWARDED, "for=[2001:db8::1];proto=https")],
                 ("http", "internal", "80", "10.0.0.5"),
@@ -898,7 +1024,23 @@ mod tests {
         assert!(spoofed_proto.contains(Counter::ForwardedUntrustedStripped));
 
         assert!(c(LB, "10.0.0.5", &[(XFP, "gopher")]).contains(Counter::ForwardedMalformed));
-        assert!(c(LB, "10.0.0.5", &[(FORWARDED, "for=\"x")]).contains(Counter::ForwardedMalformed));
+        assert!(
+            c(LB_FW, "10.0.0.5", &[(FORWARDED, "for=\"x")]).contains(Counter::ForwardedMalformed)
+        );
+        let other = c(LB, "10.0.0.5", &[(FORWARDED, "for=\"x")]);
+        assert!(
+            !other.contains(Counter::ForwardedMalformed),
+            "the other family is not read, so not judged"
+        );
+        assert!(other.contains(Counter::ForwardedOtherFamilyRemoved));
+        assert!(c(LB_FW, "10.0.0.5", &[(XFH, "a.example")])
+            .contains(Counter::ForwardedOtherFamilyRemoved));
+        assert!(
+            !c(LB_FW, "10.0.0.5", &[(XFP, "http")]).contains(Counter::ForwardedOtherFamilyRemoved),
+            "Envoy adds X-Forwarded-Proto itself"
+        );
+        assert!(!c(LB, "10.0.0.5", &[(XFH, "a.example")])
+            .contains(Counter::ForwardedOtherFamilyRemoved));
         assert!(c(LB, "", &[]).contains(Counter::ForwardedPeerUnknown));
     }
 
@@ -970,7 +1112,7 @@ mod tests {
 
     #[test]
     fn allowed_hosts() {
-        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "allowed_hosts": ["app.example.com", "*.example.org"]}}"#;
+        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#;
         let rows: &[(&str, &[(&str, &str)], Option<Reason>, &str)] = &[
             ("10.0.0.5", &[(XFH, "app.example.com")], None, "listed"),
             (
@@ -1044,11 +1186,17 @@ mod tests {
             &[(XF_PREFIX, "/app")],
         );
         assert_eq!(off.get(XF_PREFIX), None, "accept_prefix false removes it");
+        let default = run(LB_DEFAULTS, "10.0.0.5", &[(XF_PREFIX, "/app")]);
+        assert_eq!(
+            default.get(XF_PREFIX),
+            None,
+            "off by default: LBs pass a client's X-Forwarded-Prefix through"
+        );
     }
 
     #[test]
     fn emit_forwarded_and_rewrite_host() {
-        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "emit_forwarded": true, "rewrite_host": true}}"#;
+        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#;
         let out = run(
             cfg,
             "10.0.0.5",

@@ -99,11 +99,15 @@ pub enum Counter {
     IdpAccepted,
     /// IdP mode: an authorization request was refused (`invalid_request`).
     IdpRejected,
+    /// A trusted peer's request carried the header family its LB does not
+    /// emit (`forwarded.family`): the client's, passed through; removed
+    /// unread.
+    ForwardedOtherFamilyRemoved,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 42] = [
+    pub const ALL: [Counter; 43] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -146,6 +150,7 @@ impl Counter {
         Counter::RedirectsReportOnly,
         Counter::IdpAccepted,
         Counter::IdpRejected,
+        Counter::ForwardedOtherFamilyRemoved,
     ];
 
     /// The metric name as defined in Envoy.
@@ -193,6 +198,7 @@ impl Counter {
             Counter::RedirectsReportOnly => "oidc_edge.redirects.report_only",
             Counter::IdpAccepted => "oidc_edge.idp.accepted",
             Counter::IdpRejected => "oidc_edge.idp.rejected",
+            Counter::ForwardedOtherFamilyRemoved => "oidc_edge.forwarded.other_family_removed",
         }
     }
 }

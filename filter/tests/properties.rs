@@ -33,8 +33,8 @@ impl Connection for Conn {
 const CONFIGS: &[&str] = &[
     r#"{"forwarded": {}}"#,
     r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#,
-    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "prefer": "forwarded", "emit_forwarded": true, "rewrite_host": true}}"#,
-    r#"{"forwarded": {"trusted_hops": 2, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
+    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "family": "forwarded", "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#,
+    r#"{"forwarded": {"trusted_hops": 2, "accept_host": true, "accept_prefix": true, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
     r#"{"forwarded": {"peer_address_from": "source_address", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com:8443"}}"#,
 ];
 
@@ -143,6 +143,45 @@ proptest! {
         if cfg.peer == oidc_edge::config::PeerSource::Header("x-oidc-edge-peer".into()) {
             prop_assert!(one(&req, "x-oidc-edge-peer").is_none());
         }
+    }
+
+    /// Issue point 1: the family the LB does not emit is the client's to
+    /// write; nothing it says changes what the app is told (beyond its own
+    /// removal and the counters).
+    #[test]
+    fn the_other_family_never_changes_the_decision(
+        fw_cfg in any::<bool>(),
+        req in headers(),
+        other in prop::collection::vec(value(), 1..3),
+        tls in any::<bool>(),
+    ) {
+        let (cfg, other_names): (&str, &[&str]) = if fw_cfg {
+            (r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "accept_host": true, "emit_forwarded": true}}"#,
+             &["x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-proto"])
+        } else {
+            (r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "accept_prefix": true}}"#, &["forwarded"])
+        };
+        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let own: Vec<(String, Vec<u8>)> = req.into_iter().filter(|(n, _)| !other_names.contains(&n.as_str())).collect();
+        let mut with_other = own.clone();
+        for (i, v) in other.iter().enumerate() {
+            with_other.push((other_names[i % other_names.len()].to_string(), v.clone()));
+        }
+        let outcome = |h: &[(String, Vec<u8>)]| {
+            let borrowed: Vec<(&str, &[u8])> = h.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+            let d = decide(&cfg, &borrowed, &mut Conn(tls));
+            drop(borrowed);
+            match d.verdict {
+                Verdict::Reject(r) => Err(r),
+                Verdict::Forward(ops) => {
+                    let mut out = h.to_vec();
+                    apply(&mut out, &ops);
+                    out.sort();
+                    Ok(out)
+                }
+            }
+        };
+        prop_assert_eq!(outcome(&own), outcome(&with_other));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 const CONFIGS: &[&str] = &[
     r#"{"forwarded": {}}"#,
     r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#,
-    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "prefer": "forwarded", "emit_forwarded": true, "rewrite_host": true}}"#,
+    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "family": "forwarded", "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#,
     r#"{"forwarded": {"trusted_hops": 10, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
     r#"{"forwarded": {"peer_address_from": "source_address", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com:8443"}}"#,
 ];

@@ -11,7 +11,14 @@ const LB: &str = "127.0.0.2";
 /// Plays a client reaching Envoy directly (not trusted).
 const CLIENT: &str = "127.0.0.3";
 
+/// An LB that sets every X-Forwarded header itself, host and prefix included.
 const PLUGIN: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"],
+    "accept_host": true, "accept_prefix": true,
+    "allowed_hosts": ["app.example.com", "internal.example"]}}"#;
+
+/// The defaults: the LB sets X-Forwarded-For/-Proto/-Port and passes the
+/// client's X-Forwarded-Host and -Prefix through (ALB, GCLB, most nginx setups).
+const PLUGIN_DEFAULTS: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"],
     "allowed_hosts": ["app.example.com", "internal.example"]}}"#;
 
 struct Edge {
@@ -180,7 +187,7 @@ fn client_prepended_values_lose_to_the_load_balancers_appended_ones() {
 #[test]
 fn rfc7239_forwarded_from_the_load_balancer() {
     let edge = edge(
-        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "emit_forwarded": true, "prefer": "forwarded"}}"#,
+        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "emit_forwarded": true, "family": "forwarded", "accept_host": true}}"#,
     );
     let echo = edge.echo(
         Request::get("internal.example", "/")
@@ -193,7 +200,7 @@ fn rfc7239_forwarded_from_the_load_balancer() {
             .header("X-Forwarded-Proto", "http"),
     );
     // The two Forwarded lines are one list; with one trusted hop the rightmost
-    // element is the LB's, and Forwarded is preferred over X-Forwarded-Proto.
+    // element is the LB's, and X-Forwarded-Proto (not the LB's family) is not read.
     assert_eq!(
         view(&echo),
         some([
@@ -206,6 +213,80 @@ fn rfc7239_forwarded_from_the_load_balancer() {
     assert_eq!(
         echo.header("forwarded").as_deref(),
         Some("for=\"[2001:db8::9]\";host=\"app.example.com:8443\";proto=https")
+    );
+}
+
+#[test]
+fn by_default_a_client_host_and_prefix_passed_through_by_the_lb_are_not_believed() {
+    // The LB sets X-Forwarded-Proto/-For/-Port; X-Forwarded-Host and -Prefix
+    // came from the client and the LB passed them on, as ALB and GCLB do.
+    let edge = edge(PLUGIN_DEFAULTS);
+    let echo = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-Prefix", "/evil")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Port", "443")
+            .header("X-Forwarded-For", "203.0.113.9"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
+    );
+    assert_eq!(echo.header("x-forwarded-prefix"), None);
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.host_rejected"), 0);
+}
+
+#[test]
+fn the_family_the_lb_does_not_emit_is_removed_never_a_fallback() {
+    // family x-forwarded (the default): the LB's X-Forwarded-Proto is
+    // malformed and a client-sent Forwarded rides along. The connection's
+    // scheme is used, never Forwarded's.
+    let xf = edge(PLUGIN);
+    let echo = xf.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Proto", "gopher")
+            .header(
+                "Forwarded",
+                "for=198.51.100.1;proto=https;host=evil.example",
+            ),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["http", "app.example.com", "80", "127.0.0.2"])
+    );
+    assert_eq!(echo.header("forwarded"), None);
+    assert_eq!(xf.envoy.counter("oidc_edge.forwarded.malformed"), 1);
+    assert_eq!(
+        xf.envoy.counter("oidc_edge.forwarded.other_family_removed"),
+        1
+    );
+
+    // family forwarded: the LB's Forwarded is malformed; the client's
+    // X-Forwarded-* are removed, not used instead.
+    let fw = edge(
+        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "family": "forwarded", "accept_host": true}}"#,
+    );
+    let echo = fw.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("Forwarded", "for=\"unterminated")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-For", "198.51.100.1")
+            .header("X-Forwarded-Prefix", "/evil"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["http", "app.example.com", "80", "127.0.0.2"])
+    );
+    assert_eq!(echo.header("x-forwarded-prefix"), None);
+    assert_eq!(fw.envoy.counter("oidc_edge.forwarded.malformed"), 1);
+    assert_eq!(
+        fw.envoy.counter("oidc_edge.forwarded.other_family_removed"),
+        1
     );
 }
 
@@ -326,7 +407,7 @@ fn rewriting_host_re_runs_envoy_route_matching() {
     let rewriting = edge_with(
         EnvoyConfig::reference()
             .plugin_config(
-                r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "rewrite_host": true}}"#,
+                r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "accept_host": true, "rewrite_host": true}}"#,
             )
             .edit(routes),
     );
@@ -387,6 +468,10 @@ fn bad_configurations_are_refused_at_load_with_the_field_named() {
         (
             r#"{"forwarded": {"allowed_hosts": ["*"]}}"#,
             "forwarded.allowed_hosts[0]",
+        ),
+        (
+            r#"{"forwarded": {"family": "forwarded", "accept_prefix": true}}"#,
+            "forwarded.accept_prefix: reads X-Forwarded-Prefix",
         ),
         (r#"not json"#, "(top level): expected a JSON object"),
     ];
