@@ -145,8 +145,14 @@ pub struct ExternalView {
     pub authority: Authority,
     /// External port.
     pub port: u16,
-    /// Client, trusted proxies, peer: left to right, addresses only.
+    /// Client (when known), trusted proxies, peer: left to right, addresses
+    /// only. A hidden client has no entry: none is invented for it.
     pub chain: Vec<IpAddr>,
+    /// The client's address. `None` when the trusted chain says the client
+    /// is hidden (RFC 7239 §6.2 `unknown`, §6.3 obfuscated `_name`) or no
+    /// peer is known: the app is then told the client is unknown, never
+    /// that the nearest trusted proxy is the client.
+    pub client: Option<IpAddr>,
     /// Path prefix a trusted proxy stripped, without trailing `/`.
     pub prefix: Option<String>,
 }
@@ -516,25 +522,40 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
     }
 
     let mut chain = Vec::new();
+    let mut client = None;
     if let Some(peer) = peer {
+        let mut hidden = false;
         if let Some(w) = &claimed.walk {
-            // A client that hid its address (`for=unknown`) adds nothing.
-            chain.extend(w.client.and_then(Node::ip));
+            match w.client {
+                Some(Node::Ip(ip)) => chain.push(ip),
+                // A client the trusted chain hides (`for=unknown`, `_name`)
+                // gets no entry; the proxies next to it are not the client.
+                Some(Node::Hidden) => hidden = true,
+                None => {}
+            }
             chain.extend(w.proxies.iter().rev());
         }
         chain.push(peer);
+        if !hidden {
+            client = chain.first().copied();
+        }
     }
     let view = ExternalView {
         proto,
         authority,
         port,
         chain,
+        client,
         prefix: claimed.prefix,
     };
     let ops = plan(cfg, headers, &view);
-    // X-Forwarded-For gains the peer on every request; count only changes to
-    // what the app builds URLs from (scheme, host, port, prefix, Forwarded).
+    // X-Forwarded-For gains the peer and X-Real-IP is added on every
+    // request; count only corrections: what the app builds URLs from
+    // (scheme, host, port, prefix, Forwarded) and client headers that
+    // arrived with another value.
     let corrected = ops.iter().any(|op| match op {
+        HeaderOp::Set(XFF, _) => false,
+        HeaderOp::Set(X_REAL_IP, _) => present(headers, X_REAL_IP),
         HeaderOp::Set(name, _) | HeaderOp::Remove(name) => *name != XFF,
         _ => false,
     });
@@ -574,16 +595,25 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
         let _ = write!(xff, "{sep}{ip}");
     }
     let forwarded = cfg.emit_forwarded.then(|| canonical_forwarded(view, &host));
-    let wanted: [(&'static str, Option<String>); 6] = [
+    let client = view.client.map(|ip| ip.to_string());
+    let wanted: [(&'static str, Option<String>); 7] = [
         (XFP, Some(view.proto.as_str().to_string())),
         (XFH, Some(host.clone())),
         (XF_PORT, Some(view.port.to_string())),
         (XFF, (!xff.is_empty()).then_some(xff)),
         (XF_PREFIX, view.prefix.clone()),
         (FORWARDED, forwarded),
+        (X_REAL_IP, client.clone()),
     ];
+    // The other client-address headers: rewritten when they arrive (an app
+    // built for a CDN keeps working, with the decided client), never added.
+    let arrived = CLIENT_ADDRESS
+        .iter()
+        .skip(1) // X_REAL_IP, always written above
+        .filter(|n| present(headers, n))
+        .map(|n| (*n, client.clone()));
     let mut ops = Vec::new();
-    for (name, want) in wanted {
+    for (name, want) in wanted.into_iter().chain(arrived) {
         let mut have = values(headers, name);
         let first = have.next();
         let single = have.next().is_none();
@@ -592,6 +622,11 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
             (Some(w), _) => ops.push(HeaderOp::Set(name, w)),
             (None, Some(_)) => ops.push(HeaderOp::Remove(name)),
             (None, None) => {}
+        }
+    }
+    for name in REMOVED {
+        if present(headers, name) {
+            ops.push(HeaderOp::Remove(name));
         }
     }
     if cfg.rewrite_host {
@@ -608,9 +643,10 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
     ops
 }
 
-/// One RFC 7239 element describing the external request as a whole.
+/// One RFC 7239 element describing the external request as a whole;
+/// `for=unknown` (§6.2) when the client is hidden or not known.
 fn canonical_forwarded(view: &ExternalView, host: &str) -> String {
-    let client = match view.chain.first() {
+    let client = match view.client {
         Some(IpAddr::V6(ip)) => format!("\"[{ip}]\""),
         Some(IpAddr::V4(ip)) => ip.to_string(),
         None => "unknown".to_string(),
@@ -1053,6 +1089,7 @@ mod tests {
             (XFH, "internal"),
             (XF_PORT, "443"),
             (XFF, "203.0.113.9"),
+            (X_REAL_IP, "203.0.113.9"),
             ("x-oidc-edge-peer", "10.0.0.5"),
         ]
         .iter()
@@ -1074,6 +1111,151 @@ mod tests {
                 HeaderOp::RemoveNamed("x-oidc-edge-peer".into()),
             ])
         );
+    }
+
+    /// Issue point 3: every client-address header an app may read tells the
+    /// decided client, whoever sent it; scheme and host variants are removed.
+    #[test]
+    fn client_address_headers_follow_the_decided_client() {
+        // (case, config, peer, request, X-Real-IP, True-Client-IP, CF-Connecting-IP at the app)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let rows: &[Row] = &[
+            (
+                "untrusted client spoofing X-Real-IP and CDN headers: all say the peer",
+                LB, "198.51.100.7",
+                &[(X_REAL_IP, "10.0.0.9"), ("true-client-ip", "1.1.1.1"), ("cf-connecting-ip", "2.2.2.2")],
+                Some("198.51.100.7"), Some("198.51.100.7"), Some("198.51.100.7"),
+            ),
+            (
+                "trusted LB: X-Real-IP is the chain's client, not what arrived (nginx real_ip semantics)",
+                LB, "10.0.0.5",
+                &[(XFF, "203.0.113.9"), (X_REAL_IP, "6.6.6.6")],
+                Some("203.0.113.9"), None, None,
+            ),
+            (
+                "X-Real-IP is added when absent, like X-Forwarded-For; CDN headers are never added",
+                LB, "10.0.0.5",
+                &[(XFF, "2001:db8::9")],
+                Some("2001:db8::9"), None, None,
+            ),
+            (
+                "no peer known: no client to tell; client headers removed",
+                LB, "",
+                &[(X_REAL_IP, "10.0.0.9"), ("true-client-ip", "1.1.1.1")],
+                None, None, None,
+            ),
+            (
+                "hidden client (RFC 7239 §6.2 for=unknown): client headers removed, none invented",
+                LB_FW, "10.0.0.5",
+                &[(FORWARDED, "for=unknown;proto=https"), (X_REAL_IP, "10.0.0.5"), ("cf-connecting-ip", "1.1.1.1")],
+                None, None, None,
+            ),
+        ];
+        for (why, cfg, peer, req, real_ip, true_client, cf) in rows {
+            let out = run(cfg, peer, req);
+            assert_eq!(out.get(X_REAL_IP).as_deref(), *real_ip, "{why}");
+            assert_eq!(out.get("true-client-ip").as_deref(), *true_client, "{why}");
+            assert_eq!(out.get("cf-connecting-ip").as_deref(), *cf, "{why}");
+        }
+        // Every other spelling is removed, from trusted and untrusted peers.
+        for peer in ["10.0.0.5", "198.51.100.7"] {
+            let req: Vec<(&str, &str)> = REMOVED.iter().map(|n| (*n, "on")).collect();
+            let out = run(LB, peer, &req);
+            for n in REMOVED {
+                assert_eq!(out.get(n), None, "{n} from {peer}");
+            }
+        }
+        let spoof = run(LB, "198.51.100.7", &[("x-forwarded-ssl", "on")]);
+        assert!(spoof.counters.contains(Counter::ForwardedUntrustedStripped));
+        let spoof = run(LB, "198.51.100.7", &[(X_REAL_IP, "10.0.0.1")]);
+        assert!(spoof.counters.contains(Counter::ForwardedUntrustedStripped));
+        let corrected = run(
+            LB,
+            "10.0.0.5",
+            &[
+                (XFP, "http"),
+                (XFH, "internal"),
+                (XF_PORT, "80"),
+                (X_REAL_IP, "6.6.6.6"),
+            ],
+        );
+        assert!(
+            corrected.counters.contains(Counter::ForwardedRewritten),
+            "a wrong X-Real-IP is a correction"
+        );
+    }
+
+    /// Issue point 6: when the trusted chain hides the client, the app is
+    /// not told that the nearest trusted proxy is the client.
+    #[test]
+    fn a_hidden_client_stays_hidden() {
+        const EMIT: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "emit_forwarded": true}}"#;
+        const EMIT_HOPS: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2, "family": "forwarded", "emit_forwarded": true}}"#;
+        // (case and source, config, peer, Forwarded lines, XFF and Forwarded at the app)
+        let rows: &[(&str, &str, &str, &[&str], &str, &str)] = &[
+            (
+                "RFC 7239 §6.2: for=unknown from the peer; XFF has only the peer",
+                EMIT,
+                "10.0.0.5",
+                &["for=unknown;proto=https"],
+                "10.0.0.5",
+                "for=unknown;host=internal;proto=https",
+            ),
+            (
+                "RFC 7239 §6.3: obfuscated client behind a trusted internal proxy",
+                EMIT,
+                "10.0.0.5",
+                &["for=_hidden;proto=https, for=10.9.9.9;proto=http"],
+                "10.9.9.9, 10.0.0.5",
+                "for=unknown;host=internal;proto=https",
+            ),
+            (
+                "obfuscated identifier with an obfuscated port (§6.3 example)",
+                EMIT,
+                "10.0.0.5",
+                &["for=\"_SEVKISEK:_1234\";proto=https"],
+                "10.0.0.5",
+                "for=unknown;host=internal;proto=https",
+            ),
+            (
+                "a hidden proxy trusted by position is skipped, the client beyond it is known",
+                EMIT_HOPS,
+                "10.0.0.5",
+                &["for=203.0.113.9, for=_lb2;proto=https"],
+                "203.0.113.9, 10.0.0.5",
+                "for=203.0.113.9;host=internal;proto=http",
+            ),
+            (
+                "control: a known client is named",
+                EMIT,
+                "10.0.0.5",
+                &["for=203.0.113.9;proto=https"],
+                "203.0.113.9, 10.0.0.5",
+                "for=203.0.113.9;host=internal;proto=https",
+            ),
+        ];
+        for (why, cfg, peer, lines, xff, fw) in rows {
+            let req: Vec<(&str, &str)> = lines.iter().map(|l| (FORWARDED, *l)).collect();
+            let out = run(cfg, peer, &req);
+            assert_eq!(out.get(XFF).as_deref(), Some(*xff), "{why}");
+            assert_eq!(out.get(FORWARDED).as_deref(), Some(*fw), "{why}");
+            assert_eq!(
+                out.get(X_REAL_IP).is_some(),
+                !fw.starts_with("for=unknown"),
+                "{why}"
+            );
+            // What we emit reads back as the same view: a hidden client stays hidden.
+            let back = run(EMIT, peer, &[(FORWARDED, fw)]);
+            assert_eq!(back.get(FORWARDED).as_deref(), Some(*fw), "{why}");
+        }
     }
 
     #[test]

@@ -47,6 +47,9 @@ const NAMES: &[&str] = &[
     "x-forwarded-port",
     "x-forwarded-prefix",
     "x-oidc-edge-peer",
+    "x-real-ip",
+    "true-client-ip",
+    "x-forwarded-ssl",
     "x-other",
 ];
 
@@ -137,6 +140,16 @@ proptest! {
         if let Some(prefix) = one(&req, "x-forwarded-prefix") {
             prop_assert!(prefix.starts_with('/') && !prefix.contains("//") && !prefix.contains(".."));
         }
+        // Client-address headers name the same client as X-Forwarded-For's
+        // leftmost entry, or are absent (issue points 3 and 6).
+        let xff_first = one(&req, "x-forwarded-for").and_then(|x| x.split(", ").next()).map(str::to_string);
+        for name in ["x-real-ip", "true-client-ip"] {
+            if let Some(v) = one(&req, name) {
+                prop_assert!(parse_ip_with_port(v).is_some(), "{} {:?}", name, v);
+                prop_assert_eq!(Some(v.to_string()), xff_first.clone(), "{} agrees with XFF", name);
+            }
+        }
+        prop_assert!(one(&req, "x-forwarded-ssl").is_none(), "scheme variants never reach the app");
         if let Some(fw) = one(&req, "forwarded") {
             prop_assert!(rfc7239::parse([fw]).is_some_and(|e| e.len() == 1), "we emit what we parse: {}", fw);
         }

@@ -291,6 +291,72 @@ fn the_family_the_lb_does_not_emit_is_removed_never_a_fallback() {
 }
 
 #[test]
+fn every_client_address_header_tells_the_decided_client() {
+    // An app may read its client from X-Real-IP or a CDN's header rather
+    // than X-Forwarded-For: they all say what oidc-edge decided.
+    let edge = edge(PLUGIN);
+    let spoofed = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Real-IP", LB)
+            .header("True-Client-IP", "198.51.100.1")
+            .header("CF-Connecting-IP", "198.51.100.2")
+            .header("X-Forwarded-Ssl", "on")
+            .header("X-Forwarded-Scheme", "https")
+            .header("X-Original-Host", "evil.example"),
+    );
+    assert_eq!(spoofed.header("x-real-ip").as_deref(), Some(CLIENT));
+    assert_eq!(spoofed.header("true-client-ip").as_deref(), Some(CLIENT));
+    assert_eq!(spoofed.header("cf-connecting-ip").as_deref(), Some(CLIENT));
+    for gone in ["x-forwarded-ssl", "x-forwarded-scheme", "x-original-host"] {
+        assert_eq!(spoofed.header(gone), None, "{gone}");
+    }
+    assert_eq!(
+        edge.envoy.counter("oidc_edge.forwarded.untrusted_stripped"),
+        1
+    );
+    let via_lb = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-For", "203.0.113.9")
+            .header("X-Real-IP", "198.51.100.1"),
+    );
+    assert_eq!(via_lb.header("x-real-ip").as_deref(), Some("203.0.113.9"));
+    assert_eq!(via_lb.header("true-client-ip"), None, "never added");
+}
+
+#[test]
+fn a_client_the_trusted_chain_hides_is_not_replaced_by_a_proxy() {
+    // RFC 7239 §6.2: the LB says it does not know (or will not say) who the
+    // client is. The app must not be told the LB is the client.
+    let edge = edge(
+        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "family": "forwarded", "emit_forwarded": true}}"#,
+    );
+    for hidden in [
+        "for=unknown;proto=https",
+        "for=\"_SEVKISEK:_47011\";proto=https",
+    ] {
+        let echo = edge.echo(
+            Request::get("app.example.com", "/")
+                .from(LB)
+                .header("Forwarded", hidden)
+                .header("X-Real-IP", "198.51.100.1"),
+        );
+        assert_eq!(
+            echo.header("forwarded").as_deref(),
+            Some("for=unknown;host=app.example.com;proto=https"),
+            "{hidden}"
+        );
+        assert_eq!(
+            echo.header("x-forwarded-for").as_deref(),
+            Some(LB),
+            "{hidden}: only the peer, no invented client entry"
+        );
+        assert_eq!(echo.header("x-real-ip"), None, "{hidden}");
+    }
+}
+
+#[test]
 fn malformed_values_are_ignored_whole_and_counted() {
     let edge = edge(PLUGIN);
     let echo = edge.echo(
