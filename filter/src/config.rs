@@ -22,6 +22,39 @@ pub const MAX_TRUSTED_HOPS: usize = 10;
 /// Header our reference Envoy config fills with the direct TCP peer address.
 pub const DEFAULT_PEER_HEADER: &str = "x-oidc-edge-peer";
 
+/// Environment variable holding the peer token (see [`PeerToken`]), exposed
+/// to Envoy's `header_mutation` formatter (`%ENVIRONMENT(...)%`) and to the
+/// Wasm VM (`host_env_keys`).
+pub const DEFAULT_PEER_TOKEN_ENV: &str = "OIDC_EDGE_PEER_TOKEN";
+
+/// Shortest peer token accepted: 32 characters of base64 is 192 bits.
+pub const MIN_PEER_TOKEN_LEN: usize = 32;
+
+/// A secret that Envoy's `header_mutation` filter writes into the peer
+/// header after the address (`<address>;<token>`), from Envoy's own
+/// environment. It is what a client cannot forge: without it, a missing
+/// `header_mutation` filter (or one writing another header name) turns a
+/// client-sent peer header into trust, and the client chooses every
+/// forwarding header the app sees. With it, a peer header without the token
+/// is refused trust, counted and logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerToken(String);
+
+impl fmt::Debug for PeerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeerToken(<redacted>)")
+    }
+}
+
+impl PeerToken {
+    /// Checks a token, in time independent of where it differs (a client
+    /// may try many).
+    pub fn matches(&self, got: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), got.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    }
+}
+
 /// A configuration error: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -168,6 +201,10 @@ pub struct ForwardedConfig {
     pub trusted_hops: usize,
     /// Where the direct peer's address comes from.
     pub peer: PeerSource,
+    /// With `PeerSource::Header`: the token the header must carry after the
+    /// address; `None` only when the operator turned verification off (or
+    /// no peer is trusted and no token is set).
+    pub peer_token: Option<PeerToken>,
     /// The header family the load balancer emits; the other is removed.
     pub family: Family,
     /// Fixed external origin for load balancers that forward nothing.
@@ -388,6 +425,9 @@ struct RawForwarded {
     peer_address_from: RawPeerFrom,
     #[serde(default = "default_peer_header")]
     peer_address_header: String,
+    /// `null` turns peer-header verification off.
+    #[serde(default = "default_peer_token_env")]
+    peer_token_env: Option<String>,
     #[serde(default)]
     family: Option<Family>,
     /// Deprecated name of `family` (it used to mean "preferred, with a
@@ -410,6 +450,10 @@ struct RawForwarded {
 
 fn default_peer_header() -> String {
     DEFAULT_PEER_HEADER.to_string()
+}
+
+fn default_peer_token_env() -> Option<String> {
+    Some(DEFAULT_PEER_TOKEN_ENV.to_string())
 }
 
 /// Whether the filter owns (rewrites or removes) this request header: the
@@ -455,7 +499,7 @@ impl Config {
         let mut notes = Vec::new();
         let forwarded = raw
             .forwarded
-            .map(|r| validate_forwarded(r, &mut notes))
+            .map(|r| validate_forwarded(r, env, &mut notes))
             .transpose()?;
         let login_flow = raw
             .login_flow
@@ -508,6 +552,7 @@ impl Config {
 
 fn validate_forwarded(
     raw: RawForwarded,
+    env: &dyn Fn(&str) -> Option<String>,
     notes: &mut Vec<String>,
 ) -> Result<ForwardedConfig, ConfigError> {
     let family = match (raw.family, raw.prefer) {
@@ -571,6 +616,44 @@ fn validate_forwarded(
             PeerSource::Header(h)
         }
     };
+    let trusts_anyone = !trusted_cidrs.is_empty() || raw.trusted_hops > 0;
+    let peer_token = match (&peer, raw.peer_token_env) {
+        (PeerSource::SourceAddress, _) => None,
+        (PeerSource::Header(h), None) => {
+            if trusts_anyone {
+                notes.push(format!(
+                    "forwarded.peer_token_env is null: {h} is believed without a token; if Envoy's header_mutation \
+                     filter is ever missing or writes another header, any client can name a trusted peer and \
+                     choose every forwarding header the app sees. Set it (default \"{DEFAULT_PEER_TOKEN_ENV}\")"
+                ));
+            }
+            None
+        }
+        (PeerSource::Header(h), Some(var)) => match env(&var) {
+            Some(t) => Some(parse_peer_token(&t).map_err(|m| {
+                err(
+                    "forwarded.peer_token_env",
+                    format!("the value of environment variable {var} {m}"),
+                )
+            })?),
+            None if trusts_anyone => {
+                return Err(err(
+                    "forwarded.peer_token_env",
+                    format!(
+                        "environment variable {var:?} is not set in the Wasm VM. The {h} header must carry it, so \
+                         that a client cannot forge the peer if the header_mutation filter is missing or misnamed. \
+                         Set {var}=$(openssl rand -base64 32) in Envoy's environment, list it in \
+                         vm_config.environment_variables.host_env_keys, and have header_mutation write \
+                         \"%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%;%ENVIRONMENT({var})%\" into {h} \
+                         (see envoy/edge.yaml); or, if you accept that risk, set \"peer_token_env\": null"
+                    ),
+                ))
+            }
+            // Nobody is trusted: the token would only guard the peer's own
+            // entry in X-Forwarded-For; verified when it is there.
+            None => None,
+        },
+    };
     let external_origin = match raw.external_origin {
         None => None,
         Some(s) => Some(Origin::parse(&s).map_err(|m| {
@@ -604,6 +687,7 @@ fn validate_forwarded(
         trusted_cidrs,
         trusted_hops: raw.trusted_hops,
         peer,
+        peer_token,
         family,
         external_origin,
         allowed_hosts,
@@ -861,6 +945,21 @@ fn validate_redirects(
     })
 }
 
+/// A peer token: long enough to be unguessable, and only characters that
+/// survive a header value and the `;` separator unchanged.
+fn parse_peer_token(t: &str) -> Result<PeerToken, String> {
+    let ok = t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=_-.".contains(&b));
+    if t.len() < MIN_PEER_TOKEN_LEN || t.len() > 256 || !ok {
+        return Err(format!(
+            "must be {MIN_PEER_TOKEN_LEN} to 256 characters of base64 or hex \
+             (generate one with: openssl rand -base64 32)"
+        ));
+    }
+    Ok(PeerToken(t.to_string()))
+}
+
 /// Parses `10.0.0.0/8`, `fd00::/8`, or a bare address (a single host).
 fn parse_cidr(s: &str) -> Result<IpNet, String> {
     let expected =
@@ -899,8 +998,73 @@ fn is_header_name(h: &str) -> bool {
 mod tests {
     use super::*;
 
+    const TOKEN: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+
+    fn with_token(k: &str) -> Option<String> {
+        (k == DEFAULT_PEER_TOKEN_ENV).then(|| TOKEN.to_string())
+    }
+
     fn parse_err(json: &str) -> ConfigError {
-        Config::parse(json.as_bytes()).unwrap_err()
+        Config::parse_with_env(json.as_bytes(), &with_token).unwrap_err()
+    }
+
+    /// Issue point 4: trusting a peer named in a header needs the token.
+    #[test]
+    fn a_trusted_peer_header_needs_its_token() {
+        let lb = br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#;
+        let e = Config::parse(lb).unwrap_err();
+        assert_eq!(e.field, "forwarded.peer_token_env");
+        for w in [
+            "\"OIDC_EDGE_PEER_TOKEN\" is not set",
+            "host_env_keys",
+            "%ENVIRONMENT(OIDC_EDGE_PEER_TOKEN)%",
+            "envoy/edge.yaml",
+        ] {
+            assert!(e.message.contains(w), "{} lacks {w}", e.message);
+        }
+        let c = Config::parse_with_env(lb, &with_token).unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let f = c.forwarded.unwrap();
+        assert!(f.peer_token.as_ref().is_some_and(|t| t.matches(TOKEN)));
+        assert!(!f
+            .peer_token
+            .as_ref()
+            .unwrap()
+            .matches("0123456789abcdefghijklmnopqrstuvwxyzABCE"));
+        assert!(!f.peer_token.as_ref().unwrap().matches(""));
+        assert!(
+            !format!("{f:?}").contains(TOKEN),
+            "the token never reaches a log"
+        );
+        // Another variable name.
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_hops": 1, "peer_token_env": "MY_TOKEN"}}"#,
+            &|k| (k == "MY_TOKEN").then(|| TOKEN.to_string()),
+        );
+        assert!(c.unwrap().forwarded.unwrap().peer_token.is_some());
+        // A short or odd token.
+        let e = Config::parse_with_env(lb, &|_| Some("short".into())).unwrap_err();
+        assert!(e.message.contains("openssl rand -base64 32"), "{e}");
+        let e = Config::parse_with_env(lb, &|_| Some(format!("{TOKEN};x"))).unwrap_err();
+        assert_eq!(e.field, "forwarded.peer_token_env");
+        // Nobody trusted, or the peer from source.address: no token needed.
+        assert!(
+            Config::parse(br#"{"forwarded": {"external_origin": "https://a.example"}}"#).is_ok()
+        );
+        assert!(Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_address_from": "source_address"}}"#
+        )
+        .is_ok());
+        // Explicitly off: loads, with a warning naming the risk.
+        let c = Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null}}"#,
+        )
+        .unwrap();
+        assert!(c.forwarded.as_ref().unwrap().peer_token.is_none());
+        assert!(c
+            .warnings()
+            .iter()
+            .any(|w| w.contains("any client can name a trusted peer")));
     }
 
     #[test]
@@ -929,11 +1093,12 @@ mod tests {
 
     #[test]
     fn full_config() {
-        let c = Config::parse(
+        let c = Config::parse_with_env(
             br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"], "trusted_hops": 2,
                  "peer_address_from": "source_address", "family": "forwarded", "accept_host": true,
                  "external_origin": "https://App.example.com", "allowed_hosts": ["app.example.com", "*.example.org"],
                  "emit_forwarded": true, "rewrite_host": true}}"#,
+            &with_token,
         )
         .unwrap()
         .forwarded
@@ -1054,15 +1219,21 @@ mod tests {
 
     #[test]
     fn warnings_flag_risky_but_valid_settings() {
-        let c = Config::parse(br#"{"forwarded": {"trusted_hops": 1}}"#).unwrap();
+        let c =
+            Config::parse_with_env(br#"{"forwarded": {"trusted_hops": 1}}"#, &with_token).unwrap();
         assert!(c
             .warnings()
             .iter()
             .any(|w| w.contains("every peer is trusted")));
-        let c = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#).unwrap();
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#,
+            &with_token,
+        )
+        .unwrap();
         assert!(c.warnings().is_empty());
-        let c = Config::parse(
+        let c = Config::parse_with_env(
             br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded"}}"#,
+            &with_token,
         )
         .unwrap();
         assert_eq!(c.forwarded.as_ref().unwrap().family, Family::Forwarded);

@@ -130,6 +130,82 @@ pub trait Connection {
     fn source_address(&mut self) -> Option<IpAddr>;
     /// Whether the downstream connection is TLS.
     fn is_tls(&mut self) -> bool;
+    /// Reports a problem the operator must fix (a missing or forged peer
+    /// header): the glue logs it at error level. Called rarely: see
+    /// [`alert_now`]. The default drops it (tests, fuzzing).
+    fn alert(&mut self, _message: &str) {}
+}
+
+/// Why the direct peer is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerProblem {
+    /// No peer header (or no `source.address`): is Envoy's `header_mutation`
+    /// filter in place, writing the configured header?
+    Missing,
+    /// Present but not one address (two values, not UTF-8, not an IP).
+    Malformed,
+    /// Present without the configured token: written by someone who does not
+    /// know it, which means a client (the filter is missing or writes
+    /// another header) or a `header_mutation` that does not add the token.
+    Unverified,
+}
+
+impl PeerProblem {
+    fn index(self) -> usize {
+        match self {
+            PeerProblem::Missing => 0,
+            PeerProblem::Malformed => 1,
+            PeerProblem::Unverified => 2,
+        }
+    }
+}
+
+std::thread_local! {
+    /// Problems seen on this worker, per kind, for [`alert_now`].
+    static SEEN: [std::cell::Cell<u64>; 3] = const {
+        [std::cell::Cell::new(0), std::cell::Cell::new(0), std::cell::Cell::new(0)]
+    };
+}
+
+/// Counts a peer problem and says whether to log it now: the 1st, 2nd, 4th,
+/// 8th... time on this worker. Loud at once, yet a client flooding forged
+/// headers costs a logarithmic number of log lines, not one per request.
+/// Returns the count when it is time.
+fn alert_now(p: PeerProblem) -> Option<u64> {
+    SEEN.try_with(|seen| {
+        let c = seen.get(p.index())?;
+        let n = c.get().saturating_add(1);
+        c.set(n);
+        n.is_power_of_two().then_some(n)
+    })
+    .ok()
+    .flatten()
+}
+
+fn peer_alert(cfg: &ForwardedConfig, p: PeerProblem, n: u64) -> String {
+    let what = match &cfg.peer {
+        PeerSource::Header(h) => format!("the {h} header"),
+        PeerSource::SourceAddress => "Envoy's source.address".to_string(),
+    };
+    let (problem, fix) = match p {
+        PeerProblem::Missing => (
+            format!("a request without {what}"),
+            "is Envoy's header_mutation filter before oidc-edge, writing that header (see envoy/edge.yaml)?",
+        ),
+        PeerProblem::Malformed => (
+            format!("{what} is not one IP address"),
+            "header_mutation must write %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% with OVERWRITE_IF_EXISTS_OR_ADD",
+        ),
+        PeerProblem::Unverified => (
+            format!("{what} does not carry the peer token (forwarded.peer_token_env)"),
+            "a client sent it, so header_mutation is missing or writes another header; or header_mutation does \
+             not append ;%ENVIRONMENT(<peer_token_env>)% (see envoy/edge.yaml)",
+        ),
+    };
+    format!(
+        "oidc-edge: {problem}: its forwarding headers are not trusted and the values come from the connection \
+         (seen {n} times on this worker). Fix: {fix}"
+    )
 }
 
 /// The request headers, as read in one bulk call: lower-case names, raw
@@ -407,21 +483,35 @@ fn parse_prefix(s: &str) -> Option<Option<String>> {
     Some(Some(trimmed.to_string()))
 }
 
-/// The peer's address, from the configured source.
+/// The peer's address, from the configured source. With a peer token, the
+/// header is `<address>;<token>` and only a matching token counts; without
+/// one, anything after a `;` is ignored (a reference `header_mutation`
+/// talking to a filter that has no token configured).
 fn peer_address(
     cfg: &ForwardedConfig,
     headers: &Headers,
     conn: &mut dyn Connection,
-) -> Option<IpAddr> {
+) -> Result<IpAddr, PeerProblem> {
     match &cfg.peer {
-        PeerSource::SourceAddress => conn.source_address(),
+        PeerSource::SourceAddress => conn.source_address().ok_or(PeerProblem::Missing),
         PeerSource::Header(name) => {
             let mut vals = values(headers, name);
-            let only = vals.next()?;
+            let only = vals.next().ok_or(PeerProblem::Missing)?;
             if vals.next().is_some() {
-                return None; // two values: not what Envoy's OVERWRITE writes
+                // Two values: not what Envoy's OVERWRITE writes.
+                return Err(PeerProblem::Malformed);
             }
-            parse_ip_with_port(std::str::from_utf8(only).ok()?)
+            let v = std::str::from_utf8(only).map_err(|_| PeerProblem::Malformed)?;
+            let (addr, token) = match v.split_once(';') {
+                Some((a, t)) => (a, Some(t)),
+                None => (v, None),
+            };
+            if let Some(want) = &cfg.peer_token {
+                if !token.is_some_and(|t| want.matches(t)) {
+                    return Err(PeerProblem::Unverified);
+                }
+            }
+            parse_ip_with_port(addr).ok_or(PeerProblem::Malformed)
         }
     }
 }
@@ -462,10 +552,19 @@ fn other_family_present(cfg: &ForwardedConfig, headers: &Headers) -> bool {
 /// the upstream that view, or rejects it.
 pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connection) -> Decision {
     let mut counters = CounterSet::default();
-    let peer = peer_address(cfg, headers, conn);
-    if peer.is_none() {
-        counters.add(Counter::ForwardedPeerUnknown);
-    }
+    let peer = match peer_address(cfg, headers, conn) {
+        Ok(ip) => Some(ip),
+        Err(problem) => {
+            counters.add(Counter::ForwardedPeerUnknown);
+            if problem == PeerProblem::Unverified {
+                counters.add(Counter::ForwardedPeerUnverified);
+            }
+            if let Some(n) = alert_now(problem) {
+                conn.alert(&peer_alert(cfg, problem, n));
+            }
+            None
+        }
+    };
     let trusted = peer.is_some_and(|p| cfg.trusts_peer(p));
 
     let claimed = if trusted {
@@ -668,6 +767,7 @@ mod tests {
         tls: bool,
         source: Option<IpAddr>,
         asked_tls: bool,
+        alerts: Vec<String>,
     }
 
     impl Connection for Conn {
@@ -678,6 +778,30 @@ mod tests {
             self.asked_tls = true;
             self.tls
         }
+        fn alert(&mut self, message: &str) {
+            self.alerts.push(message.to_string());
+        }
+    }
+
+    /// The peer token the tests' Envoy writes after the peer address.
+    const TOKEN: &str = "test-peer-token-0123456789abcdefghijklmnop";
+
+    fn parse_cfg(cfg: &str) -> ForwardedConfig {
+        Config::parse_with_env(cfg.as_bytes(), &|k| {
+            (k == crate::config::DEFAULT_PEER_TOKEN_ENV).then(|| TOKEN.to_string())
+        })
+        .unwrap()
+        .forwarded
+        .unwrap()
+    }
+
+    /// The peer header as the reference header_mutation writes it; a
+    /// `raw:` prefix sends the rest as is (a client's forgery).
+    fn peer_header(peer: &str) -> String {
+        match peer.strip_prefix("raw:") {
+            Some(raw) => raw.to_string(),
+            None => format!("{peer};{TOKEN}"),
+        }
     }
 
     /// What the upstream receives: the request headers after the ops.
@@ -686,6 +810,7 @@ mod tests {
         counters: CounterSet,
         rejected: Option<Reason>,
         asked_tls: bool,
+        alerts: Vec<String>,
     }
 
     impl Outcome {
@@ -710,10 +835,10 @@ mod tests {
     }
 
     fn run_with(cfg: &str, peer: &str, tls: bool, req: &[(&str, &[u8])]) -> Outcome {
-        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let cfg = parse_cfg(cfg);
         let mut headers: Vec<(String, Vec<u8>)> = vec![(":authority".into(), b"internal".to_vec())];
         if !peer.is_empty() {
-            headers.push(("x-oidc-edge-peer".into(), peer.as_bytes().to_vec()));
+            headers.push(("x-oidc-edge-peer".into(), peer_header(peer).into_bytes()));
         }
         for (n, v) in req {
             if *n == ":authority" {
@@ -725,6 +850,7 @@ mod tests {
             tls,
             source: None,
             asked_tls: false,
+            alerts: Vec::new(),
         };
         let borrowed: Vec<(&str, &[u8])> = headers
             .iter()
@@ -753,6 +879,7 @@ mod tests {
             counters: d.counters,
             rejected,
             asked_tls: conn.asked_tls,
+            alerts: conn.alerts,
         }
     }
 
@@ -985,7 +1112,7 @@ mod tests {
             ),
             (
                 "garbage peer header: untrusted",
-                LB, "10.0.0.5, 10.0.0.6",
+                LB, "raw:10.0.0.5, 10.0.0.6",
                 &[(XFP, "https")],
                 ("http", "internal", "80", ""),
             ),
@@ -1082,7 +1209,8 @@ mod tests {
 
     #[test]
     fn headers_already_right_are_not_rewritten() {
-        let cfg = Config::parse(LB.as_bytes()).unwrap().forwarded.unwrap();
+        let cfg = parse_cfg(LB);
+        let peer = peer_header("10.0.0.5");
         let headers: Vec<(&str, &[u8])> = [
             (":authority", "internal"),
             (XFP, "https"),
@@ -1090,7 +1218,7 @@ mod tests {
             (XF_PORT, "443"),
             (XFF, "203.0.113.9"),
             (X_REAL_IP, "203.0.113.9"),
-            ("x-oidc-edge-peer", "10.0.0.5"),
+            ("x-oidc-edge-peer", peer.as_str()),
         ]
         .iter()
         .map(|(n, v)| (*n, v.as_bytes()))
@@ -1102,6 +1230,7 @@ mod tests {
                 tls: false,
                 source: None,
                 asked_tls: false,
+                alerts: Vec::new(),
             },
         );
         assert_eq!(
@@ -1256,6 +1385,102 @@ mod tests {
             let back = run(EMIT, peer, &[(FORWARDED, fw)]);
             assert_eq!(back.get(FORWARDED).as_deref(), Some(*fw), "{why}");
         }
+    }
+
+    /// Issue point 4: a peer header Envoy did not write (header_mutation
+    /// missing, or writing another name) is never trusted: counted, logged.
+    #[test]
+    fn a_peer_header_without_the_token_is_not_trusted() {
+        let spoof = [(XFP, "https"), (XFH, "evil.example"), (XFF, "203.0.113.9")];
+        // (case, peer header as it arrives, counted as unverified)
+        let rows: &[(&str, &str, bool)] = &[
+            (
+                "client-sent, no token (header_mutation missing)",
+                "raw:10.0.0.5",
+                true,
+            ),
+            ("client-sent, guessed token", "raw:10.0.0.5;guess", true),
+            (
+                "token one character off",
+                "raw:10.0.0.5;test-peer-token-0123456789abcdefghijklmnoq",
+                true,
+            ),
+            (
+                "token with trailing junk",
+                &*format!("raw:10.0.0.5;{TOKEN}x"),
+                true,
+            ),
+            ("token without an address", &*format!("raw:;{TOKEN}"), false),
+            (
+                "the token before the address",
+                &*format!("raw:{TOKEN};10.0.0.5"),
+                true,
+            ),
+            (
+                "no peer header at all (header_mutation missing, client sent none)",
+                "",
+                false,
+            ),
+        ];
+        for (why, peer, unverified) in rows {
+            let out = run(LB, peer, &spoof);
+            assert_eq!(out.xf(), s(("http", "internal", "80", "")), "{why}");
+            assert!(
+                out.counters.contains(Counter::ForwardedPeerUnknown),
+                "{why}"
+            );
+            assert!(
+                !out.counters.contains(Counter::ForwardedTrustedPeer),
+                "{why}"
+            );
+            assert_eq!(
+                out.counters.contains(Counter::ForwardedPeerUnverified),
+                *unverified,
+                "{why}"
+            );
+            assert_eq!(out.get("x-oidc-edge-peer"), None, "{why}");
+        }
+        let ok = run(LB, "10.0.0.5", &spoof);
+        assert!(ok.counters.contains(Counter::ForwardedTrustedPeer));
+        assert!(ok.alerts.is_empty());
+        // Without a token configured (explicitly off), the address alone is
+        // believed and anything after ';' ignored.
+        let off = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null}}"#;
+        assert!(run(off, "raw:10.0.0.5", &spoof)
+            .counters
+            .contains(Counter::ForwardedTrustedPeer));
+        assert!(run(off, "raw:10.0.0.5;x", &spoof)
+            .counters
+            .contains(Counter::ForwardedTrustedPeer));
+    }
+
+    #[test]
+    fn peer_problems_are_logged_loudly_but_not_once_per_request() {
+        let mut alerts = Vec::new();
+        for _ in 0..100 {
+            alerts.extend(run(LB, "raw:10.0.0.5", &[]).alerts);
+        }
+        assert!(
+            (1..=8).contains(&alerts.len()),
+            "the 1st, 2nd, 4th... on this thread: {}",
+            alerts.len()
+        );
+        let first = &alerts[0];
+        for w in [
+            "x-oidc-edge-peer",
+            "peer token",
+            "header_mutation",
+            "envoy/edge.yaml",
+        ] {
+            assert!(first.contains(w), "{first} lacks {w}");
+        }
+        let missing: Vec<String> = (0..50).flat_map(|_| run(LB, "", &[]).alerts).collect();
+        assert!(!missing.is_empty());
+        assert!(
+            missing[0].contains("without the x-oidc-edge-peer header"),
+            "{}",
+            missing[0]
+        );
     }
 
     #[test]
@@ -1430,6 +1655,7 @@ mod tests {
             tls: false,
             source: Some("10.0.0.5".parse().unwrap()),
             asked_tls: false,
+            alerts: Vec::new(),
         };
         let borrowed: Vec<(&str, &[u8])> = headers
             .iter()

@@ -171,6 +171,10 @@ impl Connection for HostConnection {
     fn is_tls(&mut self) -> bool {
         matches!(hostcalls::get_property(vec!["connection", "tls_version"]), Ok(Some(v)) if !v.is_empty())
     }
+
+    fn alert(&mut self, message: &str) {
+        log(LogLevel::Error, message);
+    }
 }
 
 impl Request {

@@ -103,11 +103,15 @@ pub enum Counter {
     /// emit (`forwarded.family`): the client's, passed through; removed
     /// unread.
     ForwardedOtherFamilyRemoved,
+    /// The peer header lacked the peer token (`forwarded.peer_token_env`):
+    /// not written by Envoy's `header_mutation`, so a client's; the request
+    /// was treated as untrusted (and `peer_unknown` counted too).
+    ForwardedPeerUnverified,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 43] = [
+    pub const ALL: [Counter; 44] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -151,6 +155,7 @@ impl Counter {
         Counter::IdpAccepted,
         Counter::IdpRejected,
         Counter::ForwardedOtherFamilyRemoved,
+        Counter::ForwardedPeerUnverified,
     ];
 
     /// The metric name as defined in Envoy.
@@ -199,6 +204,7 @@ impl Counter {
             Counter::IdpAccepted => "oidc_edge.idp.accepted",
             Counter::IdpRejected => "oidc_edge.idp.rejected",
             Counter::ForwardedOtherFamilyRemoved => "oidc_edge.forwarded.other_family_removed",
+            Counter::ForwardedPeerUnverified => "oidc_edge.forwarded.peer_unverified",
         }
     }
 }

@@ -38,6 +38,19 @@ const CONFIGS: &[&str] = &[
     r#"{"forwarded": {"peer_address_from": "source_address", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com:8443"}}"#,
 ];
 
+/// The peer token of the trusted configurations: the reference
+/// header_mutation writes `<address>;<token>`.
+const TOKEN: &str = "prop-peer-token-0123456789abcdefghijklmn";
+
+fn parse(cfg: &str) -> oidc_edge::config::ForwardedConfig {
+    Config::parse_with_env(cfg.as_bytes(), &|k| {
+        (k == "OIDC_EDGE_PEER_TOKEN").then(|| TOKEN.to_string())
+    })
+    .unwrap()
+    .forwarded
+    .unwrap()
+}
+
 const NAMES: &[&str] = &[
     ":authority",
     "forwarded",
@@ -60,6 +73,7 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     );
     let token = prop::sample::select(vec![
         &b"10.0.0.5"[..],
+        b"10.0.0.5;prop-peer-token-0123456789abcdefghijklmn",
         b"203.0.113.9",
         b"[2001:db8::1]:443",
         b"fd00::7",
@@ -121,7 +135,7 @@ proptest! {
         mut req in headers(),
         tls in any::<bool>(),
     ) {
-        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let cfg = parse(cfg);
         let borrowed: Vec<(&str, &[u8])> = req.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
         let d = decide(&cfg, &borrowed, &mut Conn(tls));
         drop(borrowed);
@@ -174,7 +188,7 @@ proptest! {
         } else {
             (r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "accept_prefix": true}}"#, &["forwarded"])
         };
-        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let cfg = parse(cfg);
         let own: Vec<(String, Vec<u8>)> = req.into_iter().filter(|(n, _)| !other_names.contains(&n.as_str())).collect();
         let mut with_other = own.clone();
         for (i, v) in other.iter().enumerate() {

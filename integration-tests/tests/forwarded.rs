@@ -356,6 +356,132 @@ fn a_client_the_trusted_chain_hides_is_not_replaced_by_a_proxy() {
     }
 }
 
+/// edge.yaml without its header_mutation filter: the deployment mistake
+/// that would let a client name its own peer.
+fn without_header_mutation() -> EnvoyConfig {
+    EnvoyConfig::reference().plugin_config(PLUGIN).edit(|doc| {
+        let filters = doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["http_filters"]
+            .as_array_mut()
+            .expect("http_filters");
+        let before = filters.len();
+        filters.retain(|f| f["name"] != "envoy.filters.http.header_mutation");
+        assert_eq!(
+            filters.len(),
+            before - 1,
+            "edge.yaml has a header_mutation filter"
+        );
+    })
+}
+
+#[test]
+fn a_missing_header_mutation_filter_never_turns_into_trust() {
+    let edge = edge_with(without_header_mutation());
+    // A client names the LB as its peer (guessing at the token, too) and
+    // sends the forwarding headers it wants the app to believe.
+    for forged in [LB.to_string(), format!("{LB};guess"), format!("{LB};")] {
+        let echo = edge.echo(
+            Request::get("app.example.com", "/")
+                .from(CLIENT)
+                .header("X-Oidc-Edge-Peer", &forged)
+                .header("X-Forwarded-Proto", "https")
+                .header("X-Forwarded-Host", "internal.example")
+                .header("X-Forwarded-For", "203.0.113.9"),
+        );
+        assert_eq!(
+            view(&echo),
+            [
+                Some("http".to_string()),
+                Some("app.example.com".to_string()),
+                Some("80".to_string()),
+                None
+            ],
+            "{forged}: connection values, no client address invented"
+        );
+        assert_eq!(echo.header("x-oidc-edge-peer"), None);
+    }
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.trusted_peer"), 0);
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.peer_unverified"), 3);
+    // The LB's own requests now arrive without the header: untrusted, and
+    // the operator is told why.
+    edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Proto", "https"),
+    );
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.peer_unknown"), 4);
+    let log = edge.envoy.log();
+    assert!(
+        log.contains("the x-oidc-edge-peer header does not carry the peer token"),
+        "{log}"
+    );
+    assert!(
+        log.contains("a request without the x-oidc-edge-peer header"),
+        "{log}"
+    );
+    assert!(log.contains("header_mutation"), "{log}");
+}
+
+#[test]
+fn trusting_a_peer_header_without_the_token_in_the_environment_is_refused_at_load() {
+    let mut cfg = EnvoyConfig::reference().plugin_config(PLUGIN);
+    cfg.env
+        .retain(|(k, _)| k != integration_tests::envoy::PEER_TOKEN_ENV);
+    let log = match Envoy::try_start(&cfg) {
+        Ok(_) => panic!("Envoy accepted a trusted peer header without a token"),
+        Err(log) => log,
+    };
+    assert!(
+        log.contains("invalid configuration: forwarded.peer_token_env: environment variable \"OIDC_EDGE_PEER_TOKEN\" is not set"),
+        "{log}"
+    );
+}
+
+#[test]
+fn trusting_only_the_load_balancer_keeps_internal_clients_from_spoofing() {
+    // edge.yaml used to trust all of RFC 1918. Here 127.0.0.0/8 plays the
+    // internal network: the LB is 127.0.0.2, an internal client that reaches
+    // Envoy directly is 127.0.0.3.
+    let reference: serde_json::Value =
+        serde_json::from_str(&EnvoyConfig::reference().plugin_config_value()).unwrap();
+    let cidrs = reference["forwarded"]["trusted_cidrs"].as_array().unwrap();
+    for c in cidrs {
+        let c = c.as_str().unwrap();
+        let len: u8 = c.split_once('/').map_or(32, |(_, l)| l.parse().unwrap());
+        assert!(
+            len >= 16 && !["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].contains(&c),
+            "edge.yaml trusts {c}: list your LB subnets only"
+        );
+    }
+    let with = |cidr: &str| {
+        let mut plugin = reference.clone();
+        plugin["forwarded"]["trusted_cidrs"] = json!([cidr]);
+        plugin["forwarded"]["allowed_hosts"] = json!(["app.example.com", "evil.example"]);
+        plugin["forwarded"]["accept_host"] = json!(true);
+        plugin.as_object_mut().unwrap().remove("login_flow");
+        plugin.as_object_mut().unwrap().remove("redirects");
+        edge(&plugin.to_string())
+    };
+    let spoof = || {
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-For", "203.0.113.66")
+    };
+    let wide = with("127.0.0.0/8");
+    assert_eq!(
+        view(&wide.echo(spoof())),
+        some(["https", "evil.example", "443", "203.0.113.66, 127.0.0.3"]),
+        "trusting the whole internal range believes an internal client"
+    );
+    let narrow = with("127.0.0.2/32");
+    assert_eq!(
+        view(&narrow.echo(spoof())),
+        some(["http", "app.example.com", "80", "127.0.0.3"])
+    );
+}
+
 #[test]
 fn malformed_values_are_ignored_whole_and_counted() {
     let edge = edge(PLUGIN);
@@ -574,6 +700,10 @@ fn reference_config_passes_envoy_validation() {
         .env(
             "OIDC_EDGE_KEY_1",
             "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .env(
+            integration_tests::envoy::PEER_TOKEN_ENV,
+            integration_tests::envoy::PEER_TOKEN,
         )
         .output()
         .unwrap();
