@@ -45,7 +45,7 @@ fn typical<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
 }
 
 fn bench(c: &mut Criterion) {
-    let lb = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "allowed_hosts": ["app.example.com"]}}"#)
+    let lb = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null, "accept_host": true, "allowed_hosts": ["app.example.com"]}}"#)
         .unwrap()
         .forwarded
         .unwrap();
@@ -62,7 +62,7 @@ fn bench(c: &mut Criterion) {
         ("x-forwarded-for", "10.0.0.9"),
         ("x-oidc-edge-peer", "198.51.100.7"),
     ]);
-    let fw_cfg = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded", "emit_forwarded": true}}"#)
+    let fw_cfg = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null, "family": "forwarded", "accept_host": true, "emit_forwarded": true}}"#)
         .unwrap()
         .forwarded
         .unwrap();
@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("Config::parse (load time)", |b| {
-        b.iter(|| Config::parse(black_box(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"], "allowed_hosts": ["app.example.com", "*.example.org"], "external_origin": "https://app.example.com"}}"#)))
+        b.iter(|| Config::parse(black_box(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"], "peer_token_env": null, "allowed_hosts": ["app.example.com", "*.example.org"], "external_origin": "https://app.example.com"}}"#)))
     });
 }
 

@@ -239,6 +239,14 @@ mod tests {
             ("app.example.com:", None, "empty port"),
             ("app.example.com:0", None, "port 0"),
             ("app.example.com:99999", None, "port range"),
+            (
+                "app.example.com:0443",
+                None,
+                "leading zero (node::parse_port: canonical decimal only)",
+            ),
+            ("app.example.com:+443", None, "signed port"),
+            ("[2001:db8::1]:", None, "IPv6 with an empty port"),
+            ("[2001:db8::1]:00443", None, "IPv6 with a zero-padded port"),
             ("user@app.example.com", None, "userinfo"),
             ("app.example.com/path", None, "path"),
             ("app example.com", None, "space"),
@@ -277,6 +285,9 @@ mod tests {
             "https://u@a.example",
             "https://a.example?x",
             "https://",
+            "https://a.example:0443",
+            "https://a.example:+443",
+            "https://a.example:",
         ] {
             assert!(Origin::parse(bad).is_err(), "{bad}");
         }

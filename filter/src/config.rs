@@ -22,6 +22,39 @@ pub const MAX_TRUSTED_HOPS: usize = 10;
 /// Header our reference Envoy config fills with the direct TCP peer address.
 pub const DEFAULT_PEER_HEADER: &str = "x-oidc-edge-peer";
 
+/// Environment variable holding the peer token (see [`PeerToken`]), exposed
+/// to Envoy's `header_mutation` formatter (`%ENVIRONMENT(...)%`) and to the
+/// Wasm VM (`host_env_keys`).
+pub const DEFAULT_PEER_TOKEN_ENV: &str = "OIDC_EDGE_PEER_TOKEN";
+
+/// Shortest peer token accepted: 32 characters of base64 is 192 bits.
+pub const MIN_PEER_TOKEN_LEN: usize = 32;
+
+/// A secret that Envoy's `header_mutation` filter writes into the peer
+/// header after the address (`<address>;<token>`), from Envoy's own
+/// environment. It is what a client cannot forge: without it, a missing
+/// `header_mutation` filter (or one writing another header name) turns a
+/// client-sent peer header into trust, and the client chooses every
+/// forwarding header the app sees. With it, a peer header without the token
+/// is refused trust, counted and logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerToken(String);
+
+impl fmt::Debug for PeerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeerToken(<redacted>)")
+    }
+}
+
+impl PeerToken {
+    /// Checks a token, in time independent of where it differs (a client
+    /// may try many).
+    pub fn matches(&self, got: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), got.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    }
+}
+
 /// A configuration error: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -142,14 +175,19 @@ pub enum PeerSource {
     SourceAddress,
 }
 
-/// Which header family wins when a trusted peer sends both.
+/// The forwarding-header family the operator's load balancer emits: the
+/// only one oidc-edge reads. There is no fallback to the other family: a
+/// load balancer that emits one family passes the other through from the
+/// client unchanged, so falling back would believe whatever the client
+/// wrote whenever the real header is missing or malformed. The other family
+/// is always removed before the app sees the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-pub enum Prefer {
-    /// `X-Forwarded-*` first, RFC 7239 `Forwarded` as fallback.
+pub enum Family {
+    /// `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` (what most LBs send).
     #[default]
     #[serde(rename = "x-forwarded")]
     XForwarded,
-    /// RFC 7239 `Forwarded` first, `X-Forwarded-*` as fallback.
+    /// RFC 7239 `Forwarded`.
     #[serde(rename = "forwarded")]
     Forwarded,
 }
@@ -163,8 +201,12 @@ pub struct ForwardedConfig {
     pub trusted_hops: usize,
     /// Where the direct peer's address comes from.
     pub peer: PeerSource,
-    /// Header family preferred when both arrive.
-    pub prefer: Prefer,
+    /// With `PeerSource::Header`: the token the header must carry after the
+    /// address; `None` only when the operator turned verification off (or
+    /// no peer is trusted and no token is set).
+    pub peer_token: Option<PeerToken>,
+    /// The header family the load balancer emits; the other is removed.
+    pub family: Family,
     /// Fixed external origin for load balancers that forward nothing.
     pub external_origin: Option<Origin>,
     /// External hosts served here; empty allows any valid host.
@@ -173,7 +215,14 @@ pub struct ForwardedConfig {
     pub emit_forwarded: bool,
     /// Set `Host`/`:authority` to the external host for the upstream.
     pub rewrite_host: bool,
-    /// Accept `X-Forwarded-Prefix` from trusted peers.
+    /// Take the external host from a trusted peer's `X-Forwarded-Host` (or
+    /// `Forwarded` `host=`). Off by default: most L7 load balancers set
+    /// `X-Forwarded-For/-Proto/-Port` but pass a client's `X-Forwarded-Host`
+    /// through unchanged, so a trusted peer's value is the client's unless
+    /// the operator knows their LB sets it.
+    pub accept_host: bool,
+    /// Pass a trusted peer's `X-Forwarded-Prefix` (off by default, for the
+    /// same reason as `accept_host`).
     pub accept_prefix: bool,
 }
 
@@ -376,8 +425,15 @@ struct RawForwarded {
     peer_address_from: RawPeerFrom,
     #[serde(default = "default_peer_header")]
     peer_address_header: String,
+    /// `null` turns peer-header verification off.
+    #[serde(default = "default_peer_token_env")]
+    peer_token_env: Option<String>,
     #[serde(default)]
-    prefer: Prefer,
+    family: Option<Family>,
+    /// Deprecated name of `family` (it used to mean "preferred, with a
+    /// fallback to the other family").
+    #[serde(default)]
+    prefer: Option<Family>,
     #[serde(default)]
     external_origin: Option<String>,
     #[serde(default)]
@@ -386,7 +442,9 @@ struct RawForwarded {
     emit_forwarded: bool,
     #[serde(default)]
     rewrite_host: bool,
-    #[serde(default = "yes")]
+    #[serde(default)]
+    accept_host: bool,
+    #[serde(default)]
     accept_prefix: bool,
 }
 
@@ -394,21 +452,16 @@ fn default_peer_header() -> String {
     DEFAULT_PEER_HEADER.to_string()
 }
 
-fn yes() -> bool {
-    true
+fn default_peer_token_env() -> Option<String> {
+    Some(DEFAULT_PEER_TOKEN_ENV.to_string())
 }
 
-/// Request headers the filter owns; the peer header may not be one of them.
-const FORWARDING_HEADERS: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "host",
-    ":authority",
-];
+/// Whether the filter owns (rewrites or removes) this request header: the
+/// peer and session headers may not be one of them. The list is
+/// [`crate::forwarded::names`], the one source of truth.
+fn is_forwarding_header(h: &str) -> bool {
+    crate::forwarded::names::is_owned(h)
+}
 
 impl Config {
     /// Parses and validates the plugin configuration, with no environment
@@ -444,7 +497,10 @@ impl Config {
             err(field, format!("{}", e.inner()))
         })?;
         let mut notes = Vec::new();
-        let forwarded = raw.forwarded.map(validate_forwarded).transpose()?;
+        let forwarded = raw
+            .forwarded
+            .map(|r| validate_forwarded(r, env, &mut notes))
+            .transpose()?;
         let login_flow = raw
             .login_flow
             .map(|r| validate_login_flow(r, env, &mut notes))
@@ -494,7 +550,38 @@ impl Config {
     }
 }
 
-fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError> {
+fn validate_forwarded(
+    raw: RawForwarded,
+    env: &dyn Fn(&str) -> Option<String>,
+    notes: &mut Vec<String>,
+) -> Result<ForwardedConfig, ConfigError> {
+    let family = match (raw.family, raw.prefer) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "forwarded.prefer",
+                "is the old name of forwarded.family; give only family (the header family your load balancer emits)",
+            ))
+        }
+        (Some(f), None) => f,
+        (None, Some(f)) => {
+            notes.push(format!(
+                "forwarded.prefer is deprecated; rename it to forwarded.family. It now means the only family read:                  {} headers are removed, never used as a fallback (a client can send them through your load balancer)",
+                match f {
+                    Family::XForwarded => "RFC 7239 Forwarded",
+                    Family::Forwarded => "X-Forwarded-*",
+                }
+            ));
+            f
+        }
+        (None, None) => Family::XForwarded,
+    };
+    if family == Family::Forwarded && raw.accept_prefix {
+        return Err(err(
+            "forwarded.accept_prefix",
+            "reads X-Forwarded-Prefix, but family \"forwarded\" reads only RFC 7239 Forwarded (which has no prefix) \
+             and removes every X-Forwarded-* header; remove accept_prefix or use family \"x-forwarded\"",
+        ));
+    }
     let mut trusted_cidrs = Vec::with_capacity(raw.trusted_cidrs.len());
     for (i, s) in raw.trusted_cidrs.iter().enumerate() {
         trusted_cidrs
@@ -520,7 +607,7 @@ fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError>
                     format!("{h:?} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\""),
                 ));
             }
-            if FORWARDING_HEADERS.contains(&h.as_str()) {
+            if is_forwarding_header(&h) {
                 return Err(err(
                     "forwarded.peer_address_header",
                     format!("{h:?} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\""),
@@ -528,6 +615,44 @@ fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError>
             }
             PeerSource::Header(h)
         }
+    };
+    let trusts_anyone = !trusted_cidrs.is_empty() || raw.trusted_hops > 0;
+    let peer_token = match (&peer, raw.peer_token_env) {
+        (PeerSource::SourceAddress, _) => None,
+        (PeerSource::Header(h), None) => {
+            if trusts_anyone {
+                notes.push(format!(
+                    "forwarded.peer_token_env is null: {h} is believed without a token; if Envoy's header_mutation \
+                     filter is ever missing or writes another header, any client can name a trusted peer and \
+                     choose every forwarding header the app sees. Set it (default \"{DEFAULT_PEER_TOKEN_ENV}\")"
+                ));
+            }
+            None
+        }
+        (PeerSource::Header(h), Some(var)) => match env(&var) {
+            Some(t) => Some(parse_peer_token(&t).map_err(|m| {
+                err(
+                    "forwarded.peer_token_env",
+                    format!("the value of environment variable {var} {m}"),
+                )
+            })?),
+            None if trusts_anyone => {
+                return Err(err(
+                    "forwarded.peer_token_env",
+                    format!(
+                        "environment variable {var:?} is not set in the Wasm VM. The {h} header must carry it, so \
+                         that a client cannot forge the peer if the header_mutation filter is missing or misnamed. \
+                         Set {var}=$(openssl rand -base64 32) in Envoy's environment, list it in \
+                         vm_config.environment_variables.host_env_keys, and have header_mutation write \
+                         \"%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%;%ENVIRONMENT({var})%\" into {h} \
+                         (see envoy/edge.yaml); or, if you accept that risk, set \"peer_token_env\": null"
+                    ),
+                ))
+            }
+            // Nobody is trusted: the token would only guard the peer's own
+            // entry in X-Forwarded-For; verified when it is there.
+            None => None,
+        },
     };
     let external_origin = match raw.external_origin {
         None => None,
@@ -562,11 +687,13 @@ fn validate_forwarded(raw: RawForwarded) -> Result<ForwardedConfig, ConfigError>
         trusted_cidrs,
         trusted_hops: raw.trusted_hops,
         peer,
-        prefer: raw.prefer,
+        peer_token,
+        family,
         external_origin,
         allowed_hosts,
         emit_forwarded: raw.emit_forwarded,
         rewrite_host: raw.rewrite_host,
+        accept_host: raw.accept_host,
         accept_prefix: raw.accept_prefix,
     })
 }
@@ -673,9 +800,7 @@ fn validate_login_flow(
     if raw.insecure_cookies {
         notes.push("login_flow.insecure_cookies is true: cookies are sent over plain HTTP; for testing only".into());
     }
-    if !is_header_name(&raw.session_header)
-        || FORWARDING_HEADERS.contains(&raw.session_header.as_str())
-    {
+    if !is_header_name(&raw.session_header) || is_forwarding_header(&raw.session_header) {
         return Err(err(
             "login_flow.session_header",
             format!("{:?} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"", raw.session_header),
@@ -820,6 +945,21 @@ fn validate_redirects(
     })
 }
 
+/// A peer token: long enough to be unguessable, and only characters that
+/// survive a header value and the `;` separator unchanged.
+fn parse_peer_token(t: &str) -> Result<PeerToken, String> {
+    let ok = t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=_-.".contains(&b));
+    if t.len() < MIN_PEER_TOKEN_LEN || t.len() > 256 || !ok {
+        return Err(format!(
+            "must be {MIN_PEER_TOKEN_LEN} to 256 characters of base64 or hex \
+             (generate one with: openssl rand -base64 32)"
+        ));
+    }
+    Ok(PeerToken(t.to_string()))
+}
+
 /// Parses `10.0.0.0/8`, `fd00::/8`, or a bare address (a single host).
 fn parse_cidr(s: &str) -> Result<IpNet, String> {
     let expected =
@@ -858,8 +998,73 @@ fn is_header_name(h: &str) -> bool {
 mod tests {
     use super::*;
 
+    const TOKEN: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+
+    fn with_token(k: &str) -> Option<String> {
+        (k == DEFAULT_PEER_TOKEN_ENV).then(|| TOKEN.to_string())
+    }
+
     fn parse_err(json: &str) -> ConfigError {
-        Config::parse(json.as_bytes()).unwrap_err()
+        Config::parse_with_env(json.as_bytes(), &with_token).unwrap_err()
+    }
+
+    /// Issue point 4: trusting a peer named in a header needs the token.
+    #[test]
+    fn a_trusted_peer_header_needs_its_token() {
+        let lb = br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#;
+        let e = Config::parse(lb).unwrap_err();
+        assert_eq!(e.field, "forwarded.peer_token_env");
+        for w in [
+            "\"OIDC_EDGE_PEER_TOKEN\" is not set",
+            "host_env_keys",
+            "%ENVIRONMENT(OIDC_EDGE_PEER_TOKEN)%",
+            "envoy/edge.yaml",
+        ] {
+            assert!(e.message.contains(w), "{} lacks {w}", e.message);
+        }
+        let c = Config::parse_with_env(lb, &with_token).unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let f = c.forwarded.unwrap();
+        assert!(f.peer_token.as_ref().is_some_and(|t| t.matches(TOKEN)));
+        assert!(!f
+            .peer_token
+            .as_ref()
+            .unwrap()
+            .matches("0123456789abcdefghijklmnopqrstuvwxyzABCE"));
+        assert!(!f.peer_token.as_ref().unwrap().matches(""));
+        assert!(
+            !format!("{f:?}").contains(TOKEN),
+            "the token never reaches a log"
+        );
+        // Another variable name.
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_hops": 1, "peer_token_env": "MY_TOKEN"}}"#,
+            &|k| (k == "MY_TOKEN").then(|| TOKEN.to_string()),
+        );
+        assert!(c.unwrap().forwarded.unwrap().peer_token.is_some());
+        // A short or odd token.
+        let e = Config::parse_with_env(lb, &|_| Some("short".into())).unwrap_err();
+        assert!(e.message.contains("openssl rand -base64 32"), "{e}");
+        let e = Config::parse_with_env(lb, &|_| Some(format!("{TOKEN};x"))).unwrap_err();
+        assert_eq!(e.field, "forwarded.peer_token_env");
+        // Nobody trusted, or the peer from source.address: no token needed.
+        assert!(
+            Config::parse(br#"{"forwarded": {"external_origin": "https://a.example"}}"#).is_ok()
+        );
+        assert!(Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_address_from": "source_address"}}"#
+        )
+        .is_ok());
+        // Explicitly off: loads, with a warning naming the risk.
+        let c = Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null}}"#,
+        )
+        .unwrap();
+        assert!(c.forwarded.as_ref().unwrap().peer_token.is_none());
+        assert!(c
+            .warnings()
+            .iter()
+            .any(|w| w.contains("any client can name a trusted peer")));
     }
 
     #[test]
@@ -878,17 +1083,22 @@ mod tests {
         assert!(c.trusted_cidrs.is_empty());
         assert_eq!(c.trusted_hops, 0);
         assert_eq!(c.peer, PeerSource::Header(DEFAULT_PEER_HEADER.into()));
-        assert_eq!(c.prefer, Prefer::XForwarded);
-        assert!(c.accept_prefix && !c.emit_forwarded && !c.rewrite_host);
+        assert_eq!(c.family, Family::XForwarded);
+        assert!(
+            !c.accept_host && !c.accept_prefix,
+            "X-Forwarded-Host and -Prefix are trusted only when the operator says the LB sets them"
+        );
+        assert!(!c.emit_forwarded && !c.rewrite_host);
     }
 
     #[test]
     fn full_config() {
-        let c = Config::parse(
+        let c = Config::parse_with_env(
             br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"], "trusted_hops": 2,
-                 "peer_address_from": "source_address", "prefer": "forwarded",
+                 "peer_address_from": "source_address", "family": "forwarded", "accept_host": true,
                  "external_origin": "https://App.example.com", "allowed_hosts": ["app.example.com", "*.example.org"],
-                 "emit_forwarded": true, "rewrite_host": true, "accept_prefix": false}}"#,
+                 "emit_forwarded": true, "rewrite_host": true}}"#,
+            &with_token,
         )
         .unwrap()
         .forwarded
@@ -897,7 +1107,8 @@ mod tests {
         assert!(c.in_trusted_cidrs("192.0.2.7".parse().unwrap()));
         assert!(!c.in_trusted_cidrs("192.0.2.8".parse().unwrap()));
         assert_eq!(c.peer, PeerSource::SourceAddress);
-        assert_eq!(c.prefer, Prefer::Forwarded);
+        assert_eq!(c.family, Family::Forwarded);
+        assert!(c.accept_host);
         assert_eq!(c.external_origin.unwrap().authority.host, "app.example.com");
     }
 
@@ -936,9 +1147,24 @@ mod tests {
                 &["invalid type: string"],
             ),
             (
-                r#"{"forwarded": {"prefer": "xforwarded"}}"#,
-                "forwarded.prefer",
+                r#"{"forwarded": {"family": "xforwarded"}}"#,
+                "forwarded.family",
                 &["unknown variant `xforwarded`", "`x-forwarded`"],
+            ),
+            (
+                r#"{"forwarded": {"family": "forwarded", "prefer": "forwarded"}}"#,
+                "forwarded.prefer",
+                &["old name of forwarded.family", "give only family"],
+            ),
+            (
+                r#"{"forwarded": {"family": "forwarded", "accept_prefix": true}}"#,
+                "forwarded.accept_prefix",
+                &["X-Forwarded-Prefix", "remove accept_prefix"],
+            ),
+            (
+                r#"{"forwarded": {"accept_host": "yes"}}"#,
+                "forwarded.accept_host",
+                &["invalid type: string"],
             ),
             (
                 r#"{"forwarded": {"peer_address_header": "X-Peer"}}"#,
@@ -993,12 +1219,31 @@ mod tests {
 
     #[test]
     fn warnings_flag_risky_but_valid_settings() {
-        let c = Config::parse(br#"{"forwarded": {"trusted_hops": 1}}"#).unwrap();
+        let c =
+            Config::parse_with_env(br#"{"forwarded": {"trusted_hops": 1}}"#, &with_token).unwrap();
         assert!(c
             .warnings()
             .iter()
             .any(|w| w.contains("every peer is trusted")));
-        let c = Config::parse(br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#).unwrap();
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#,
+            &with_token,
+        )
+        .unwrap();
         assert!(c.warnings().is_empty());
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded"}}"#,
+            &with_token,
+        )
+        .unwrap();
+        assert_eq!(c.forwarded.as_ref().unwrap().family, Family::Forwarded);
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.contains("rename it to forwarded.family")
+                    && w.contains("X-Forwarded-* headers are removed")),
+            "{:?}",
+            c.warnings()
+        );
     }
 }

@@ -93,6 +93,10 @@ impl<H: Host> Connection for HostConnection<'_, H> {
             .property(Property::TlsVersion)
             .is_some_and(|v| !v.is_empty())
     }
+
+    fn alert(&mut self, message: &str) {
+        self.0.log(LogLevel::Error, message);
+    }
 }
 
 fn request_value<'h>(headers: &'h Headers<'h>, name: &str) -> &'h str {

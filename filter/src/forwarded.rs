@@ -28,7 +28,7 @@
 //! upstream.
 
 use crate::authority::{Authority, Origin, Proto};
-use crate::config::{ForwardedConfig, PeerSource, Prefer};
+use crate::config::{Family, ForwardedConfig, PeerSource};
 use crate::decision::{Decision, HeaderOp, Reason, Verdict};
 use crate::metrics::{Counter, CounterSet};
 use crate::node::{parse_ip_with_port, Node};
@@ -39,7 +39,10 @@ use std::net::IpAddr;
 /// Longest `X-Forwarded-Prefix` accepted.
 const MAX_PREFIX_LEN: usize = 512;
 
-/// Header names, as Envoy presents them (lower case).
+/// Every forwarding-header name the filter knows, as Envoy presents them
+/// (lower case): the one list the decision, the stripping and the
+/// configuration checks use. A header an app may read its client, scheme or
+/// host from, and that is not on these lists, reaches the app unchanged.
 pub mod names {
     /// RFC 7239.
     pub const FORWARDED: &str = "forwarded";
@@ -55,6 +58,67 @@ pub mod names {
     pub const XF_PREFIX: &str = "x-forwarded-prefix";
     /// HTTP/2-style host, as Envoy names `Host` for every protocol.
     pub const AUTHORITY: &str = ":authority";
+    /// nginx's `real_ip` convention: the client's address. Always written
+    /// with the decided client, like `X-Forwarded-For`.
+    pub const X_REAL_IP: &str = "x-real-ip";
+
+    /// The `X-Forwarded-*` family: read from a trusted peer only with
+    /// `family: "x-forwarded"`, always rewritten or removed.
+    pub const X_FORWARDED_FAMILY: [&str; 5] = [XFF, XFP, XFH, XF_PORT, XF_PREFIX];
+
+    /// Single-address client headers that CDNs, load balancers and
+    /// frameworks use (Akamai and Cloudflare `True-Client-IP`, Cloudflare
+    /// `CF-Connecting-IP`, Fastly `Fastly-Client-IP`, Rackspace/Riverbed
+    /// `X-Cluster-Client-IP`, App Engine `X-AppEngine-User-IP`, the generic
+    /// `X-Client-IP`; the list the `request-ip` library reads) and nginx's
+    /// `X-Real-IP`. Never read: each one that arrives is replaced with the
+    /// decided client (removed when the client is hidden), so an app that
+    /// reads one gets the same answer as `X-Forwarded-For`'s.
+    pub const CLIENT_ADDRESS: [&str; 7] = [
+        X_REAL_IP,
+        "true-client-ip",
+        "x-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-cluster-client-ip",
+        "x-appengine-user-ip",
+    ];
+
+    /// Other spellings of the client chain, scheme and host that frameworks
+    /// read (`X-Forwarded-Ssl`: Spring, Rack; `X-Forwarded-Scheme`: Rack,
+    /// ingress-nginx; `Front-End-Https`: IIS; `X-Url-Scheme`;
+    /// `X-Forwarded-Server`, `X-Original-Host`, `X-Host`; the legacy
+    /// `X-Forwarded` and `Forwarded-For` lists, `X-Original-Forwarded-For`
+    /// from ingress-nginx; Cloudflare's `CF-Connecting-IPv6` and
+    /// `CF-Pseudo-IPv4`). Never read, always removed: the app gets one
+    /// consistent set, the headers above.
+    pub const REMOVED: [&str; 13] = [
+        "x-forwarded-ssl",
+        "x-forwarded-scheme",
+        "x-url-scheme",
+        "front-end-https",
+        "x-forwarded-server",
+        "x-original-host",
+        "x-host",
+        "x-forwarded",
+        "forwarded-for",
+        "x-original-forwarded-for",
+        "cf-connecting-ipv6",
+        "cf-pseudo-ipv4",
+        "x-proxyuser-ip",
+    ];
+
+    /// Whether the filter owns this request header: it rewrites or removes
+    /// it on every request (so it cannot double as the peer or session
+    /// header). `host` is Envoy's `:authority` in HTTP/1 spelling.
+    pub fn is_owned(name: &str) -> bool {
+        name == FORWARDED
+            || name == AUTHORITY
+            || name == "host"
+            || X_FORWARDED_FAMILY.contains(&name)
+            || CLIENT_ADDRESS.contains(&name)
+            || REMOVED.contains(&name)
+    }
 }
 use names::*;
 
@@ -66,6 +130,82 @@ pub trait Connection {
     fn source_address(&mut self) -> Option<IpAddr>;
     /// Whether the downstream connection is TLS.
     fn is_tls(&mut self) -> bool;
+    /// Reports a problem the operator must fix (a missing or forged peer
+    /// header): the glue logs it at error level. Called rarely: see
+    /// [`alert_now`]. The default drops it (tests, fuzzing).
+    fn alert(&mut self, _message: &str) {}
+}
+
+/// Why the direct peer is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerProblem {
+    /// No peer header (or no `source.address`): is Envoy's `header_mutation`
+    /// filter in place, writing the configured header?
+    Missing,
+    /// Present but not one address (two values, not UTF-8, not an IP).
+    Malformed,
+    /// Present without the configured token: written by someone who does not
+    /// know it, which means a client (the filter is missing or writes
+    /// another header) or a `header_mutation` that does not add the token.
+    Unverified,
+}
+
+impl PeerProblem {
+    fn index(self) -> usize {
+        match self {
+            PeerProblem::Missing => 0,
+            PeerProblem::Malformed => 1,
+            PeerProblem::Unverified => 2,
+        }
+    }
+}
+
+std::thread_local! {
+    /// Problems seen on this worker, per kind, for [`alert_now`].
+    static SEEN: [std::cell::Cell<u64>; 3] = const {
+        [std::cell::Cell::new(0), std::cell::Cell::new(0), std::cell::Cell::new(0)]
+    };
+}
+
+/// Counts a peer problem and says whether to log it now: the 1st, 2nd, 4th,
+/// 8th... time on this worker. Loud at once, yet a client flooding forged
+/// headers costs a logarithmic number of log lines, not one per request.
+/// Returns the count when it is time.
+fn alert_now(p: PeerProblem) -> Option<u64> {
+    SEEN.try_with(|seen| {
+        let c = seen.get(p.index())?;
+        let n = c.get().saturating_add(1);
+        c.set(n);
+        n.is_power_of_two().then_some(n)
+    })
+    .ok()
+    .flatten()
+}
+
+fn peer_alert(cfg: &ForwardedConfig, p: PeerProblem, n: u64) -> String {
+    let what = match &cfg.peer {
+        PeerSource::Header(h) => format!("the {h} header"),
+        PeerSource::SourceAddress => "Envoy's source.address".to_string(),
+    };
+    let (problem, fix) = match p {
+        PeerProblem::Missing => (
+            format!("a request without {what}"),
+            "is Envoy's header_mutation filter before oidc-edge, writing that header (see envoy/edge.yaml)?",
+        ),
+        PeerProblem::Malformed => (
+            format!("{what} is not one IP address"),
+            "header_mutation must write %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% with OVERWRITE_IF_EXISTS_OR_ADD",
+        ),
+        PeerProblem::Unverified => (
+            format!("{what} does not carry the peer token (forwarded.peer_token_env)"),
+            "a client sent it, so header_mutation is missing or writes another header; or header_mutation does \
+             not append ;%ENVIRONMENT(<peer_token_env>)% (see envoy/edge.yaml)",
+        ),
+    };
+    format!(
+        "oidc-edge: {problem}: its forwarding headers are not trusted and the values come from the connection \
+         (seen {n} times on this worker). Fix: {fix}"
+    )
 }
 
 /// The request headers, as read in one bulk call: lower-case names, raw
@@ -81,8 +221,14 @@ pub struct ExternalView {
     pub authority: Authority,
     /// External port.
     pub port: u16,
-    /// Client, trusted proxies, peer: left to right, addresses only.
+    /// Client (when known), trusted proxies, peer: left to right, addresses
+    /// only. A hidden client has no entry: none is invented for it.
     pub chain: Vec<IpAddr>,
+    /// The client's address. `None` when the trusted chain says the client
+    /// is hidden (RFC 7239 §6.2 `unknown`, §6.3 obfuscated `_name`) or no
+    /// peer is known: the app is then told the client is unknown, never
+    /// that the nearest trusted proxy is the client.
+    pub client: Option<IpAddr>,
     /// Path prefix a trusted proxy stripped, without trailing `/`.
     pub prefix: Option<String>,
 }
@@ -234,7 +380,10 @@ fn claims_from_x_forwarded(
         }
     };
     let proto = pick(XFP);
-    let host = pick(XFH);
+    // Most LBs pass a client's X-Forwarded-Host through untouched: at any
+    // depth it may be the client's, so it is read only when the operator
+    // says their LB sets it.
+    let host = if cfg.accept_host { pick(XFH) } else { None };
     let port = pick(XF_PORT);
     let prefix = if cfg.accept_prefix {
         pick(XF_PREFIX)
@@ -264,8 +413,26 @@ fn validate<'a, T>(
     parsed
 }
 
-/// `None` if the Forwarded header is malformed (then it is ignored whole).
-fn claims_from_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Claimed> {
+/// A trusted peer's RFC 7239 claims (`family: "forwarded"`). A malformed
+/// header is ignored whole and counted: the values then come from the
+/// connection, never from `X-Forwarded-*`, which the client may have sent.
+fn claims_from_forwarded(
+    cfg: &ForwardedConfig,
+    headers: &Headers,
+    counters: &mut CounterSet,
+) -> Claimed {
+    if !present(headers, FORWARDED) {
+        return Claimed::default();
+    }
+    let parsed = parse_forwarded(cfg, headers);
+    if parsed.is_none() {
+        counters.add(Counter::ForwardedMalformed);
+    }
+    parsed.unwrap_or_default()
+}
+
+/// `None` if the Forwarded header is malformed.
+fn parse_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Claimed> {
     let mut lines = Vec::new();
     for v in values(headers, FORWARDED) {
         lines.push(std::str::from_utf8(v).ok()?);
@@ -276,10 +443,16 @@ fn claims_from_forwarded(cfg: &ForwardedConfig, headers: &Headers) -> Option<Cla
     })?;
     // The element `depth` from the right, clamped to the leftmost.
     let e = elements.get(elements.len().saturating_sub(w.depth))?;
-    let port = e.host.as_ref().and_then(|a| a.port);
+    // `host=` (with its port) only when the operator trusts the LB's host.
+    let authority = if cfg.accept_host {
+        e.host.clone()
+    } else {
+        None
+    };
+    let port = authority.as_ref().and_then(|a| a.port);
     Some(Claimed {
         proto: e.proto,
-        authority: e.host.clone(),
+        authority,
         port,
         prefix: None,
         walk: Some(w),
@@ -310,21 +483,35 @@ fn parse_prefix(s: &str) -> Option<Option<String>> {
     Some(Some(trimmed.to_string()))
 }
 
-/// The peer's address, from the configured source.
+/// The peer's address, from the configured source. With a peer token, the
+/// header is `<address>;<token>` and only a matching token counts; without
+/// one, anything after a `;` is ignored (a reference `header_mutation`
+/// talking to a filter that has no token configured).
 fn peer_address(
     cfg: &ForwardedConfig,
     headers: &Headers,
     conn: &mut dyn Connection,
-) -> Option<IpAddr> {
+) -> Result<IpAddr, PeerProblem> {
     match &cfg.peer {
-        PeerSource::SourceAddress => conn.source_address(),
+        PeerSource::SourceAddress => conn.source_address().ok_or(PeerProblem::Missing),
         PeerSource::Header(name) => {
             let mut vals = values(headers, name);
-            let only = vals.next()?;
+            let only = vals.next().ok_or(PeerProblem::Missing)?;
             if vals.next().is_some() {
-                return None; // two values: not what Envoy's OVERWRITE writes
+                // Two values: not what Envoy's OVERWRITE writes.
+                return Err(PeerProblem::Malformed);
             }
-            parse_ip_with_port(std::str::from_utf8(only).ok()?)
+            let v = std::str::from_utf8(only).map_err(|_| PeerProblem::Malformed)?;
+            let (addr, token) = match v.split_once(';') {
+                Some((a, t)) => (a, Some(t)),
+                None => (v, None),
+            };
+            if let Some(want) = &cfg.peer_token {
+                if !token.is_some_and(|t| want.matches(t)) {
+                    return Err(PeerProblem::Unverified);
+                }
+            }
+            parse_ip_with_port(addr).ok_or(PeerProblem::Malformed)
         }
     }
 }
@@ -343,46 +530,52 @@ fn connection_proto(conn: &mut dyn Connection, tls: &mut Option<bool>) -> Proto 
 /// Envoy adds `X-Forwarded-Proto` with the connection's own scheme when none
 /// arrives, so that value alone is not the client's doing.
 fn stripped_anything(headers: &Headers, proto: Proto) -> bool {
-    [FORWARDED, XFF, XFH, XF_PORT, XF_PREFIX]
+    headers
         .iter()
-        .any(|n| present(headers, n))
+        .any(|(n, _)| *n != XFP && *n != AUTHORITY && *n != "host" && names::is_owned(n))
         || values(headers, XFP).any(|v| v != proto.as_str().as_bytes())
+}
+
+/// Whether a trusted peer's request carries the family its LB does not
+/// emit: the client's, passed through; it is removed, never read.
+fn other_family_present(cfg: &ForwardedConfig, headers: &Headers) -> bool {
+    match cfg.family {
+        Family::XForwarded => present(headers, FORWARDED),
+        Family::Forwarded => X_FORWARDED_FAMILY
+            .iter()
+            // Envoy adds X-Forwarded-Proto itself when none arrives.
+            .any(|n| *n != XFP && present(headers, n)),
+    }
 }
 
 /// Decides the external view of a request and the header changes that give
 /// the upstream that view, or rejects it.
 pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connection) -> Decision {
     let mut counters = CounterSet::default();
-    let peer = peer_address(cfg, headers, conn);
-    if peer.is_none() {
-        counters.add(Counter::ForwardedPeerUnknown);
-    }
+    let peer = match peer_address(cfg, headers, conn) {
+        Ok(ip) => Some(ip),
+        Err(problem) => {
+            counters.add(Counter::ForwardedPeerUnknown);
+            if problem == PeerProblem::Unverified {
+                counters.add(Counter::ForwardedPeerUnverified);
+            }
+            if let Some(n) = alert_now(problem) {
+                conn.alert(&peer_alert(cfg, problem, n));
+            }
+            None
+        }
+    };
     let trusted = peer.is_some_and(|p| cfg.trusts_peer(p));
 
     let claimed = if trusted {
         counters.add(Counter::ForwardedTrustedPeer);
-        let has_xf = [XFF, XFP, XFH, XF_PORT, XF_PREFIX]
-            .iter()
-            .any(|n| present(headers, n));
-        let has_fw = present(headers, FORWARDED);
-        let forwarded = |counters: &mut CounterSet| {
-            let c = claims_from_forwarded(cfg, headers);
-            if c.is_none() {
-                counters.add(Counter::ForwardedMalformed);
-            }
-            c
-        };
-        match (cfg.prefer, has_xf, has_fw) {
-            (_, false, false) => Claimed::default(),
-            (Prefer::XForwarded, true, _) | (Prefer::Forwarded, true, false) => {
-                claims_from_x_forwarded(cfg, headers, &mut counters)
-            }
-            (Prefer::Forwarded, _, true) => match forwarded(&mut counters) {
-                Some(c) => c,
-                None if has_xf => claims_from_x_forwarded(cfg, headers, &mut counters),
-                None => Claimed::default(),
-            },
-            (Prefer::XForwarded, false, true) => forwarded(&mut counters).unwrap_or_default(),
+        if other_family_present(cfg, headers) {
+            counters.add(Counter::ForwardedOtherFamilyRemoved);
+        }
+        // Only the family the LB emits is read; no fallback to the other.
+        match cfg.family {
+            Family::XForwarded => claims_from_x_forwarded(cfg, headers, &mut counters),
+            Family::Forwarded => claims_from_forwarded(cfg, headers, &mut counters),
         }
     } else {
         counters.add(Counter::ForwardedUntrustedPeer);
@@ -428,25 +621,40 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
     }
 
     let mut chain = Vec::new();
+    let mut client = None;
     if let Some(peer) = peer {
+        let mut hidden = false;
         if let Some(w) = &claimed.walk {
-            // A client that hid its address (`for=unknown`) adds nothing.
-            chain.extend(w.client.and_then(Node::ip));
+            match w.client {
+                Some(Node::Ip(ip)) => chain.push(ip),
+                // A client the trusted chain hides (`for=unknown`, `_name`)
+                // gets no entry; the proxies next to it are not the client.
+                Some(Node::Hidden) => hidden = true,
+                None => {}
+            }
             chain.extend(w.proxies.iter().rev());
         }
         chain.push(peer);
+        if !hidden {
+            client = chain.first().copied();
+        }
     }
     let view = ExternalView {
         proto,
         authority,
         port,
         chain,
+        client,
         prefix: claimed.prefix,
     };
     let ops = plan(cfg, headers, &view);
-    // X-Forwarded-For gains the peer on every request; count only changes to
-    // what the app builds URLs from (scheme, host, port, prefix, Forwarded).
+    // X-Forwarded-For gains the peer and X-Real-IP is added on every
+    // request; count only corrections: what the app builds URLs from
+    // (scheme, host, port, prefix, Forwarded) and client headers that
+    // arrived with another value.
     let corrected = ops.iter().any(|op| match op {
+        HeaderOp::Set(XFF, _) => false,
+        HeaderOp::Set(X_REAL_IP, _) => present(headers, X_REAL_IP),
         HeaderOp::Set(name, _) | HeaderOp::Remove(name) => *name != XFF,
         _ => false,
     });
@@ -486,16 +694,25 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
         let _ = write!(xff, "{sep}{ip}");
     }
     let forwarded = cfg.emit_forwarded.then(|| canonical_forwarded(view, &host));
-    let wanted: [(&'static str, Option<String>); 6] = [
+    let client = view.client.map(|ip| ip.to_string());
+    let wanted: [(&'static str, Option<String>); 7] = [
         (XFP, Some(view.proto.as_str().to_string())),
         (XFH, Some(host.clone())),
         (XF_PORT, Some(view.port.to_string())),
         (XFF, (!xff.is_empty()).then_some(xff)),
         (XF_PREFIX, view.prefix.clone()),
         (FORWARDED, forwarded),
+        (X_REAL_IP, client.clone()),
     ];
+    // The other client-address headers: rewritten when they arrive (an app
+    // built for a CDN keeps working, with the decided client), never added.
+    let arrived = CLIENT_ADDRESS
+        .iter()
+        .skip(1) // X_REAL_IP, always written above
+        .filter(|n| present(headers, n))
+        .map(|n| (*n, client.clone()));
     let mut ops = Vec::new();
-    for (name, want) in wanted {
+    for (name, want) in wanted.into_iter().chain(arrived) {
         let mut have = values(headers, name);
         let first = have.next();
         let single = have.next().is_none();
@@ -504,6 +721,11 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
             (Some(w), _) => ops.push(HeaderOp::Set(name, w)),
             (None, Some(_)) => ops.push(HeaderOp::Remove(name)),
             (None, None) => {}
+        }
+    }
+    for name in REMOVED {
+        if present(headers, name) {
+            ops.push(HeaderOp::Remove(name));
         }
     }
     if cfg.rewrite_host {
@@ -520,9 +742,10 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
     ops
 }
 
-/// One RFC 7239 element describing the external request as a whole.
+/// One RFC 7239 element describing the external request as a whole;
+/// `for=unknown` (§6.2) when the client is hidden or not known.
 fn canonical_forwarded(view: &ExternalView, host: &str) -> String {
-    let client = match view.chain.first() {
+    let client = match view.client {
         Some(IpAddr::V6(ip)) => format!("\"[{ip}]\""),
         Some(IpAddr::V4(ip)) => ip.to_string(),
         None => "unknown".to_string(),
@@ -544,6 +767,7 @@ mod tests {
         tls: bool,
         source: Option<IpAddr>,
         asked_tls: bool,
+        alerts: Vec<String>,
     }
 
     impl Connection for Conn {
@@ -554,6 +778,30 @@ mod tests {
             self.asked_tls = true;
             self.tls
         }
+        fn alert(&mut self, message: &str) {
+            self.alerts.push(message.to_string());
+        }
+    }
+
+    /// The peer token the tests' Envoy writes after the peer address.
+    const TOKEN: &str = "test-peer-token-0123456789abcdefghijklmnop";
+
+    fn parse_cfg(cfg: &str) -> ForwardedConfig {
+        Config::parse_with_env(cfg.as_bytes(), &|k| {
+            (k == crate::config::DEFAULT_PEER_TOKEN_ENV).then(|| TOKEN.to_string())
+        })
+        .unwrap()
+        .forwarded
+        .unwrap()
+    }
+
+    /// The peer header as the reference header_mutation writes it; a
+    /// `raw:` prefix sends the rest as is (a client's forgery).
+    fn peer_header(peer: &str) -> String {
+        match peer.strip_prefix("raw:") {
+            Some(raw) => raw.to_string(),
+            None => format!("{peer};{TOKEN}"),
+        }
     }
 
     /// What the upstream receives: the request headers after the ops.
@@ -562,6 +810,7 @@ mod tests {
         counters: CounterSet,
         rejected: Option<Reason>,
         asked_tls: bool,
+        alerts: Vec<String>,
     }
 
     impl Outcome {
@@ -586,10 +835,10 @@ mod tests {
     }
 
     fn run_with(cfg: &str, peer: &str, tls: bool, req: &[(&str, &[u8])]) -> Outcome {
-        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let cfg = parse_cfg(cfg);
         let mut headers: Vec<(String, Vec<u8>)> = vec![(":authority".into(), b"internal".to_vec())];
         if !peer.is_empty() {
-            headers.push(("x-oidc-edge-peer".into(), peer.as_bytes().to_vec()));
+            headers.push(("x-oidc-edge-peer".into(), peer_header(peer).into_bytes()));
         }
         for (n, v) in req {
             if *n == ":authority" {
@@ -601,6 +850,7 @@ mod tests {
             tls,
             source: None,
             asked_tls: false,
+            alerts: Vec::new(),
         };
         let borrowed: Vec<(&str, &[u8])> = headers
             .iter()
@@ -629,6 +879,7 @@ mod tests {
             counters: d.counters,
             rejected,
             asked_tls: conn.asked_tls,
+            alerts: conn.alerts,
         }
     }
 
@@ -637,11 +888,13 @@ mod tests {
         run_with(cfg, peer, false, &req)
     }
 
-    const LB: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#;
+    /// An LB that sets every X-Forwarded header itself (host and prefix too).
+    const LB: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"], "accept_host": true, "accept_prefix": true}}"#;
+    /// The defaults: the LB sets X-Forwarded-For/-Proto/-Port only.
+    const LB_DEFAULTS: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#;
     const HOPS2: &str = r#"{"forwarded": {"trusted_hops": 2}}"#;
     const LB_HOPS2: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2}}"#;
-    const LB_FW: &str =
-        r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded"}}"#;
+    const LB_FW: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "accept_host": true}}"#;
 
     fn s(v: (&str, &str, &str, &str)) -> (String, String, String, String) {
         (v.0.into(), v.1.into(), v.2.into(), v.3.into())
@@ -780,37 +1033,73 @@ mod tests {
                 ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
             ),
             (
-                "Forwarded only (RFC 7239 §7.4 style): used when X-Forwarded-* is absent",
-                LB, "10.0.0.5",
+                "family forwarded (RFC 7239 §7.4 example)",
+                LB_FW, "10.0.0.5",
                 &[(FORWARDED, "for=\"[2001:db8:cafe::17]:4711\";proto=https;host=app.example.com")],
                 ("https", "app.example.com", "443", "2001:db8:cafe::17, 10.0.0.5"),
             ),
             (
-                "Forwarded with several elements and lines: depth follows the trust walk",
+                "family x-forwarded: a Forwarded header is the client's (the LB passes it through), never read",
                 LB, "10.0.0.5",
+                &[(FORWARDED, "for=\"[2001:db8:cafe::17]:4711\";proto=https;host=app.example.com")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+            (
+                "family forwarded: X-Forwarded-* is the client's, never read",
+                LB_FW, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "app.example.com"), (XF_PORT, "8443"), (XFF, "203.0.113.9")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+            (
+                "Forwarded with several elements and lines: depth follows the trust walk",
+                LB_FW, "10.0.0.5",
                 &[(FORWARDED, "for=6.6.6.6;proto=http;host=evil.example"), (FORWARDED, "for=203.0.113.9;proto=https;host=app.example.com, for=10.9.9.9;proto=http;host=internal")],
                 ("https", "app.example.com", "443", "203.0.113.9, 10.9.9.9, 10.0.0.5"),
             ),
             (
-                "both families, prefer x-forwarded (default): X-Forwarded-* wins",
+                "both families, family x-forwarded (default): only X-Forwarded-* is read",
                 LB, "10.0.0.5",
                 &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=http;host=fw.example.com")],
                 ("https", "xf.example.com", "443", "10.0.0.5"),
             ),
             (
-                "both families, prefer forwarded: Forwarded wins",
+                "both families, family forwarded: only Forwarded is read",
                 LB_FW, "10.0.0.5",
                 &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=http;host=fw.example.com")],
                 ("http", "fw.example.com", "80", "203.0.113.9, 10.0.0.5"),
             ),
             (
-                "prefer forwarded but Forwarded malformed: falls back to X-Forwarded-*, never half-used",
+                "family forwarded, Forwarded malformed: connection values, never the client's X-Forwarded-* (issue: no fallback)",
                 LB_FW, "10.0.0.5",
                 &[(XFP, "https"), (XFH, "xf.example.com"), (FORWARDED, "for=203.0.113.9;proto=https;host=\"fw.example.com")],
-                ("https", "xf.example.com", "443", "10.0.0.5"),
+                ("http", "internal", "80", "10.0.0.5"),
             ),
             (
-                "prefer x-forwarded but only a malformed Forwarded: connection values",
+                "family x-forwarded, X-Forwarded-Proto malformed: the connection's scheme, never Forwarded's",
+                LB, "10.0.0.5",
+                &[(XFP, "gopher"), (FORWARDED, "for=203.0.113.9;proto=https;host=fw.example.com")],
+                ("http", "internal", "80", "10.0.0.5"),
+            ),
+            (
+                "defaults: a trusted LB's X-Forwarded-Host is ignored (ALB, GCLB, nginx pass the client's through); Host is used",
+                LB_DEFAULTS, "10.0.0.5",
+                &[(XFP, "https"), (XFH, "evil.example"), (XF_PORT, "443"), (XFF, "203.0.113.9")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "defaults: X-Forwarded-Port is still trusted (LBs set it), and beats Host's port",
+                LB_DEFAULTS, "10.0.0.5",
+                &[(":authority", "app.example.com:8080"), (XFP, "https"), (XF_PORT, "8443"), (XFH, "evil.example:1")],
+                ("https", "app.example.com:8443", "8443", "10.0.0.5"),
+            ),
+            (
+                "family forwarded without accept_host: host= is ignored, Host is used",
+                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded"}}"#, "10.0.0.5",
+                &[(FORWARDED, "for=203.0.113.9;proto=https;host=\"evil.example:8443\"")],
+                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+            ),
+            (
+                "family x-forwarded, only a malformed Forwarded: connection values",
                 LB, "10.0.0.5",
                 &[(FORWARDED, "for=[2001:db8::1];proto=https")],
                 ("http", "internal", "80", "10.0.0.5"),
@@ -823,7 +1112,7 @@ mod tests {
             ),
             (
                 "garbage peer header: untrusted",
-                LB, "10.0.0.5, 10.0.0.6",
+                LB, "raw:10.0.0.5, 10.0.0.6",
                 &[(XFP, "https")],
                 ("http", "internal", "80", ""),
             ),
@@ -898,20 +1187,38 @@ mod tests {
         assert!(spoofed_proto.contains(Counter::ForwardedUntrustedStripped));
 
         assert!(c(LB, "10.0.0.5", &[(XFP, "gopher")]).contains(Counter::ForwardedMalformed));
-        assert!(c(LB, "10.0.0.5", &[(FORWARDED, "for=\"x")]).contains(Counter::ForwardedMalformed));
+        assert!(
+            c(LB_FW, "10.0.0.5", &[(FORWARDED, "for=\"x")]).contains(Counter::ForwardedMalformed)
+        );
+        let other = c(LB, "10.0.0.5", &[(FORWARDED, "for=\"x")]);
+        assert!(
+            !other.contains(Counter::ForwardedMalformed),
+            "the other family is not read, so not judged"
+        );
+        assert!(other.contains(Counter::ForwardedOtherFamilyRemoved));
+        assert!(c(LB_FW, "10.0.0.5", &[(XFH, "a.example")])
+            .contains(Counter::ForwardedOtherFamilyRemoved));
+        assert!(
+            !c(LB_FW, "10.0.0.5", &[(XFP, "http")]).contains(Counter::ForwardedOtherFamilyRemoved),
+            "Envoy adds X-Forwarded-Proto itself"
+        );
+        assert!(!c(LB, "10.0.0.5", &[(XFH, "a.example")])
+            .contains(Counter::ForwardedOtherFamilyRemoved));
         assert!(c(LB, "", &[]).contains(Counter::ForwardedPeerUnknown));
     }
 
     #[test]
     fn headers_already_right_are_not_rewritten() {
-        let cfg = Config::parse(LB.as_bytes()).unwrap().forwarded.unwrap();
+        let cfg = parse_cfg(LB);
+        let peer = peer_header("10.0.0.5");
         let headers: Vec<(&str, &[u8])> = [
             (":authority", "internal"),
             (XFP, "https"),
             (XFH, "internal"),
             (XF_PORT, "443"),
             (XFF, "203.0.113.9"),
-            ("x-oidc-edge-peer", "10.0.0.5"),
+            (X_REAL_IP, "203.0.113.9"),
+            ("x-oidc-edge-peer", peer.as_str()),
         ]
         .iter()
         .map(|(n, v)| (*n, v.as_bytes()))
@@ -923,6 +1230,7 @@ mod tests {
                 tls: false,
                 source: None,
                 asked_tls: false,
+                alerts: Vec::new(),
             },
         );
         assert_eq!(
@@ -931,6 +1239,247 @@ mod tests {
                 HeaderOp::Set(XFF, "203.0.113.9, 10.0.0.5".into()),
                 HeaderOp::RemoveNamed("x-oidc-edge-peer".into()),
             ])
+        );
+    }
+
+    /// Issue point 3: every client-address header an app may read tells the
+    /// decided client, whoever sent it; scheme and host variants are removed.
+    #[test]
+    fn client_address_headers_follow_the_decided_client() {
+        // (case, config, peer, request, X-Real-IP, True-Client-IP, CF-Connecting-IP at the app)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let rows: &[Row] = &[
+            (
+                "untrusted client spoofing X-Real-IP and CDN headers: all say the peer",
+                LB, "198.51.100.7",
+                &[(X_REAL_IP, "10.0.0.9"), ("true-client-ip", "1.1.1.1"), ("cf-connecting-ip", "2.2.2.2")],
+                Some("198.51.100.7"), Some("198.51.100.7"), Some("198.51.100.7"),
+            ),
+            (
+                "trusted LB: X-Real-IP is the chain's client, not what arrived (nginx real_ip semantics)",
+                LB, "10.0.0.5",
+                &[(XFF, "203.0.113.9"), (X_REAL_IP, "6.6.6.6")],
+                Some("203.0.113.9"), None, None,
+            ),
+            (
+                "X-Real-IP is added when absent, like X-Forwarded-For; CDN headers are never added",
+                LB, "10.0.0.5",
+                &[(XFF, "2001:db8::9")],
+                Some("2001:db8::9"), None, None,
+            ),
+            (
+                "no peer known: no client to tell; client headers removed",
+                LB, "",
+                &[(X_REAL_IP, "10.0.0.9"), ("true-client-ip", "1.1.1.1")],
+                None, None, None,
+            ),
+            (
+                "hidden client (RFC 7239 §6.2 for=unknown): client headers removed, none invented",
+                LB_FW, "10.0.0.5",
+                &[(FORWARDED, "for=unknown;proto=https"), (X_REAL_IP, "10.0.0.5"), ("cf-connecting-ip", "1.1.1.1")],
+                None, None, None,
+            ),
+        ];
+        for (why, cfg, peer, req, real_ip, true_client, cf) in rows {
+            let out = run(cfg, peer, req);
+            assert_eq!(out.get(X_REAL_IP).as_deref(), *real_ip, "{why}");
+            assert_eq!(out.get("true-client-ip").as_deref(), *true_client, "{why}");
+            assert_eq!(out.get("cf-connecting-ip").as_deref(), *cf, "{why}");
+        }
+        // Every other spelling is removed, from trusted and untrusted peers.
+        for peer in ["10.0.0.5", "198.51.100.7"] {
+            let req: Vec<(&str, &str)> = REMOVED.iter().map(|n| (*n, "on")).collect();
+            let out = run(LB, peer, &req);
+            for n in REMOVED {
+                assert_eq!(out.get(n), None, "{n} from {peer}");
+            }
+        }
+        let spoof = run(LB, "198.51.100.7", &[("x-forwarded-ssl", "on")]);
+        assert!(spoof.counters.contains(Counter::ForwardedUntrustedStripped));
+        let spoof = run(LB, "198.51.100.7", &[(X_REAL_IP, "10.0.0.1")]);
+        assert!(spoof.counters.contains(Counter::ForwardedUntrustedStripped));
+        let corrected = run(
+            LB,
+            "10.0.0.5",
+            &[
+                (XFP, "http"),
+                (XFH, "internal"),
+                (XF_PORT, "80"),
+                (X_REAL_IP, "6.6.6.6"),
+            ],
+        );
+        assert!(
+            corrected.counters.contains(Counter::ForwardedRewritten),
+            "a wrong X-Real-IP is a correction"
+        );
+    }
+
+    /// Issue point 6: when the trusted chain hides the client, the app is
+    /// not told that the nearest trusted proxy is the client.
+    #[test]
+    fn a_hidden_client_stays_hidden() {
+        const EMIT: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "emit_forwarded": true}}"#;
+        const EMIT_HOPS: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2, "family": "forwarded", "emit_forwarded": true}}"#;
+        // (case and source, config, peer, Forwarded lines, XFF and Forwarded at the app)
+        let rows: &[(&str, &str, &str, &[&str], &str, &str)] = &[
+            (
+                "RFC 7239 §6.2: for=unknown from the peer; XFF has only the peer",
+                EMIT,
+                "10.0.0.5",
+                &["for=unknown;proto=https"],
+                "10.0.0.5",
+                "for=unknown;host=internal;proto=https",
+            ),
+            (
+                "RFC 7239 §6.3: obfuscated client behind a trusted internal proxy",
+                EMIT,
+                "10.0.0.5",
+                &["for=_hidden;proto=https, for=10.9.9.9;proto=http"],
+                "10.9.9.9, 10.0.0.5",
+                "for=unknown;host=internal;proto=https",
+            ),
+            (
+                "obfuscated identifier with an obfuscated port (§6.3 example)",
+                EMIT,
+                "10.0.0.5",
+                &["for=\"_SEVKISEK:_1234\";proto=https"],
+                "10.0.0.5",
+                "for=unknown;host=internal;proto=https",
+            ),
+            (
+                "a hidden proxy trusted by position is skipped, the client beyond it is known",
+                EMIT_HOPS,
+                "10.0.0.5",
+                &["for=203.0.113.9, for=_lb2;proto=https"],
+                "203.0.113.9, 10.0.0.5",
+                "for=203.0.113.9;host=internal;proto=http",
+            ),
+            (
+                "control: a known client is named",
+                EMIT,
+                "10.0.0.5",
+                &["for=203.0.113.9;proto=https"],
+                "203.0.113.9, 10.0.0.5",
+                "for=203.0.113.9;host=internal;proto=https",
+            ),
+        ];
+        for (why, cfg, peer, lines, xff, fw) in rows {
+            let req: Vec<(&str, &str)> = lines.iter().map(|l| (FORWARDED, *l)).collect();
+            let out = run(cfg, peer, &req);
+            assert_eq!(out.get(XFF).as_deref(), Some(*xff), "{why}");
+            assert_eq!(out.get(FORWARDED).as_deref(), Some(*fw), "{why}");
+            assert_eq!(
+                out.get(X_REAL_IP).is_some(),
+                !fw.starts_with("for=unknown"),
+                "{why}"
+            );
+            // What we emit reads back as the same view: a hidden client stays hidden.
+            let back = run(EMIT, peer, &[(FORWARDED, fw)]);
+            assert_eq!(back.get(FORWARDED).as_deref(), Some(*fw), "{why}");
+        }
+    }
+
+    /// Issue point 4: a peer header Envoy did not write (header_mutation
+    /// missing, or writing another name) is never trusted: counted, logged.
+    #[test]
+    fn a_peer_header_without_the_token_is_not_trusted() {
+        let spoof = [(XFP, "https"), (XFH, "evil.example"), (XFF, "203.0.113.9")];
+        // (case, peer header as it arrives, counted as unverified)
+        let rows: &[(&str, &str, bool)] = &[
+            (
+                "client-sent, no token (header_mutation missing)",
+                "raw:10.0.0.5",
+                true,
+            ),
+            ("client-sent, guessed token", "raw:10.0.0.5;guess", true),
+            (
+                "token one character off",
+                "raw:10.0.0.5;test-peer-token-0123456789abcdefghijklmnoq",
+                true,
+            ),
+            (
+                "token with trailing junk",
+                &*format!("raw:10.0.0.5;{TOKEN}x"),
+                true,
+            ),
+            ("token without an address", &*format!("raw:;{TOKEN}"), false),
+            (
+                "the token before the address",
+                &*format!("raw:{TOKEN};10.0.0.5"),
+                true,
+            ),
+            (
+                "no peer header at all (header_mutation missing, client sent none)",
+                "",
+                false,
+            ),
+        ];
+        for (why, peer, unverified) in rows {
+            let out = run(LB, peer, &spoof);
+            assert_eq!(out.xf(), s(("http", "internal", "80", "")), "{why}");
+            assert!(
+                out.counters.contains(Counter::ForwardedPeerUnknown),
+                "{why}"
+            );
+            assert!(
+                !out.counters.contains(Counter::ForwardedTrustedPeer),
+                "{why}"
+            );
+            assert_eq!(
+                out.counters.contains(Counter::ForwardedPeerUnverified),
+                *unverified,
+                "{why}"
+            );
+            assert_eq!(out.get("x-oidc-edge-peer"), None, "{why}");
+        }
+        let ok = run(LB, "10.0.0.5", &spoof);
+        assert!(ok.counters.contains(Counter::ForwardedTrustedPeer));
+        assert!(ok.alerts.is_empty());
+        // Without a token configured (explicitly off), the address alone is
+        // believed and anything after ';' ignored.
+        let off = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null}}"#;
+        assert!(run(off, "raw:10.0.0.5", &spoof)
+            .counters
+            .contains(Counter::ForwardedTrustedPeer));
+        assert!(run(off, "raw:10.0.0.5;x", &spoof)
+            .counters
+            .contains(Counter::ForwardedTrustedPeer));
+    }
+
+    #[test]
+    fn peer_problems_are_logged_loudly_but_not_once_per_request() {
+        let mut alerts = Vec::new();
+        for _ in 0..100 {
+            alerts.extend(run(LB, "raw:10.0.0.5", &[]).alerts);
+        }
+        assert!(
+            (1..=8).contains(&alerts.len()),
+            "the 1st, 2nd, 4th... on this thread: {}",
+            alerts.len()
+        );
+        let first = &alerts[0];
+        for w in [
+            "x-oidc-edge-peer",
+            "peer token",
+            "header_mutation",
+            "envoy/edge.yaml",
+        ] {
+            assert!(first.contains(w), "{first} lacks {w}");
+        }
+        let missing: Vec<String> = (0..50).flat_map(|_| run(LB, "", &[]).alerts).collect();
+        assert!(!missing.is_empty());
+        assert!(
+            missing[0].contains("without the x-oidc-edge-peer header"),
+            "{}",
+            missing[0]
         );
     }
 
@@ -970,7 +1519,7 @@ mod tests {
 
     #[test]
     fn allowed_hosts() {
-        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "allowed_hosts": ["app.example.com", "*.example.org"]}}"#;
+        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#;
         let rows: &[(&str, &[(&str, &str)], Option<Reason>, &str)] = &[
             ("10.0.0.5", &[(XFH, "app.example.com")], None, "listed"),
             (
@@ -1044,11 +1593,17 @@ mod tests {
             &[(XF_PREFIX, "/app")],
         );
         assert_eq!(off.get(XF_PREFIX), None, "accept_prefix false removes it");
+        let default = run(LB_DEFAULTS, "10.0.0.5", &[(XF_PREFIX, "/app")]);
+        assert_eq!(
+            default.get(XF_PREFIX),
+            None,
+            "off by default: LBs pass a client's X-Forwarded-Prefix through"
+        );
     }
 
     #[test]
     fn emit_forwarded_and_rewrite_host() {
-        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "emit_forwarded": true, "rewrite_host": true}}"#;
+        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#;
         let out = run(
             cfg,
             "10.0.0.5",
@@ -1100,6 +1655,7 @@ mod tests {
             tls: false,
             source: Some("10.0.0.5".parse().unwrap()),
             asked_tls: false,
+            alerts: Vec::new(),
         };
         let borrowed: Vec<(&str, &[u8])> = headers
             .iter()

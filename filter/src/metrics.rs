@@ -106,11 +106,19 @@ pub enum Counter {
     FlowLifetimeTooLong,
     /// IdP mode in report mode: an authorization request enforce mode would refuse.
     IdpReportOnly,
+    /// A trusted peer's request carried the header family its LB does not
+    /// emit (`forwarded.family`): the client's, passed through; removed
+    /// unread.
+    ForwardedOtherFamilyRemoved,
+    /// The peer header lacked the peer token (`forwarded.peer_token_env`):
+    /// not written by Envoy's `header_mutation`, so a client's; the request
+    /// was treated as untrusted (and `peer_unknown` counted too).
+    ForwardedPeerUnverified,
 }
 
 impl Counter {
     /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 45] = [
+    pub const ALL: [Counter; 47] = [
         Counter::ForwardedTrustedPeer,
         Counter::ForwardedUntrustedPeer,
         Counter::ForwardedUntrustedStripped,
@@ -156,6 +164,8 @@ impl Counter {
         Counter::FlowNotYetValid,
         Counter::FlowLifetimeTooLong,
         Counter::IdpReportOnly,
+        Counter::ForwardedOtherFamilyRemoved,
+        Counter::ForwardedPeerUnverified,
     ];
 
     /// The metric name as defined in Envoy.
@@ -206,6 +216,8 @@ impl Counter {
             Counter::FlowNotYetValid => "oidc_edge.login_flow.rejected.not_yet_valid",
             Counter::FlowLifetimeTooLong => "oidc_edge.login_flow.rejected.lifetime_too_long",
             Counter::IdpReportOnly => "oidc_edge.idp.report_only",
+            Counter::ForwardedOtherFamilyRemoved => "oidc_edge.forwarded.other_family_removed",
+            Counter::ForwardedPeerUnverified => "oidc_edge.forwarded.peer_unverified",
         }
     }
 }

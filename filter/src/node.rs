@@ -98,20 +98,29 @@ fn is_obfuscated(s: &str) -> bool {
     }
 }
 
-/// A decimal port 1–65535 without sign or leading zeros beyond one digit.
+/// Whether `s` is a port in canonical form: see [`parse_port`].
 pub fn is_port(s: &str) -> bool {
     parse_port(s).is_some()
 }
 
-/// Parses a decimal port 1–65535 (at most 5 digits, no sign).
+/// Parses a port in canonical decimal form only: `1`–`65535`, digits only,
+/// no sign, no leading zero, not empty. Every place oidc-edge reads a port
+/// (`X-Forwarded-Port`, hosts, `Forwarded` nodes, redirect URIs, origins)
+/// goes through here, because a lenient parser is a disagreement waiting to
+/// happen: `0443` is 443 to Rust's `u16::from_str` but octal or an error to
+/// other parsers, and `+443` or `443 ` are accepted by some and not others.
+/// A value two components read differently can pass a check in one and mean
+/// something else in the other, so anything but the one canonical spelling
+/// is malformed.
 pub fn parse_port(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 5 || b.first() == Some(&b'0') || !b.iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
-    match s.parse::<u16>() {
-        Ok(0) | Err(_) => None,
-        Ok(p) => Some(p),
-    }
+    // At most 5 digits: fits in u32 without overflow.
+    let n = b.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    u16::try_from(n).ok()
 }
 
 /// IPv4-mapped IPv6 becomes IPv4, so one CIDR list covers dual-stack sockets.
@@ -154,6 +163,8 @@ mod tests {
             ("192.0.2.1:0", None, "port 0"),
             ("192.0.2.1:65536", None, "port out of range"),
             ("192.0.2.1:", None, "empty port"),
+            ("192.0.2.1:080", None, "leading zero in the port"),
+            ("[2001:db8::1]:+443", None, "signed port"),
             ("[2001:db8::1]x", None, "junk after bracket"),
             ("unknown", None, "not an address in XFF"),
             ("example.com", None, "host name"),
@@ -164,6 +175,34 @@ mod tests {
         for (input, want, why) in rows {
             let got = parse_ip_with_port(input);
             assert_eq!(got, want.map(|w| w.parse().unwrap()), "{why}: {input:?}");
+        }
+    }
+
+    /// Every place a port is read uses this parser; the rows are the
+    /// spellings parsers disagree on.
+    #[test]
+    fn ports_are_canonical_decimal_only() {
+        let rows: &[(&str, Option<u16>, &str)] = &[
+            ("1", Some(1), "lowest port (RFC 6335 §6: 0 is reserved)"),
+            ("443", Some(443), "plain"),
+            ("65535", Some(65535), "highest port"),
+            ("0", None, "port 0 is not a destination"),
+            ("65536", None, "out of range"),
+            ("99999", None, "out of range, five digits"),
+            ("100000", None, "six digits"),
+            ("0443", None, "leading zero: octal to some parsers"),
+            ("00080", None, "leading zeros"),
+            ("+443", None, "sign (Rust's u16::from_str accepts it)"),
+            ("-1", None, "negative"),
+            ("", None, "empty (RFC 3986 allows it; we never need it)"),
+            (" 443", None, "whitespace"),
+            ("443 ", None, "trailing whitespace"),
+            ("44_3", None, "separator"),
+            ("0x1bb", None, "hexadecimal"),
+            ("\u{665}", None, "non-ASCII digit"),
+        ];
+        for (input, want, why) in rows {
+            assert_eq!(parse_port(input), *want, "{why}: {input:?}");
         }
     }
 
@@ -188,6 +227,11 @@ mod tests {
             ("2001:db8:cafe::17", None, "§6: IPv6 must be bracketed"),
             ("[2001:db8:cafe::17", None, "unclosed bracket"),
             ("192.0.2.43:", None, "empty port"),
+            (
+                "192.0.2.43:0080",
+                None,
+                "§6 node-port is 1*5DIGIT, but only canonical spellings are read",
+            ),
             ("_bad/char", None, "obfnode charset"),
             ("host.example", None, "host names are not nodes"),
         ];

@@ -19,6 +19,8 @@ const NODE_A: &str = "10.0.0.1:8080";
 const NODE_B: &str = "10.0.0.2:8080";
 const T0: u64 = 1_800_000_000_000;
 const SESSION_HEADER: &str = "x-oidc-edge-node";
+/// The token Envoy's header_mutation appends to the peer address.
+const PEER_TOKEN: &str = "cGVlci10b2tlbi1mb3ItdGVzdHMtb25seS0wMTIzNDU2";
 
 /// One Envoy's parsed configuration: `login_flow` options, and other
 /// top-level sections, spliced into a base that trusts the loopback LB.
@@ -28,16 +30,18 @@ fn envoy(login_flow_extra: &str, sections: &str) -> Rc<Config> {
             "login_flow": {{"authorization_endpoints": ["{IDP}"], "callback_paths": ["/callback"],
                             "keys": [{{"id": "k1", "secret": "{KEY}"}}]{login_flow_extra}}}{sections}}}"#
     );
-    Rc::new(Config::parse(json.as_bytes()).unwrap())
+    let env = |k: &str| (k == "OIDC_EDGE_PEER_TOKEN").then(|| PEER_TOKEN.to_string());
+    Rc::new(Config::parse_with_env(json.as_bytes(), &env).unwrap())
 }
 
 /// A browser request through the trusted LB, `https://app.example.com`.
 fn browser(method: &str, path: &str, cookie: &str, now: u64) -> FakeHost {
+    let peer = format!("10.9.0.5;{PEER_TOKEN}");
     let mut h = vec![
         (":method", method),
         (":path", path),
         (":authority", "app.example.com"),
-        ("x-oidc-edge-peer", "10.9.0.5"),
+        ("x-oidc-edge-peer", &peer),
         ("x-forwarded-proto", "https"),
         ("x-forwarded-for", "203.0.113.7"),
     ];

@@ -33,10 +33,23 @@ impl Connection for Conn {
 const CONFIGS: &[&str] = &[
     r#"{"forwarded": {}}"#,
     r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#,
-    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "prefer": "forwarded", "emit_forwarded": true, "rewrite_host": true}}"#,
-    r#"{"forwarded": {"trusted_hops": 2, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
+    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "family": "forwarded", "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#,
+    r#"{"forwarded": {"trusted_hops": 2, "accept_host": true, "accept_prefix": true, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
     r#"{"forwarded": {"peer_address_from": "source_address", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com:8443"}}"#,
 ];
+
+/// The peer token of the trusted configurations: the reference
+/// header_mutation writes `<address>;<token>`.
+const TOKEN: &str = "prop-peer-token-0123456789abcdefghijklmn";
+
+fn parse(cfg: &str) -> oidc_edge::config::ForwardedConfig {
+    Config::parse_with_env(cfg.as_bytes(), &|k| {
+        (k == "OIDC_EDGE_PEER_TOKEN").then(|| TOKEN.to_string())
+    })
+    .unwrap()
+    .forwarded
+    .unwrap()
+}
 
 const NAMES: &[&str] = &[
     ":authority",
@@ -47,6 +60,9 @@ const NAMES: &[&str] = &[
     "x-forwarded-port",
     "x-forwarded-prefix",
     "x-oidc-edge-peer",
+    "x-real-ip",
+    "true-client-ip",
+    "x-forwarded-ssl",
     "x-other",
 ];
 
@@ -57,6 +73,7 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     );
     let token = prop::sample::select(vec![
         &b"10.0.0.5"[..],
+        b"10.0.0.5;prop-peer-token-0123456789abcdefghijklmn",
         b"203.0.113.9",
         b"[2001:db8::1]:443",
         b"fd00::7",
@@ -118,7 +135,7 @@ proptest! {
         mut req in headers(),
         tls in any::<bool>(),
     ) {
-        let cfg = Config::parse(cfg.as_bytes()).unwrap().forwarded.unwrap();
+        let cfg = parse(cfg);
         let borrowed: Vec<(&str, &[u8])> = req.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
         let d = decide(&cfg, &borrowed, &mut Conn(tls));
         drop(borrowed);
@@ -137,12 +154,61 @@ proptest! {
         if let Some(prefix) = one(&req, "x-forwarded-prefix") {
             prop_assert!(prefix.starts_with('/') && !prefix.contains("//") && !prefix.contains(".."));
         }
+        // Client-address headers name the same client as X-Forwarded-For's
+        // leftmost entry, or are absent (issue points 3 and 6).
+        let xff_first = one(&req, "x-forwarded-for").and_then(|x| x.split(", ").next()).map(str::to_string);
+        for name in ["x-real-ip", "true-client-ip"] {
+            if let Some(v) = one(&req, name) {
+                prop_assert!(parse_ip_with_port(v).is_some(), "{} {:?}", name, v);
+                prop_assert_eq!(Some(v.to_string()), xff_first.clone(), "{} agrees with XFF", name);
+            }
+        }
+        prop_assert!(one(&req, "x-forwarded-ssl").is_none(), "scheme variants never reach the app");
         if let Some(fw) = one(&req, "forwarded") {
             prop_assert!(rfc7239::parse([fw]).is_some_and(|e| e.len() == 1), "we emit what we parse: {}", fw);
         }
         if cfg.peer == oidc_edge::config::PeerSource::Header("x-oidc-edge-peer".into()) {
             prop_assert!(one(&req, "x-oidc-edge-peer").is_none());
         }
+    }
+
+    /// Issue point 1: the family the LB does not emit is the client's to
+    /// write; nothing it says changes what the app is told (beyond its own
+    /// removal and the counters).
+    #[test]
+    fn the_other_family_never_changes_the_decision(
+        fw_cfg in any::<bool>(),
+        req in headers(),
+        other in prop::collection::vec(value(), 1..3),
+        tls in any::<bool>(),
+    ) {
+        let (cfg, other_names): (&str, &[&str]) = if fw_cfg {
+            (r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "accept_host": true, "emit_forwarded": true}}"#,
+             &["x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-proto"])
+        } else {
+            (r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "accept_prefix": true}}"#, &["forwarded"])
+        };
+        let cfg = parse(cfg);
+        let own: Vec<(String, Vec<u8>)> = req.into_iter().filter(|(n, _)| !other_names.contains(&n.as_str())).collect();
+        let mut with_other = own.clone();
+        for (i, v) in other.iter().enumerate() {
+            with_other.push((other_names[i % other_names.len()].to_string(), v.clone()));
+        }
+        let outcome = |h: &[(String, Vec<u8>)]| {
+            let borrowed: Vec<(&str, &[u8])> = h.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+            let d = decide(&cfg, &borrowed, &mut Conn(tls));
+            drop(borrowed);
+            match d.verdict {
+                Verdict::Reject(r) => Err(r),
+                Verdict::Forward(ops) => {
+                    let mut out = h.to_vec();
+                    apply(&mut out, &ops);
+                    out.sort();
+                    Ok(out)
+                }
+            }
+        };
+        prop_assert_eq!(outcome(&own), outcome(&with_other));
     }
 
     #[test]

@@ -11,10 +11,16 @@ use std::net::IpAddr;
 const CONFIGS: &[&str] = &[
     r#"{"forwarded": {}}"#,
     r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#,
-    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "prefer": "forwarded", "emit_forwarded": true, "rewrite_host": true}}"#,
+    // Verification off, so the fuzzer reaches the trusted paths without
+    // guessing the token.
+    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"], "peer_token_env": null, "accept_host": true, "accept_prefix": true}}"#,
+    r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "family": "forwarded", "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#,
     r#"{"forwarded": {"trusted_hops": 10, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
     r#"{"forwarded": {"peer_address_from": "source_address", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com:8443"}}"#,
 ];
+
+/// The peer token the trusted configurations expect (`<address>;<token>`).
+const TOKEN: &str = "fuzz-peer-token-0123456789abcdefghijkl";
 
 const NAMES: &[&str] = &[
     ":authority",
@@ -25,6 +31,9 @@ const NAMES: &[&str] = &[
     "x-forwarded-port",
     "x-forwarded-prefix",
     "x-oidc-edge-peer",
+    "x-real-ip",
+    "true-client-ip",
+    "x-forwarded-ssl",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -48,7 +57,11 @@ impl Connection for Conn<'_> {
 
 fuzz_target!(|input: Input| {
     let cfg_text = CONFIGS[input.config as usize % CONFIGS.len()];
-    let Some(cfg) = Config::parse(cfg_text.as_bytes()).ok().and_then(|c| c.forwarded) else {
+    let env = |k: &str| (k == "OIDC_EDGE_PEER_TOKEN").then(|| TOKEN.to_string());
+    let Some(cfg) = Config::parse_with_env(cfg_text.as_bytes(), &env)
+        .ok()
+        .and_then(|c| c.forwarded)
+    else {
         return;
     };
     let headers: Vec<(&str, &[u8])> = input

@@ -10,7 +10,7 @@ use oidc_edge::config::Config;
 use oidc_edge::{idp, redirects};
 
 fuzz_target!(|data: &str| {
-    let json = br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]},
+    let json = br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null},
         "redirects": {"authorization_endpoints": ["https://idp.example.com/authorize"],
                       "redirect_uris": ["https://app.example.com/callback"], "redirect_uri_mode": "fix",
                       "internal_origins": ["http://app.internal:8080"], "rewrite_upstream_origin": true,

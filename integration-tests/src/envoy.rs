@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 
 const WASM_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
 
+/// The environment variable edge.yaml's peer token comes from.
+pub const PEER_TOKEN_ENV: &str = "OIDC_EDGE_PEER_TOKEN";
+/// The peer token every test Envoy gets (see [`EnvoyConfig::load`]).
+pub const PEER_TOKEN: &str = "dGVzdC1wZWVyLXRva2VuLW5vdC1hLXNlY3JldC0wMTIzNDU2Nzg5";
+
 /// An Envoy bootstrap being prepared for a test.
 #[derive(Debug, Clone)]
 pub struct EnvoyConfig {
@@ -44,7 +49,9 @@ impl EnvoyConfig {
             serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
         EnvoyConfig {
             doc,
-            env: Vec::new(),
+            // edge.yaml's header_mutation writes this after the peer address,
+            // and oidc-edge refuses to trust a peer header without it.
+            env: vec![(PEER_TOKEN_ENV.to_string(), PEER_TOKEN.to_string())],
             listen_port: None,
         }
     }

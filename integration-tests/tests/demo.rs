@@ -35,7 +35,9 @@ fn the_demo_shows_real_logins_surviving_with_oidc_edge_and_failing_without() {
         .unwrap_or_default();
     assert!(verdict.contains("LOGGED IN as alice"), "{text}");
     assert!(
-        text.contains("X-Forwarded-Host: evil.example => REFUSED by oidc-edge (host_not_allowed)"),
+        text.contains(
+            "X-Forwarded-Host: evil.example => the app sent redirect_uri=https://app.test:"
+        ),
         "{text}"
     );
     assert!(

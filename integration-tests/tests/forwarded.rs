@@ -11,7 +11,14 @@ const LB: &str = "127.0.0.2";
 /// Plays a client reaching Envoy directly (not trusted).
 const CLIENT: &str = "127.0.0.3";
 
+/// An LB that sets every X-Forwarded header itself, host and prefix included.
 const PLUGIN: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"],
+    "accept_host": true, "accept_prefix": true,
+    "allowed_hosts": ["app.example.com", "internal.example"]}}"#;
+
+/// The defaults: the LB sets X-Forwarded-For/-Proto/-Port and passes the
+/// client's X-Forwarded-Host and -Prefix through (ALB, GCLB, most nginx setups).
+const PLUGIN_DEFAULTS: &str = r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"],
     "allowed_hosts": ["app.example.com", "internal.example"]}}"#;
 
 struct Edge {
@@ -180,7 +187,7 @@ fn client_prepended_values_lose_to_the_load_balancers_appended_ones() {
 #[test]
 fn rfc7239_forwarded_from_the_load_balancer() {
     let edge = edge(
-        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "emit_forwarded": true, "prefer": "forwarded"}}"#,
+        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "emit_forwarded": true, "family": "forwarded", "accept_host": true}}"#,
     );
     let echo = edge.echo(
         Request::get("internal.example", "/")
@@ -193,7 +200,7 @@ fn rfc7239_forwarded_from_the_load_balancer() {
             .header("X-Forwarded-Proto", "http"),
     );
     // The two Forwarded lines are one list; with one trusted hop the rightmost
-    // element is the LB's, and Forwarded is preferred over X-Forwarded-Proto.
+    // element is the LB's, and X-Forwarded-Proto (not the LB's family) is not read.
     assert_eq!(
         view(&echo),
         some([
@@ -206,6 +213,272 @@ fn rfc7239_forwarded_from_the_load_balancer() {
     assert_eq!(
         echo.header("forwarded").as_deref(),
         Some("for=\"[2001:db8::9]\";host=\"app.example.com:8443\";proto=https")
+    );
+}
+
+#[test]
+fn by_default_a_client_host_and_prefix_passed_through_by_the_lb_are_not_believed() {
+    // The LB sets X-Forwarded-Proto/-For/-Port; X-Forwarded-Host and -Prefix
+    // came from the client and the LB passed them on, as ALB and GCLB do.
+    let edge = edge(PLUGIN_DEFAULTS);
+    let echo = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-Prefix", "/evil")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Port", "443")
+            .header("X-Forwarded-For", "203.0.113.9"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
+    );
+    assert_eq!(echo.header("x-forwarded-prefix"), None);
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.host_rejected"), 0);
+}
+
+#[test]
+fn the_family_the_lb_does_not_emit_is_removed_never_a_fallback() {
+    // family x-forwarded (the default): the LB's X-Forwarded-Proto is
+    // malformed and a client-sent Forwarded rides along. The connection's
+    // scheme is used, never Forwarded's.
+    let xf = edge(PLUGIN);
+    let echo = xf.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Proto", "gopher")
+            .header(
+                "Forwarded",
+                "for=198.51.100.1;proto=https;host=evil.example",
+            ),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["http", "app.example.com", "80", "127.0.0.2"])
+    );
+    assert_eq!(echo.header("forwarded"), None);
+    assert_eq!(xf.envoy.counter("oidc_edge.forwarded.malformed"), 1);
+    assert_eq!(
+        xf.envoy.counter("oidc_edge.forwarded.other_family_removed"),
+        1
+    );
+
+    // family forwarded: the LB's Forwarded is malformed; the client's
+    // X-Forwarded-* are removed, not used instead.
+    let fw = edge(
+        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "family": "forwarded", "accept_host": true}}"#,
+    );
+    let echo = fw.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("Forwarded", "for=\"unterminated")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-For", "198.51.100.1")
+            .header("X-Forwarded-Prefix", "/evil"),
+    );
+    assert_eq!(
+        view(&echo),
+        some(["http", "app.example.com", "80", "127.0.0.2"])
+    );
+    assert_eq!(echo.header("x-forwarded-prefix"), None);
+    assert_eq!(fw.envoy.counter("oidc_edge.forwarded.malformed"), 1);
+    assert_eq!(
+        fw.envoy.counter("oidc_edge.forwarded.other_family_removed"),
+        1
+    );
+}
+
+#[test]
+fn every_client_address_header_tells_the_decided_client() {
+    // An app may read its client from X-Real-IP or a CDN's header rather
+    // than X-Forwarded-For: they all say what oidc-edge decided.
+    let edge = edge(PLUGIN);
+    let spoofed = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Real-IP", LB)
+            .header("True-Client-IP", "198.51.100.1")
+            .header("CF-Connecting-IP", "198.51.100.2")
+            .header("X-Forwarded-Ssl", "on")
+            .header("X-Forwarded-Scheme", "https")
+            .header("X-Original-Host", "evil.example"),
+    );
+    assert_eq!(spoofed.header("x-real-ip").as_deref(), Some(CLIENT));
+    assert_eq!(spoofed.header("true-client-ip").as_deref(), Some(CLIENT));
+    assert_eq!(spoofed.header("cf-connecting-ip").as_deref(), Some(CLIENT));
+    for gone in ["x-forwarded-ssl", "x-forwarded-scheme", "x-original-host"] {
+        assert_eq!(spoofed.header(gone), None, "{gone}");
+    }
+    assert_eq!(
+        edge.envoy.counter("oidc_edge.forwarded.untrusted_stripped"),
+        1
+    );
+    let via_lb = edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-For", "203.0.113.9")
+            .header("X-Real-IP", "198.51.100.1"),
+    );
+    assert_eq!(via_lb.header("x-real-ip").as_deref(), Some("203.0.113.9"));
+    assert_eq!(via_lb.header("true-client-ip"), None, "never added");
+}
+
+#[test]
+fn a_client_the_trusted_chain_hides_is_not_replaced_by_a_proxy() {
+    // RFC 7239 §6.2: the LB says it does not know (or will not say) who the
+    // client is. The app must not be told the LB is the client.
+    let edge = edge(
+        r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "family": "forwarded", "emit_forwarded": true}}"#,
+    );
+    for hidden in [
+        "for=unknown;proto=https",
+        "for=\"_SEVKISEK:_47011\";proto=https",
+    ] {
+        let echo = edge.echo(
+            Request::get("app.example.com", "/")
+                .from(LB)
+                .header("Forwarded", hidden)
+                .header("X-Real-IP", "198.51.100.1"),
+        );
+        assert_eq!(
+            echo.header("forwarded").as_deref(),
+            Some("for=unknown;host=app.example.com;proto=https"),
+            "{hidden}"
+        );
+        assert_eq!(
+            echo.header("x-forwarded-for").as_deref(),
+            Some(LB),
+            "{hidden}: only the peer, no invented client entry"
+        );
+        assert_eq!(echo.header("x-real-ip"), None, "{hidden}");
+    }
+}
+
+/// edge.yaml without its header_mutation filter: the deployment mistake
+/// that would let a client name its own peer.
+fn without_header_mutation() -> EnvoyConfig {
+    EnvoyConfig::reference().plugin_config(PLUGIN).edit(|doc| {
+        let filters = doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["http_filters"]
+            .as_array_mut()
+            .expect("http_filters");
+        let before = filters.len();
+        filters.retain(|f| f["name"] != "envoy.filters.http.header_mutation");
+        assert_eq!(
+            filters.len(),
+            before - 1,
+            "edge.yaml has a header_mutation filter"
+        );
+    })
+}
+
+#[test]
+fn a_missing_header_mutation_filter_never_turns_into_trust() {
+    let edge = edge_with(without_header_mutation());
+    // A client names the LB as its peer (guessing at the token, too) and
+    // sends the forwarding headers it wants the app to believe.
+    for forged in [LB.to_string(), format!("{LB};guess"), format!("{LB};")] {
+        let echo = edge.echo(
+            Request::get("app.example.com", "/")
+                .from(CLIENT)
+                .header("X-Oidc-Edge-Peer", &forged)
+                .header("X-Forwarded-Proto", "https")
+                .header("X-Forwarded-Host", "internal.example")
+                .header("X-Forwarded-For", "203.0.113.9"),
+        );
+        assert_eq!(
+            view(&echo),
+            [
+                Some("http".to_string()),
+                Some("app.example.com".to_string()),
+                Some("80".to_string()),
+                None
+            ],
+            "{forged}: connection values, no client address invented"
+        );
+        assert_eq!(echo.header("x-oidc-edge-peer"), None);
+    }
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.trusted_peer"), 0);
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.peer_unverified"), 3);
+    // The LB's own requests now arrive without the header: untrusted, and
+    // the operator is told why.
+    edge.echo(
+        Request::get("app.example.com", "/")
+            .from(LB)
+            .header("X-Forwarded-Proto", "https"),
+    );
+    assert_eq!(edge.envoy.counter("oidc_edge.forwarded.peer_unknown"), 4);
+    let log = edge.envoy.log();
+    assert!(
+        log.contains("the x-oidc-edge-peer header does not carry the peer token"),
+        "{log}"
+    );
+    assert!(
+        log.contains("a request without the x-oidc-edge-peer header"),
+        "{log}"
+    );
+    assert!(log.contains("header_mutation"), "{log}");
+}
+
+#[test]
+fn trusting_a_peer_header_without_the_token_in_the_environment_is_refused_at_load() {
+    let mut cfg = EnvoyConfig::reference().plugin_config(PLUGIN);
+    cfg.env
+        .retain(|(k, _)| k != integration_tests::envoy::PEER_TOKEN_ENV);
+    let log = match Envoy::try_start(&cfg) {
+        Ok(_) => panic!("Envoy accepted a trusted peer header without a token"),
+        Err(log) => log,
+    };
+    assert!(
+        log.contains("invalid configuration: forwarded.peer_token_env: environment variable \"OIDC_EDGE_PEER_TOKEN\" is not set"),
+        "{log}"
+    );
+}
+
+#[test]
+fn trusting_only_the_load_balancer_keeps_internal_clients_from_spoofing() {
+    // edge.yaml used to trust all of RFC 1918. Here 127.0.0.0/8 plays the
+    // internal network: the LB is 127.0.0.2, an internal client that reaches
+    // Envoy directly is 127.0.0.3.
+    let reference: serde_json::Value =
+        serde_json::from_str(&EnvoyConfig::reference().plugin_config_value()).unwrap();
+    let cidrs = reference["forwarded"]["trusted_cidrs"].as_array().unwrap();
+    for c in cidrs {
+        let c = c.as_str().unwrap();
+        let len: u8 = c.split_once('/').map_or(32, |(_, l)| l.parse().unwrap());
+        assert!(
+            len >= 16 && !["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].contains(&c),
+            "edge.yaml trusts {c}: list your LB subnets only"
+        );
+    }
+    let with = |cidr: &str| {
+        let mut plugin = reference.clone();
+        plugin["forwarded"]["trusted_cidrs"] = json!([cidr]);
+        plugin["forwarded"]["allowed_hosts"] = json!(["app.example.com", "evil.example"]);
+        plugin["forwarded"]["accept_host"] = json!(true);
+        plugin.as_object_mut().unwrap().remove("login_flow");
+        plugin.as_object_mut().unwrap().remove("redirects");
+        edge(&plugin.to_string())
+    };
+    let spoof = || {
+        Request::get("app.example.com", "/")
+            .from(CLIENT)
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-For", "203.0.113.66")
+    };
+    let wide = with("127.0.0.0/8");
+    assert_eq!(
+        view(&wide.echo(spoof())),
+        some(["https", "evil.example", "443", "203.0.113.66, 127.0.0.3"]),
+        "trusting the whole internal range believes an internal client"
+    );
+    let narrow = with("127.0.0.2/32");
+    assert_eq!(
+        view(&narrow.echo(spoof())),
+        some(["http", "app.example.com", "80", "127.0.0.3"])
     );
 }
 
@@ -326,7 +599,7 @@ fn rewriting_host_re_runs_envoy_route_matching() {
     let rewriting = edge_with(
         EnvoyConfig::reference()
             .plugin_config(
-                r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "rewrite_host": true}}"#,
+                r#"{"forwarded": {"trusted_cidrs": ["127.0.0.2/32"], "accept_host": true, "rewrite_host": true}}"#,
             )
             .edit(routes),
     );
@@ -388,6 +661,10 @@ fn bad_configurations_are_refused_at_load_with_the_field_named() {
             r#"{"forwarded": {"allowed_hosts": ["*"]}}"#,
             "forwarded.allowed_hosts[0]",
         ),
+        (
+            r#"{"forwarded": {"family": "forwarded", "accept_prefix": true}}"#,
+            "forwarded.accept_prefix: reads X-Forwarded-Prefix",
+        ),
         (r#"not json"#, "(top level): expected a JSON object"),
     ];
     for (plugin, expected) in rows {
@@ -423,6 +700,10 @@ fn reference_config_passes_envoy_validation() {
         .env(
             "OIDC_EDGE_KEY_1",
             "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .env(
+            integration_tests::envoy::PEER_TOKEN_ENV,
+            integration_tests::envoy::PEER_TOKEN,
         )
         .output()
         .unwrap();

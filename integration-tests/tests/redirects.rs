@@ -8,7 +8,7 @@ const LB: &str = "127.0.0.2";
 fn edge(redirects: &str) -> (Envoy, Upstream) {
     let up = Upstream::start("app-1");
     let plugin = format!(
-        r#"{{"forwarded": {{"trusted_cidrs": ["127.0.0.2/32"]}},
+        r#"{{"forwarded": {{"trusted_cidrs": ["127.0.0.2/32"], "accept_host": true}},
             "redirects": {{"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],
                           "redirect_uris": ["https://app.example.com/callback"]{redirects}}}}}"#
     );
