@@ -5,9 +5,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use oidc_edge::config::Config;
+use oidc_edge::forwarded::rfc7239;
 use oidc_edge::forwarded::{decide, Connection};
 use oidc_edge::idp;
-use oidc_edge::rfc7239;
 use std::hint::black_box;
 use std::net::IpAddr;
 

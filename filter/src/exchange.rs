@@ -11,19 +11,21 @@
 //! exchange; in report mode it is counted once (the feature's
 //! `report_only` counter) and logged, and the request goes on.
 
-use crate::authority::Origin;
-use crate::config::{Affinity, Config, LoginFlowConfig, Mode};
-use crate::cookie;
-use crate::decision::{HeaderOp, Reason, Verdict};
+use crate::config::Config;
 use crate::forwarded::{self, Connection, Headers};
-use crate::header_map;
 use crate::host::{Action, Host, LogLevel, Property};
+use crate::http::authority::Origin;
+use crate::http::cookie;
+use crate::http::header_map;
+use crate::http::node::parse_ip_with_port;
 use crate::idp;
+use crate::login_flow::config::{Affinity, LoginFlowConfig};
 use crate::login_flow::{self, CallbackVerdict, Recovery, RequestKind, RequestMemo};
 use crate::metrics::{Counter, CounterSet};
-use crate::node::parse_ip_with_port;
+use crate::outcome::Mode;
+use crate::outcome::{HeaderOp, Reason, Verdict};
 use crate::redirects::{self, RedirectUriMode, RedirectUriVerdict};
-use crate::state_cookie::FlowClaims;
+use crate::seal::sealed_cookie::FlowClaims;
 use std::net::IpAddr;
 use std::rc::Rc;
 

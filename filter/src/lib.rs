@@ -3,43 +3,43 @@
 //!
 //! This crate is the logic, host-independent: it does not depend on
 //! proxy-wasm, so the compiler keeps it free of host calls. The module Envoy
-//! loads (`module/`) adapts proxy-wasm to [`host::Host`] and hands each
-//! request to an [`exchange::Exchange`]; tests use [`fake_host`].
+//! loads (`filter/module/`) adapts proxy-wasm to [`host::Host`] and hands
+//! each request to an [`exchange::Exchange`]; tests use [`host::fake`].
 //!
-//! A request's path, one module per decision:
+//! The pipeline, top to bottom:
 //!
-//! - [`config`]: the operator's JSON, validated once at load.
-//! - [`exchange`]: one request from headers through body to response; owns
-//!   the feature order, enforce versus report, pinning and failover.
-//! - [`forwarded`]: whose forwarding headers to believe and what the app is
-//!   told ([`rfc7239`], [`authority`] and [`node`] parse what they carry).
-//! - [`idp`]: in front of an IdP, authorization requests checked first.
-//! - [`redirects`]: redirect_uri checks, `Location` rewriting, return-to.
-//! - [`login_flow`]: sealed per-login cookies that pin a callback to its
-//!   node, session affinity, failover ([`state_cookie`] seals them under
-//!   the [`keyring`]; [`cookie`] reads and writes the headers).
-//! - [`decision`]: the refusal reasons (status, body, code, counter) and
-//!   header changes; [`metrics`]: the counters.
-//! - Primitives: [`header_map`] (the ABI's header buffer), [`uri`].
+//! - [`exchange`]: one request from headers through body to response. It
+//!   owns the feature order, enforce versus report, pinning and failover,
+//!   and is the only module that sees [`host`].
+//! - The features, in request order, each with its settings beside it
+//!   (`<feature>::config`):
+//!   [`forwarded`] (whose forwarding headers to believe, what the app is
+//!   told) → [`idp`] (in front of an IdP: authorization requests checked
+//!   first) → [`redirects`] (return-to, redirect_uri, `Location`s) →
+//!   [`login_flow`] (sealed per-login cookies that pin a callback to its
+//!   node; session affinity; failover).
+//! - [`outcome`]: what features decide (refusal reasons with their status,
+//!   body, code and counter; header changes; enforce or report), and
+//!   [`metrics`]: the counters.
+//! - [`config`]: the operator's JSON, assembled from the features' sections
+//!   and validated once at load.
+//! - Primitives: [`seal`] (key ring, sealed cookies) and [`http`] (header
+//!   buffer, cookies, URIs, authorities, addresses, owned header names).
 //!
-//! Dependency rule: features depend on primitives and [`decision`], never on
-//! each other or on [`exchange`]; only [`exchange`] sees [`host`].
+//! Dependency rule: primitives depend on nothing above them; features
+//! depend on primitives, [`outcome`], [`metrics`] and `config::field`, never
+//! on each other, [`exchange`] or [`host`]; [`config`] assembles the
+//! features' settings and passes between them what one section's
+//! validation needs of another's. No module cycles.
 
-pub mod authority;
 pub mod config;
-pub mod cookie;
-pub mod decision;
 pub mod exchange;
-pub mod fake_host;
 pub mod forwarded;
-pub mod header_map;
 pub mod host;
+pub mod http;
 pub mod idp;
-pub mod keyring;
 pub mod login_flow;
 pub mod metrics;
-pub mod node;
+pub mod outcome;
 pub mod redirects;
-pub mod rfc7239;
-pub mod state_cookie;
-pub mod uri;
+pub mod seal;

@@ -9,7 +9,7 @@
 
 use oidc_edge::config::Config;
 use oidc_edge::exchange::{node_unreachable, Exchange};
-use oidc_edge::fake_host::FakeHost;
+use oidc_edge::host::fake::FakeHost;
 use oidc_edge::host::Action;
 use std::rc::Rc;
 

@@ -10,12 +10,12 @@
     clippy::indexing_slicing
 )] // test code
 
-use oidc_edge::authority::{Authority, Proto};
 use oidc_edge::config::Config;
-use oidc_edge::decision::{HeaderOp, Verdict};
+use oidc_edge::forwarded::rfc7239;
 use oidc_edge::forwarded::{decide, Connection};
-use oidc_edge::node::{parse_ip_with_port, parse_port};
-use oidc_edge::rfc7239;
+use oidc_edge::http::authority::{Authority, Proto};
+use oidc_edge::http::node::{parse_ip_with_port, parse_port};
+use oidc_edge::outcome::{HeaderOp, Verdict};
 use proptest::prelude::*;
 use std::net::IpAddr;
 
@@ -42,7 +42,7 @@ const CONFIGS: &[&str] = &[
 /// header_mutation writes `<address>;<token>`.
 const TOKEN: &str = "prop-peer-token-0123456789abcdefghijklmn";
 
-fn parse(cfg: &str) -> oidc_edge::config::ForwardedConfig {
+fn parse(cfg: &str) -> oidc_edge::forwarded::config::ForwardedConfig {
     Config::parse_with_env(cfg.as_bytes(), &|k| {
         (k == "OIDC_EDGE_PEER_TOKEN").then(|| TOKEN.to_string())
     })
@@ -167,7 +167,7 @@ proptest! {
         if let Some(fw) = one(&req, "forwarded") {
             prop_assert!(rfc7239::parse([fw]).is_some_and(|e| e.len() == 1), "we emit what we parse: {}", fw);
         }
-        if cfg.peer == oidc_edge::config::PeerSource::Header("x-oidc-edge-peer".into()) {
+        if cfg.peer == oidc_edge::forwarded::config::PeerSource::Header("x-oidc-edge-peer".into()) {
             prop_assert!(one(&req, "x-oidc-edge-peer").is_none());
         }
     }
@@ -225,8 +225,8 @@ proptest! {
 }
 
 mod cookie_codec {
-    use oidc_edge::keyring::{Key, KeyRing};
-    use oidc_edge::state_cookie::{
+    use oidc_edge::seal::keyring::{Key, KeyRing};
+    use oidc_edge::seal::sealed_cookie::{
         cookie_name, open_flow, seal, state_hash, Binding, FlowClaims, Purpose, Validity,
     };
     use proptest::prelude::*;
@@ -315,7 +315,7 @@ mod cookie_codec {
 }
 
 mod return_to {
-    use oidc_edge::authority::{HostPattern, Origin};
+    use oidc_edge::http::authority::{HostPattern, Origin};
     use oidc_edge::redirects::is_safe_target;
     use proptest::prelude::*;
 
@@ -417,7 +417,7 @@ mod return_to {
 }
 
 mod routes {
-    use oidc_edge::uri::route_matches;
+    use oidc_edge::http::uri::route_matches;
     use proptest::prelude::*;
 
     /// Paths built from the pieces that spell one route several ways: half
@@ -517,8 +517,8 @@ mod routes {
 }
 
 mod locations {
-    use oidc_edge::authority::Origin;
     use oidc_edge::config::Config;
+    use oidc_edge::http::authority::Origin;
     use oidc_edge::redirects::rewrite_location;
     use proptest::prelude::*;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oidc_edge::header_map::{decode, encode};
+use oidc_edge::http::header_map::{decode, encode};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(headers) = decode(data) {

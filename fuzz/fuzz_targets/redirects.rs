@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oidc_edge::authority::Origin;
+use oidc_edge::http::authority::Origin;
 use oidc_edge::config::Config;
 use oidc_edge::{idp, redirects};
 
@@ -34,7 +34,7 @@ fuzz_target!(|data: &str| {
     }
     // Loose route matching: never panics, and a path always matches itself.
     let path = data.split(['?', '#']).next().unwrap_or("");
-    assert!(oidc_edge::uri::route_matches(path, path));
+    assert!(oidc_edge::http::uri::route_matches(path, path));
     let _ = idp::is_authorization_path(&ic, data);
     let _ = idp::check_authorization_request(&ic, data);
     // The same bytes as a POST form, split anywhere between query and body.

@@ -4,8 +4,8 @@
 //! the callback must land on that node.
 
 use integration_tests::{Echo, Envoy, EnvoyConfig, Request, Response, Upstream};
-use oidc_edge::keyring::{decode_secret, Key};
-use oidc_edge::state_cookie::{seal, state_hash, Binding, FlowClaims, Purpose};
+use oidc_edge::seal::keyring::{decode_secret, Key};
+use oidc_edge::seal::sealed_cookie::{seal, state_hash, Binding, FlowClaims, Purpose};
 use std::collections::{BTreeMap, HashSet};
 
 const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";

@@ -4,7 +4,7 @@
 //! Why it exists: the SDK's `hostcalls::get_map_bytes` decodes the map into
 //! a `String` and a `Vec` per header; measured inside Envoy 1.40 that cost
 //! more than all of the forwarded-header logic, so the module takes the raw
-//! buffer and [`oidc_edge::header_map::decode`] reads it in place.
+//! buffer and [`oidc_edge::http::header_map::decode`] reads it in place.
 
 use proxy_wasm::types::MapType;
 

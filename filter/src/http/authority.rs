@@ -6,7 +6,7 @@
 //! browser or an IdP might read differently (userinfo, percent-encoding,
 //! whitespace, trailing garbage) is malformed and never reaches the upstream.
 
-use crate::node::parse_port;
+use crate::http::node::parse_port;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Longest host name we accept (RFC 1035's limit on a full name).

@@ -15,109 +15,18 @@
 //! through the header Envoy's `stateful_session` filter reads. The cookie is
 //! cleared on the response: one use only.
 
-use crate::config::{Affinity, LoginFlowConfig};
-use crate::cookie::{self, SameSite};
-use crate::forwarded::Headers;
+pub mod config;
+
+use crate::http::cookie::{self, SameSite};
+use crate::http::uri::{single_param, AbsoluteUri};
+use crate::http::Headers;
 use crate::metrics::{Counter, CounterSet};
-use crate::state_cookie::{self, Binding, CookieError, FlowClaims, Purpose, Validity};
-use crate::uri::{single_param, AbsoluteUri};
+use crate::seal::sealed_cookie::{self, Binding, FlowClaims, Purpose, Validity};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use config::{Affinity, LoginFlowConfig};
 
-/// Why a callback was refused (or, in report mode, would have been).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowProblem {
-    /// The callback carries no (or more than one) `state` parameter.
-    NoState,
-    /// No cookie for this flow.
-    Missing,
-    /// The flow's cookie arrived more than once.
-    Duplicate,
-    /// The cookie failed its checks.
-    Cookie(CookieError),
-    /// The node that started the login is gone, and the login was already
-    /// restarted once.
-    NodeGone,
-    /// A form-post callback was routed (by the newest of several logins in
-    /// progress) to another node than the one that started its login.
-    OtherNode,
-}
-
-impl FlowProblem {
-    /// Stable code for the response header, the log and the counter.
-    pub fn code(self) -> &'static str {
-        match self {
-            FlowProblem::NoState => "flow_no_state",
-            FlowProblem::Missing => "flow_cookie_missing",
-            FlowProblem::Duplicate => "flow_cookie_duplicate",
-            FlowProblem::Cookie(CookieError::Malformed) => "flow_cookie_malformed",
-            FlowProblem::Cookie(CookieError::TooLarge) => "flow_cookie_too_large",
-            FlowProblem::Cookie(CookieError::UnknownKey) => "flow_cookie_unknown_key",
-            FlowProblem::Cookie(CookieError::BadSignature) => "flow_cookie_bad_signature",
-            FlowProblem::Cookie(CookieError::Expired) => "flow_cookie_expired",
-            FlowProblem::Cookie(CookieError::WrongState) => "flow_cookie_wrong_state",
-            FlowProblem::Cookie(CookieError::NotYetValid) => "flow_cookie_not_yet_valid",
-            FlowProblem::Cookie(CookieError::LifetimeTooLong) => "flow_cookie_lifetime_too_long",
-            FlowProblem::NodeGone => "flow_node_gone",
-            FlowProblem::OtherNode => "flow_other_node",
-        }
-    }
-
-    /// What went wrong and its likely cause, for the person at the browser.
-    pub fn message(self) -> &'static str {
-        match self {
-            FlowProblem::NoState => "The login callback has no state parameter.",
-            FlowProblem::Missing => {
-                "This login was not started in this browser at this address: it may have been started on \
-                 another host name, in another browser, or the browser did not send the login cookie back \
-                 (SameSite or third-party cookie settings)."
-            }
-            FlowProblem::Duplicate => "The browser sent the login cookie twice.",
-            FlowProblem::Cookie(CookieError::Malformed) | FlowProblem::Cookie(CookieError::TooLarge) => {
-                "The login cookie is damaged."
-            }
-            FlowProblem::Cookie(CookieError::UnknownKey) => {
-                "The login was started under a signing key that has since been retired."
-            }
-            FlowProblem::Cookie(CookieError::BadSignature) => {
-                "The login cookie was altered or belongs to another login."
-            }
-            FlowProblem::Cookie(CookieError::Expired) => "The login took too long and expired.",
-            FlowProblem::Cookie(CookieError::WrongState) => "The login cookie belongs to another login.",
-            FlowProblem::Cookie(CookieError::NotYetValid) => {
-                "The login cookie was issued in the future: a server's clock is wrong."
-            }
-            FlowProblem::Cookie(CookieError::LifetimeTooLong) => {
-                "The login cookie is valid for longer than this site allows."
-            }
-            FlowProblem::NodeGone => {
-                "The server that started this login went away, and so did the one that restarted it."
-            }
-            FlowProblem::OtherNode => {
-                "Several logins were in progress in this browser; only the newest one can complete. Please start again."
-            }
-        }
-    }
-
-    /// The counter it bumps.
-    pub fn counter(self) -> Counter {
-        match self {
-            FlowProblem::NoState => Counter::FlowNoState,
-            FlowProblem::Missing => Counter::FlowMissing,
-            FlowProblem::Duplicate => Counter::FlowDuplicate,
-            FlowProblem::Cookie(CookieError::Malformed) => Counter::FlowMalformed,
-            FlowProblem::Cookie(CookieError::TooLarge) => Counter::FlowTooLarge,
-            FlowProblem::Cookie(CookieError::UnknownKey) => Counter::FlowUnknownKey,
-            FlowProblem::Cookie(CookieError::BadSignature) => Counter::FlowBadSignature,
-            FlowProblem::Cookie(CookieError::Expired) => Counter::FlowExpired,
-            FlowProblem::Cookie(CookieError::WrongState) => Counter::FlowWrongState,
-            FlowProblem::Cookie(CookieError::NotYetValid) => Counter::FlowNotYetValid,
-            FlowProblem::Cookie(CookieError::LifetimeTooLong) => Counter::FlowLifetimeTooLong,
-            FlowProblem::NodeGone => Counter::FlowNodeGone,
-            FlowProblem::OtherNode => Counter::FlowOtherNode,
-        }
-    }
-}
+pub use crate::outcome::FlowProblem;
 
 /// The request-phase verdict for login-flow affinity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +103,7 @@ pub fn check_callback(
     let Some(state) = state else {
         return refuse(FlowProblem::NoState, None, counters);
     };
-    let name = state_cookie::cookie_name(&cfg.cookie_prefix, state);
+    let name = sealed_cookie::cookie_name(&cfg.cookie_prefix, state);
     let mut values = cookie::pairs(headers)
         .filter(|(n, _)| *n == name)
         .map(|(_, v)| v);
@@ -204,7 +113,7 @@ pub fn check_callback(
     if values.next().is_some() {
         return refuse(FlowProblem::Duplicate, Some(name), counters);
     }
-    match state_cookie::open_flow(
+    match sealed_cookie::open_flow(
         &cfg.keys,
         &flow_binding(&name, origin),
         state,
@@ -298,7 +207,7 @@ pub fn form_post_node(
         .take(MAX_FLOW_COOKIES_READ)
     {
         let Ok((claims, _)) =
-            state_cookie::open(&cfg.keys, &flow_binding(name, origin), value, &validity)
+            sealed_cookie::open(&cfg.keys, &flow_binding(name, origin), value, &validity)
         else {
             continue;
         };
@@ -375,10 +284,10 @@ pub fn session_cookie(cfg: &LoginFlowConfig, node: &str, now_ms: u64, origin: &s
         restarts: 0,
         return_to: String::new(),
     };
-    let value = state_cookie::seal(
+    let value = sealed_cookie::seal(
         cfg.keys.signing(),
         &session_binding(&name, origin),
-        &[0; state_cookie::STATE_HASH_LEN],
+        &[0; sealed_cookie::STATE_HASH_LEN],
         &claims,
     );
     cookie::set_cookie(
@@ -411,7 +320,7 @@ pub fn session_node(
         return Some(Err(name));
     }
     Some(
-        state_cookie::open(
+        sealed_cookie::open(
             &cfg.keys,
             &session_binding(&name, origin),
             value,
@@ -548,13 +457,13 @@ pub fn on_response(
     } else {
         SameSite::Lax
     };
-    let name = state_cookie::cookie_name(&cfg.cookie_prefix, &state);
+    let name = sealed_cookie::cookie_name(&cfg.cookie_prefix, &state);
     // The browser's other logins in progress: the live ones, oldest first;
     // anything that does not open (expired, forged, another origin) is stale.
     let validity = flow_validity(cfg, now_ms);
     let mut live = Vec::new();
     for (n, v) in memo.flow_cookies.iter().filter(|(n, _)| *n != name) {
-        match state_cookie::open(&cfg.keys, &flow_binding(n, origin), v, &validity) {
+        match sealed_cookie::open(&cfg.keys, &flow_binding(n, origin), v, &validity) {
             Ok((claims, _)) => live.push((login_order(&claims, n), n)),
             Err(_) => {
                 out.push(cookie::clear_cookie(n, cfg.secure));
@@ -583,10 +492,10 @@ pub fn on_response(
     if memo.restarting {
         out.push(cookie::clear_cookie(&restart_cookie_name(cfg), cfg.secure));
     }
-    let value = state_cookie::seal(
+    let value = sealed_cookie::seal(
         cfg.keys.signing(),
         &flow_binding(&name, origin),
-        &state_cookie::state_hash(&state),
+        &sealed_cookie::state_hash(&state),
         &claims,
     );
     out.push(cookie::set_cookie(
@@ -604,6 +513,7 @@ pub fn on_response(
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::seal::sealed_cookie::CookieError;
 
     const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 

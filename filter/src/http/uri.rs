@@ -13,7 +13,7 @@
 //! as loosely as any router does. Exact where a value is compared, loose
 //! where a check is scoped.
 
-use crate::authority::{Authority, Proto};
+use crate::http::authority::{Authority, Proto};
 
 /// An absolute `http`/`https` URI split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]

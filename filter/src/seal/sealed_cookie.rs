@@ -45,7 +45,7 @@
 //! configuration kept in sync with the cluster; the sealed cookie is
 //! self-contained and hides internal addresses.
 
-use crate::keyring::{Key, KeyRing};
+use crate::seal::keyring::{Key, KeyRing};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};

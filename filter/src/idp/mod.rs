@@ -11,7 +11,7 @@
 //! so a parameter cannot hide in one while the IdP reads the other.
 //!
 //! The endpoint is recognised however its path is spelled
-//! ([`crate::uri::route_matches`]: case, trailing or doubled slashes,
+//! ([`crate::http::uri::route_matches`]: case, trailing or doubled slashes,
 //! `;params`, percent-encoding, dot segments), since the IdP's router may
 //! accept those spellings too. Request objects (`request`, `request_uri`)
 //! are refused: the redirect_uri inside them cannot be checked here.
@@ -20,7 +20,9 @@
 //! most [`MAX_PARAMS`] parameters are decoded, and repeats are found by
 //! sorting their names.
 
-use crate::uri::{route_matches_any, AbsoluteUri};
+pub mod config;
+
+use crate::http::uri::{route_matches_any, AbsoluteUri};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -32,7 +34,7 @@ pub struct IdpConfig {
     /// Registered redirect URIs per client id.
     pub clients: BTreeMap<String, Vec<String>>,
     /// Enforce (400) or report.
-    pub mode: crate::config::Mode,
+    pub mode: crate::outcome::Mode,
 }
 
 /// The largest POST authorization request body read (bigger is refused).
@@ -60,7 +62,7 @@ pub const TOO_MANY_PARAMS: &str = "the authorization request has more than 256 p
 pub const REQUEST_OBJECT: &str = "request and request_uri (request objects, RFC 9101; pushed authorization requests, RFC 9126) are not accepted here: the redirect_uri inside them cannot be checked";
 
 /// Whether `path_and_query` addresses an authorization endpoint, in any
-/// spelling a lenient router may map to it ([`crate::uri::route_matches`]):
+/// spelling a lenient router may map to it ([`crate::http::uri::route_matches`]):
 /// `/authorize/`, `/Authorize`, `/%61uthorize`, `//authorize`,
 /// `/authorize;x` all count, so none of them skips the check.
 pub fn is_authorization_path(cfg: &IdpConfig, path_and_query: &str) -> bool {
@@ -192,7 +194,7 @@ mod tests {
         IdpConfig {
             authorization_paths: vec!["/authorize".into()],
             clients,
-            mode: crate::config::Mode::Enforce,
+            mode: crate::outcome::Mode::Enforce,
         }
     }
 

@@ -20,10 +20,12 @@
 //!
 //! All work is linear in the size of the request or response.
 
-use crate::authority::{HostPattern, Origin, Proto};
-use crate::config::Mode;
+pub mod config;
+
+use crate::http::authority::{HostPattern, Origin, Proto};
+use crate::http::uri::{route_matches_any, AbsoluteUri};
 use crate::metrics::{Counter, CounterSet};
-use crate::uri::{route_matches_any, AbsoluteUri};
+use crate::outcome::Mode;
 
 /// What the redirect_uri check does with a mismatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
@@ -64,7 +66,7 @@ pub struct ReturnToConfig {
     /// Parameter names checked.
     pub params: Vec<String>,
     /// Paths on which they are checked, in any spelling that
-    /// [`crate::uri::route_matches`] relates; empty means every path.
+    /// [`crate::http::uri::route_matches`] relates; empty means every path.
     pub paths: Vec<String>,
     /// Hosts besides the external one that absolute targets may name.
     pub allowed_hosts: Vec<HostPattern>,

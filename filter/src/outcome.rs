@@ -4,9 +4,10 @@
 //! One [`Reason`] feeds the response body, the `x-oidc-edge-reason` header,
 //! the log line and the counter, so they can never disagree.
 
-use crate::authority::Origin;
-use crate::login_flow::FlowProblem;
+use crate::http::authority::Origin;
 use crate::metrics::{Counter, CounterSet};
+use crate::seal::sealed_cookie::CookieError;
+use serde::Deserialize;
 
 /// One change to the request headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,4 +144,111 @@ pub struct Decision {
     /// The external origin the browser addressed (for redirect checks in the
     /// response phase); `None` when the request was rejected.
     pub external: Option<Origin>,
+}
+
+/// Whether checks block or only count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Mode {
+    /// Refuse what fails a check (the default).
+    #[default]
+    #[serde(rename = "enforce")]
+    Enforce,
+    /// Count and log what would be refused, forward everything: for rollout.
+    #[serde(rename = "report")]
+    Report,
+}
+
+/// Why a callback was refused (or, in report mode, would have been).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowProblem {
+    /// The callback carries no (or more than one) `state` parameter.
+    NoState,
+    /// No cookie for this flow.
+    Missing,
+    /// The flow's cookie arrived more than once.
+    Duplicate,
+    /// The cookie failed its checks.
+    Cookie(CookieError),
+    /// The node that started the login is gone, and the login was already
+    /// restarted once.
+    NodeGone,
+    /// A form-post callback was routed (by the newest of several logins in
+    /// progress) to another node than the one that started its login.
+    OtherNode,
+}
+
+impl FlowProblem {
+    /// Stable code for the response header, the log and the counter.
+    pub fn code(self) -> &'static str {
+        match self {
+            FlowProblem::NoState => "flow_no_state",
+            FlowProblem::Missing => "flow_cookie_missing",
+            FlowProblem::Duplicate => "flow_cookie_duplicate",
+            FlowProblem::Cookie(CookieError::Malformed) => "flow_cookie_malformed",
+            FlowProblem::Cookie(CookieError::TooLarge) => "flow_cookie_too_large",
+            FlowProblem::Cookie(CookieError::UnknownKey) => "flow_cookie_unknown_key",
+            FlowProblem::Cookie(CookieError::BadSignature) => "flow_cookie_bad_signature",
+            FlowProblem::Cookie(CookieError::Expired) => "flow_cookie_expired",
+            FlowProblem::Cookie(CookieError::WrongState) => "flow_cookie_wrong_state",
+            FlowProblem::Cookie(CookieError::NotYetValid) => "flow_cookie_not_yet_valid",
+            FlowProblem::Cookie(CookieError::LifetimeTooLong) => "flow_cookie_lifetime_too_long",
+            FlowProblem::NodeGone => "flow_node_gone",
+            FlowProblem::OtherNode => "flow_other_node",
+        }
+    }
+
+    /// What went wrong and its likely cause, for the person at the browser.
+    pub fn message(self) -> &'static str {
+        match self {
+            FlowProblem::NoState => "The login callback has no state parameter.",
+            FlowProblem::Missing => {
+                "This login was not started in this browser at this address: it may have been started on \
+                 another host name, in another browser, or the browser did not send the login cookie back \
+                 (SameSite or third-party cookie settings)."
+            }
+            FlowProblem::Duplicate => "The browser sent the login cookie twice.",
+            FlowProblem::Cookie(CookieError::Malformed) | FlowProblem::Cookie(CookieError::TooLarge) => {
+                "The login cookie is damaged."
+            }
+            FlowProblem::Cookie(CookieError::UnknownKey) => {
+                "The login was started under a signing key that has since been retired."
+            }
+            FlowProblem::Cookie(CookieError::BadSignature) => {
+                "The login cookie was altered or belongs to another login."
+            }
+            FlowProblem::Cookie(CookieError::Expired) => "The login took too long and expired.",
+            FlowProblem::Cookie(CookieError::WrongState) => "The login cookie belongs to another login.",
+            FlowProblem::Cookie(CookieError::NotYetValid) => {
+                "The login cookie was issued in the future: a server's clock is wrong."
+            }
+            FlowProblem::Cookie(CookieError::LifetimeTooLong) => {
+                "The login cookie is valid for longer than this site allows."
+            }
+            FlowProblem::NodeGone => {
+                "The server that started this login went away, and so did the one that restarted it."
+            }
+            FlowProblem::OtherNode => {
+                "Several logins were in progress in this browser; only the newest one can complete. Please start again."
+            }
+        }
+    }
+
+    /// The counter it bumps.
+    pub fn counter(self) -> Counter {
+        match self {
+            FlowProblem::NoState => Counter::FlowNoState,
+            FlowProblem::Missing => Counter::FlowMissing,
+            FlowProblem::Duplicate => Counter::FlowDuplicate,
+            FlowProblem::Cookie(CookieError::Malformed) => Counter::FlowMalformed,
+            FlowProblem::Cookie(CookieError::TooLarge) => Counter::FlowTooLarge,
+            FlowProblem::Cookie(CookieError::UnknownKey) => Counter::FlowUnknownKey,
+            FlowProblem::Cookie(CookieError::BadSignature) => Counter::FlowBadSignature,
+            FlowProblem::Cookie(CookieError::Expired) => Counter::FlowExpired,
+            FlowProblem::Cookie(CookieError::WrongState) => Counter::FlowWrongState,
+            FlowProblem::Cookie(CookieError::NotYetValid) => Counter::FlowNotYetValid,
+            FlowProblem::Cookie(CookieError::LifetimeTooLong) => Counter::FlowLifetimeTooLong,
+            FlowProblem::NodeGone => Counter::FlowNodeGone,
+            FlowProblem::OtherNode => Counter::FlowOtherNode,
+        }
+    }
 }

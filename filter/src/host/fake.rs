@@ -10,8 +10,8 @@
 //! (stateful_session, load balancing) is the test's to play: [`FakeHost::
 //! pinned_node`] reads what stateful_session would read.
 
-use crate::header_map;
 use crate::host::{Host, LogLevel, Property};
+use crate::http::header_map;
 use crate::metrics::Counter;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

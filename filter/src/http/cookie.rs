@@ -1,7 +1,7 @@
 //! Reading `Cookie` request headers and writing `Set-Cookie` response
 //! headers (RFC 6265), as far as oidc-edge needs them.
 
-use crate::forwarded::Headers;
+use crate::http::Headers;
 
 /// The most `;`-separated pieces of `Cookie` lines [`pairs`] reads.
 ///

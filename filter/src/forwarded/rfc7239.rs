@@ -13,8 +13,8 @@
 //! element (§4), or a `for`/`by`/`proto`/`host` value that is not what §5
 //! allows, makes the whole header malformed.
 
-use crate::authority::{Authority, Proto};
-use crate::node::{parse_rfc7239_node, Node};
+use crate::http::authority::{Authority, Proto};
+use crate::http::node::{parse_rfc7239_node, Node};
 
 /// One forwarded-element: what one proxy said about the request it received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -27,100 +27,21 @@
 //! ignored whole (and counted), never half-used, and never reaches the
 //! upstream.
 
-use crate::authority::{Authority, Origin, Proto};
-use crate::config::{Family, ForwardedConfig, PeerSource};
-use crate::decision::{Decision, HeaderOp, Reason, Verdict};
+pub mod config;
+pub mod rfc7239;
+
+use crate::forwarded::config::{Family, ForwardedConfig, PeerSource};
+use crate::http::authority::{Authority, Origin, Proto};
+use crate::http::node::{parse_ip_with_port, Node};
 use crate::metrics::{Counter, CounterSet};
-use crate::node::{parse_ip_with_port, Node};
-use crate::rfc7239;
+use crate::outcome::{Decision, HeaderOp, Reason, Verdict};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// Longest `X-Forwarded-Prefix` accepted.
 const MAX_PREFIX_LEN: usize = 512;
 
-/// Every forwarding-header name the filter knows, as Envoy presents them
-/// (lower case): the one list the decision, the stripping and the
-/// configuration checks use. A header an app may read its client, scheme or
-/// host from, and that is not on these lists, reaches the app unchanged.
-pub mod names {
-    /// RFC 7239.
-    pub const FORWARDED: &str = "forwarded";
-    /// De-facto client chain.
-    pub const XFF: &str = "x-forwarded-for";
-    /// De-facto scheme.
-    pub const XFP: &str = "x-forwarded-proto";
-    /// De-facto host.
-    pub const XFH: &str = "x-forwarded-host";
-    /// De-facto port.
-    pub const XF_PORT: &str = "x-forwarded-port";
-    /// De-facto path prefix stripped by a proxy.
-    pub const XF_PREFIX: &str = "x-forwarded-prefix";
-    /// HTTP/2-style host, as Envoy names `Host` for every protocol.
-    pub const AUTHORITY: &str = ":authority";
-    /// nginx's `real_ip` convention: the client's address. Always written
-    /// with the decided client, like `X-Forwarded-For`.
-    pub const X_REAL_IP: &str = "x-real-ip";
-
-    /// The `X-Forwarded-*` family: read from a trusted peer only with
-    /// `family: "x-forwarded"`, always rewritten or removed.
-    pub const X_FORWARDED_FAMILY: [&str; 5] = [XFF, XFP, XFH, XF_PORT, XF_PREFIX];
-
-    /// Single-address client headers that CDNs, load balancers and
-    /// frameworks use (Akamai and Cloudflare `True-Client-IP`, Cloudflare
-    /// `CF-Connecting-IP`, Fastly `Fastly-Client-IP`, Rackspace/Riverbed
-    /// `X-Cluster-Client-IP`, App Engine `X-AppEngine-User-IP`, the generic
-    /// `X-Client-IP`; the list the `request-ip` library reads) and nginx's
-    /// `X-Real-IP`. Never read: each one that arrives is replaced with the
-    /// decided client (removed when the client is hidden), so an app that
-    /// reads one gets the same answer as `X-Forwarded-For`'s.
-    pub const CLIENT_ADDRESS: [&str; 7] = [
-        X_REAL_IP,
-        "true-client-ip",
-        "x-client-ip",
-        "cf-connecting-ip",
-        "fastly-client-ip",
-        "x-cluster-client-ip",
-        "x-appengine-user-ip",
-    ];
-
-    /// Other spellings of the client chain, scheme and host that frameworks
-    /// read (`X-Forwarded-Ssl`: Spring, Rack; `X-Forwarded-Scheme`: Rack,
-    /// ingress-nginx; `Front-End-Https`: IIS; `X-Url-Scheme`;
-    /// `X-Forwarded-Server`, `X-Original-Host`, `X-Host`; the legacy
-    /// `X-Forwarded` and `Forwarded-For` lists, `X-Original-Forwarded-For`
-    /// from ingress-nginx; Cloudflare's `CF-Connecting-IPv6` and
-    /// `CF-Pseudo-IPv4`). Never read, always removed: the app gets one
-    /// consistent set, the headers above.
-    pub const REMOVED: [&str; 13] = [
-        "x-forwarded-ssl",
-        "x-forwarded-scheme",
-        "x-url-scheme",
-        "front-end-https",
-        "x-forwarded-server",
-        "x-original-host",
-        "x-host",
-        "x-forwarded",
-        "forwarded-for",
-        "x-original-forwarded-for",
-        "cf-connecting-ipv6",
-        "cf-pseudo-ipv4",
-        "x-proxyuser-ip",
-    ];
-
-    /// Whether the filter owns this request header: it rewrites or removes
-    /// it on every request (so it cannot double as the peer or session
-    /// header). `host` is Envoy's `:authority` in HTTP/1 spelling.
-    pub fn is_owned(name: &str) -> bool {
-        name == FORWARDED
-            || name == AUTHORITY
-            || name == "host"
-            || X_FORWARDED_FAMILY.contains(&name)
-            || CLIENT_ADDRESS.contains(&name)
-            || REMOVED.contains(&name)
-    }
-}
-use names::*;
+use crate::http::names::{self, *};
 
 /// What the glue can tell about the downstream connection, asked lazily:
 /// each answer costs a host call, and most requests need none of them.
@@ -132,7 +53,7 @@ pub trait Connection {
     fn is_tls(&mut self) -> bool;
     /// Reports a problem the operator must fix (a missing or forged peer
     /// header): the glue logs it at error level. Called rarely: see
-    /// [`alert_now`]. The default drops it (tests, fuzzing).
+    /// `alert_now`. The default drops it (tests, fuzzing).
     fn alert(&mut self, _message: &str) {}
 }
 
@@ -208,9 +129,7 @@ fn peer_alert(cfg: &ForwardedConfig, p: PeerProblem, n: u64) -> String {
     )
 }
 
-/// The request headers, as read in one bulk call: lower-case names, raw
-/// values (non-UTF-8 values are possible and are treated as malformed).
-pub type Headers<'a> = [(&'a str, &'a [u8])];
+pub use crate::http::Headers;
 
 /// The external view of a request, as the upstream will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,7 +311,7 @@ fn claims_from_x_forwarded(
     };
     c.proto = validate(proto, Proto::parse, &mut malformed);
     c.authority = validate(host, Authority::parse, &mut malformed);
-    c.port = validate(port, crate::node::parse_port, &mut malformed);
+    c.port = validate(port, crate::http::node::parse_port, &mut malformed);
     c.prefix = validate(prefix, parse_prefix, &mut malformed).flatten();
     if malformed {
         counters.add(Counter::ForwardedMalformed);
@@ -788,7 +707,7 @@ mod tests {
 
     fn parse_cfg(cfg: &str) -> ForwardedConfig {
         Config::parse_with_env(cfg.as_bytes(), &|k| {
-            (k == crate::config::DEFAULT_PEER_TOKEN_ENV).then(|| TOKEN.to_string())
+            (k == config::DEFAULT_PEER_TOKEN_ENV).then(|| TOKEN.to_string())
         })
         .unwrap()
         .forwarded

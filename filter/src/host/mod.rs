@@ -1,8 +1,10 @@
 //! The host seam: every interaction with Envoy the exchange needs, as one
 //! small trait. The wasm module implements it with proxy-wasm host calls;
-//! tests and fuzzers implement it in memory ([`crate::fake_host`]). Nothing
+//! tests and fuzzers implement it in memory ([`fake`]). Nothing
 //! in this crate can name a proxy-wasm type, so the logic is host-free by
 //! construction.
+
+pub mod fake;
 
 use crate::metrics::Counter;
 
@@ -62,7 +64,7 @@ pub enum Action {
 /// failed call would skip.
 pub trait Host {
     /// The request headers in the proxy-wasm ABI's serialized layout
-    /// ([`crate::header_map`]), in one call.
+    /// ([`crate::http::header_map`]), in one call.
     fn request_header_map(&mut self) -> Option<Box<[u8]>>;
     /// Sets (`Some`) or removes (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> bool;

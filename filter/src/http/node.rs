@@ -1,7 +1,7 @@
 //! Node identifiers: the addresses that `X-Forwarded-For` entries and RFC 7239
 //! `for=`/`by=` parameters carry.
 //!
-//! The trust walk in [`crate::forwarded`] reads these right to left, so every
+//! The trust walk in `forwarded` reads these right to left, so every
 //! entry it consumes must parse exactly: an IPv4 address, a bracketed or bare
 //! IPv6 address, either optionally followed by a port, or one of RFC 7239's
 //! non-address nodes (`unknown`, obfuscated `_name`).

@@ -1,0 +1,402 @@
+//! Plugin configuration: the JSON an operator writes in Envoy's
+//! `configuration` (or Istio's `pluginConfig`), checked once at load.
+//!
+//! Parsing rejects unknown fields, and every error names the field path, the
+//! bad value and what is expected, so a typo fails the config load instead of
+//! silently turning a feature off. The result is a [`Config`] whose values are
+//! already parsed (CIDRs, origins, host patterns), so the request path does no
+//! parsing of configuration.
+
+//!
+//! Each feature's settings and their validation live beside the feature
+//! (`forwarded::config`, `login_flow::config`, `redirects::config`,
+//! `idp::config`); this module assembles them and keeps what they share
+//! ([`field`]).
+
+pub mod field;
+
+pub use field::ConfigError;
+
+use crate::forwarded::config::{validate_forwarded, ForwardedConfig, PeerSource, RawForwarded};
+use crate::idp::config::{validate_idp, RawIdp};
+use crate::login_flow::config::{validate_login_flow, LoginFlowConfig, RawLoginFlow};
+use crate::redirects::config::{validate_redirects, RawRedirects};
+use crate::redirects::RedirectsConfig;
+use field::err;
+use serde::Deserialize;
+
+/// The validated configuration. Features whose section is absent are off and
+/// cost nothing per request.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Forwarded-header normalization; `None` leaves requests untouched.
+    pub forwarded: Option<ForwardedConfig>,
+    /// Login-flow affinity; `None` turns it off.
+    pub login_flow: Option<LoginFlowConfig>,
+    /// Redirect checks; `None` turns them off.
+    pub redirects: Option<RedirectsConfig>,
+    /// IdP-mode checks; `None` turns them off.
+    pub idp: Option<crate::idp::IdpConfig>,
+    /// Things an operator should look at, logged once at load.
+    notes: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    forwarded: Option<RawForwarded>,
+    #[serde(default)]
+    login_flow: Option<RawLoginFlow>,
+    #[serde(default)]
+    redirects: Option<RawRedirects>,
+    #[serde(default)]
+    idp: Option<RawIdp>,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration, with no environment
+    /// (a `secret_env` key then fails). See [`Config::parse_with_env`].
+    pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+        Config::parse_with_env(json, &|_| None)
+    }
+
+    /// Parses and validates the plugin configuration, reading `secret_env`
+    /// variables through `env`. Empty input (no `configuration` at all) is
+    /// the empty config: every feature off.
+    pub fn parse_with_env(
+        json: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Config::default());
+        }
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(err(
+                "(top level)",
+                "expected a JSON object such as {\"forwarded\": {\"trusted_cidrs\": [\"10.0.0.0/8\"]}}",
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "(top level)".to_string()
+            } else {
+                path
+            };
+            err(field, format!("{}", e.inner()))
+        })?;
+        let mut notes = Vec::new();
+        let forwarded = raw
+            .forwarded
+            .map(|r| validate_forwarded(r, env, &mut notes))
+            .transpose()?;
+        let login_flow = raw
+            .login_flow
+            .map(|r| validate_login_flow(r, env, &mut notes))
+            .transpose()?;
+        let redirects = raw
+            .redirects
+            .map(|r| {
+                let endpoints = login_flow
+                    .as_ref()
+                    .map(|lf| lf.authorization_endpoints.as_slice());
+                validate_redirects(r, forwarded.is_some(), endpoints)
+            })
+            .transpose()?;
+        let idp = raw.idp.map(validate_idp).transpose()?;
+        Ok(Config {
+            forwarded,
+            login_flow,
+            redirects,
+            idp,
+            notes,
+        })
+    }
+
+    /// Settings that are valid but deserve an operator's second look; the glue
+    /// logs each once at load.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = self.notes.clone();
+        if let Some(f) = &self.forwarded {
+            if f.trusted_cidrs.is_empty() && f.trusted_hops > 0 {
+                w.push(format!(
+                    "forwarded.trusted_hops is {} with no trusted_cidrs: every peer is trusted to set \
+                     forwarding headers; this is safe only if nothing but your load balancer can reach Envoy",
+                    f.trusted_hops
+                ));
+            }
+            if f.trusted_cidrs.is_empty() && f.trusted_hops == 0 && f.external_origin.is_none() {
+                w.push(
+                    "forwarded: no trusted_cidrs, trusted_hops or external_origin: every forwarding header is \
+                     stripped and the upstream sees the connection's own scheme and Host"
+                        .to_string(),
+                );
+            }
+            if f.peer == PeerSource::SourceAddress {
+                w.push(
+                    "forwarded.peer_address_from is \"source_address\": this is the true peer only with \
+                     use_remote_address: true and xff_num_trusted_hops: 0 in the HTTP connection manager"
+                        .to_string(),
+                );
+            }
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forwarded::config::*;
+
+    const TOKEN: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+
+    fn with_token(k: &str) -> Option<String> {
+        (k == DEFAULT_PEER_TOKEN_ENV).then(|| TOKEN.to_string())
+    }
+
+    fn parse_err(json: &str) -> ConfigError {
+        Config::parse_with_env(json.as_bytes(), &with_token).unwrap_err()
+    }
+
+    /// Issue point 4: trusting a peer named in a header needs the token.
+    #[test]
+    fn a_trusted_peer_header_needs_its_token() {
+        let lb = br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#;
+        let e = Config::parse(lb).unwrap_err();
+        assert_eq!(e.field, "forwarded.peer_token_env");
+        for w in [
+            "\"OIDC_EDGE_PEER_TOKEN\" is not set",
+            "host_env_keys",
+            "%ENVIRONMENT(OIDC_EDGE_PEER_TOKEN)%",
+            "envoy/edge.yaml",
+        ] {
+            assert!(e.message.contains(w), "{} lacks {w}", e.message);
+        }
+        let c = Config::parse_with_env(lb, &with_token).unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let f = c.forwarded.unwrap();
+        assert!(f.peer_token.as_ref().is_some_and(|t| t.matches(TOKEN)));
+        assert!(!f
+            .peer_token
+            .as_ref()
+            .unwrap()
+            .matches("0123456789abcdefghijklmnopqrstuvwxyzABCE"));
+        assert!(!f.peer_token.as_ref().unwrap().matches(""));
+        assert!(
+            !format!("{f:?}").contains(TOKEN),
+            "the token never reaches a log"
+        );
+        // Another variable name.
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_hops": 1, "peer_token_env": "MY_TOKEN"}}"#,
+            &|k| (k == "MY_TOKEN").then(|| TOKEN.to_string()),
+        );
+        assert!(c.unwrap().forwarded.unwrap().peer_token.is_some());
+        // A short or odd token.
+        let e = Config::parse_with_env(lb, &|_| Some("short".into())).unwrap_err();
+        assert!(e.message.contains("openssl rand -base64 32"), "{e}");
+        let e = Config::parse_with_env(lb, &|_| Some(format!("{TOKEN};x"))).unwrap_err();
+        assert_eq!(e.field, "forwarded.peer_token_env");
+        // Nobody trusted, or the peer from source.address: no token needed.
+        assert!(
+            Config::parse(br#"{"forwarded": {"external_origin": "https://a.example"}}"#).is_ok()
+        );
+        assert!(Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_address_from": "source_address"}}"#
+        )
+        .is_ok());
+        // Explicitly off: loads, with a warning naming the risk.
+        let c = Config::parse(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "peer_token_env": null}}"#,
+        )
+        .unwrap();
+        assert!(c.forwarded.as_ref().unwrap().peer_token.is_none());
+        assert!(c
+            .warnings()
+            .iter()
+            .any(|w| w.contains("any client can name a trusted peer")));
+    }
+
+    #[test]
+    fn empty_config_turns_everything_off() {
+        assert!(Config::parse(b"").unwrap().forwarded.is_none());
+        assert!(Config::parse(b"  \n").unwrap().forwarded.is_none());
+        assert!(Config::parse(b"{}").unwrap().forwarded.is_none());
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse(br#"{"forwarded": {}}"#)
+            .unwrap()
+            .forwarded
+            .unwrap();
+        assert!(c.trusted_cidrs.is_empty());
+        assert_eq!(c.trusted_hops, 0);
+        assert_eq!(c.peer, PeerSource::Header(DEFAULT_PEER_HEADER.into()));
+        assert_eq!(c.family, Family::XForwarded);
+        assert!(
+            !c.accept_host && !c.accept_prefix,
+            "X-Forwarded-Host and -Prefix are trusted only when the operator says the LB sets them"
+        );
+        assert!(!c.emit_forwarded && !c.rewrite_host);
+    }
+
+    #[test]
+    fn full_config() {
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "192.0.2.7", "fd00::/8"], "trusted_hops": 2,
+                 "peer_address_from": "source_address", "family": "forwarded", "accept_host": true,
+                 "external_origin": "https://App.example.com", "allowed_hosts": ["app.example.com", "*.example.org"],
+                 "emit_forwarded": true, "rewrite_host": true}}"#,
+            &with_token,
+        )
+        .unwrap()
+        .forwarded
+        .unwrap();
+        assert_eq!(c.trusted_cidrs.len(), 3);
+        assert!(c.in_trusted_cidrs("192.0.2.7".parse().unwrap()));
+        assert!(!c.in_trusted_cidrs("192.0.2.8".parse().unwrap()));
+        assert_eq!(c.peer, PeerSource::SourceAddress);
+        assert_eq!(c.family, Family::Forwarded);
+        assert!(c.accept_host);
+        assert_eq!(c.external_origin.unwrap().authority.host, "app.example.com");
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_fix() {
+        // (config, field, words the message must contain)
+        let rows: &[(&str, &str, &[&str])] = &[
+            (
+                r#"{"forwarded": {"trusted_cidr": []}}"#,
+                "forwarded.trusted_cidr",
+                &["unknown field `trusted_cidr`", "trusted_cidrs"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "10.0.0.0/33"]}}"#,
+                "forwarded.trusted_cidrs[1]",
+                &["\"10.0.0.0/33\"", "10.0.0.0/8"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_cidrs": ["10.1.2.3/8"]}}"#,
+                "forwarded.trusted_cidrs[0]",
+                &["did you mean \"10.0.0.0/8\""],
+            ),
+            (
+                r#"{"forwarded": {"trusted_cidrs": ["0.0.0.0/0"]}}"#,
+                "forwarded.trusted_cidrs[0]",
+                &["trusts every address"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_hops": 50}}"#,
+                "forwarded.trusted_hops",
+                &["50 is too many", "0 to 10"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_hops": "1"}}"#,
+                "forwarded.trusted_hops",
+                &["invalid type: string"],
+            ),
+            (
+                r#"{"forwarded": {"family": "xforwarded"}}"#,
+                "forwarded.family",
+                &["unknown variant `xforwarded`", "`x-forwarded`"],
+            ),
+            (
+                r#"{"forwarded": {"family": "forwarded", "prefer": "forwarded"}}"#,
+                "forwarded.prefer",
+                &["old name of forwarded.family", "give only family"],
+            ),
+            (
+                r#"{"forwarded": {"family": "forwarded", "accept_prefix": true}}"#,
+                "forwarded.accept_prefix",
+                &["X-Forwarded-Prefix", "remove accept_prefix"],
+            ),
+            (
+                r#"{"forwarded": {"accept_host": "yes"}}"#,
+                "forwarded.accept_host",
+                &["invalid type: string"],
+            ),
+            (
+                r#"{"forwarded": {"peer_address_header": "X-Peer"}}"#,
+                "forwarded.peer_address_header",
+                &["lower-case"],
+            ),
+            (
+                r#"{"forwarded": {"peer_address_header": "x-forwarded-for"}}"#,
+                "forwarded.peer_address_header",
+                &["rewrites"],
+            ),
+            (
+                r#"{"forwarded": {"external_origin": "app.example.com"}}"#,
+                "forwarded.external_origin",
+                &["\"app.example.com\"", "https://app.example.com"],
+            ),
+            (
+                r#"{"forwarded": {"external_origin": "https://a.example/login"}}"#,
+                "forwarded.external_origin",
+                &["without path"],
+            ),
+            (
+                r#"{"forwarded": {"allowed_hosts": ["a.example:443"]}}"#,
+                "forwarded.allowed_hosts[0]",
+                &["without a port"],
+            ),
+            (
+                r#"{"forwarded": {"external_origin": "https://a.example", "allowed_hosts": ["b.example"]}}"#,
+                "forwarded.allowed_hosts",
+                &["\"a.example\""],
+            ),
+            (
+                r#"{"forwarde": {}}"#,
+                "forwarde",
+                &["unknown field `forwarde`"],
+            ),
+            (r#"{"forwarded": "#, "forwarded", &["EOF"]),
+            (r#"[1]"#, "(top level)", &["expected a JSON object"]),
+        ];
+        for (json, field, words) in rows {
+            let e = parse_err(json);
+            assert_eq!(e.field, *field, "{json}: {e}");
+            for w in *words {
+                assert!(
+                    e.message.contains(w),
+                    "{json}: message {:?} lacks {w:?}",
+                    e.message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn warnings_flag_risky_but_valid_settings() {
+        let c =
+            Config::parse_with_env(br#"{"forwarded": {"trusted_hops": 1}}"#, &with_token).unwrap();
+        assert!(c
+            .warnings()
+            .iter()
+            .any(|w| w.contains("every peer is trusted")));
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"]}}"#,
+            &with_token,
+        )
+        .unwrap();
+        assert!(c.warnings().is_empty());
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "prefer": "forwarded"}}"#,
+            &with_token,
+        )
+        .unwrap();
+        assert_eq!(c.forwarded.as_ref().unwrap().family, Family::Forwarded);
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.contains("rename it to forwarded.family")
+                    && w.contains("X-Forwarded-* headers are removed")),
+            "{:?}",
+            c.warnings()
+        );
+    }
+}

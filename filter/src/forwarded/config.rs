@@ -1,0 +1,372 @@
+//! `forwarded` settings: the trust model, validated once at load into
+//! owned types (CIDRs, origins, host patterns, the peer token).
+
+use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
+use crate::http::authority::{HostPattern, Origin};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// The most proxies that may be trusted by position. Real deployments have one
+/// or two (CDN, load balancer); a large number is almost always a mistake.
+pub const MAX_TRUSTED_HOPS: usize = 10;
+
+/// Header our reference Envoy config fills with the direct TCP peer address.
+pub const DEFAULT_PEER_HEADER: &str = "x-oidc-edge-peer";
+
+/// Environment variable holding the peer token (see [`PeerToken`]), exposed
+/// to Envoy's `header_mutation` formatter (`%ENVIRONMENT(...)%`) and to the
+/// Wasm VM (`host_env_keys`).
+pub const DEFAULT_PEER_TOKEN_ENV: &str = "OIDC_EDGE_PEER_TOKEN";
+
+/// Shortest peer token accepted: 32 characters of base64 is 192 bits.
+pub const MIN_PEER_TOKEN_LEN: usize = 32;
+
+/// A secret that Envoy's `header_mutation` filter writes into the peer
+/// header after the address (`<address>;<token>`), from Envoy's own
+/// environment. It is what a client cannot forge: without it, a missing
+/// `header_mutation` filter (or one writing another header name) turns a
+/// client-sent peer header into trust, and the client chooses every
+/// forwarding header the app sees. With it, a peer header without the token
+/// is refused trust, counted and logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerToken(String);
+
+impl fmt::Debug for PeerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeerToken(<redacted>)")
+    }
+}
+
+impl PeerToken {
+    /// Checks a token, in time independent of where it differs (a client
+    /// may try many).
+    pub fn matches(&self, got: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), got.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    }
+}
+
+/// Where the filter learns the address of the direct TCP peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerSource {
+    /// A request header written by an Envoy filter that runs before ours
+    /// (`header_mutation` with `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%`
+    /// and `OVERWRITE_IF_EXISTS_OR_ADD`), so a client cannot set it. This works
+    /// with `use_remote_address: false`, which keeps the load balancer's
+    /// `X-Forwarded-Proto` intact.
+    Header(String),
+    /// Envoy's `source.address` property. It is the true peer only when the
+    /// HTTP connection manager has `use_remote_address: true` and
+    /// `xff_num_trusted_hops: 0`; otherwise Envoy derives it from
+    /// `X-Forwarded-For`, which a client controls.
+    SourceAddress,
+}
+
+/// The forwarding-header family the operator's load balancer emits: the
+/// only one oidc-edge reads. There is no fallback to the other family: a
+/// load balancer that emits one family passes the other through from the
+/// client unchanged, so falling back would believe whatever the client
+/// wrote whenever the real header is missing or malformed. The other family
+/// is always removed before the app sees the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Family {
+    /// `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` (what most LBs send).
+    #[default]
+    #[serde(rename = "x-forwarded")]
+    XForwarded,
+    /// RFC 7239 `Forwarded`.
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+/// Forwarded-header normalization settings (the `forwarded` section).
+#[derive(Debug, Clone)]
+pub struct ForwardedConfig {
+    /// Peers (and hops) whose forwarding headers are believed.
+    pub trusted_cidrs: Vec<IpNet>,
+    /// Proxies trusted by position, counting the direct peer as the first.
+    pub trusted_hops: usize,
+    /// Where the direct peer's address comes from.
+    pub peer: PeerSource,
+    /// With `PeerSource::Header`: the token the header must carry after the
+    /// address; `None` only when the operator turned verification off (or
+    /// no peer is trusted and no token is set).
+    pub peer_token: Option<PeerToken>,
+    /// The header family the load balancer emits; the other is removed.
+    pub family: Family,
+    /// Fixed external origin for load balancers that forward nothing.
+    pub external_origin: Option<Origin>,
+    /// External hosts served here; empty allows any valid host.
+    pub allowed_hosts: Vec<HostPattern>,
+    /// Send a canonical RFC 7239 `Forwarded` header upstream.
+    pub emit_forwarded: bool,
+    /// Set `Host`/`:authority` to the external host for the upstream.
+    pub rewrite_host: bool,
+    /// Take the external host from a trusted peer's `X-Forwarded-Host` (or
+    /// `Forwarded` `host=`). Off by default: most L7 load balancers set
+    /// `X-Forwarded-For/-Proto/-Port` but pass a client's `X-Forwarded-Host`
+    /// through unchanged, so a trusted peer's value is the client's unless
+    /// the operator knows their LB sets it.
+    pub accept_host: bool,
+    /// Pass a trusted peer's `X-Forwarded-Prefix` (off by default, for the
+    /// same reason as `accept_host`).
+    pub accept_prefix: bool,
+}
+
+impl ForwardedConfig {
+    /// Whether the direct peer is trusted to describe the request.
+    pub fn trusts_peer(&self, peer: IpAddr) -> bool {
+        if self.trusted_cidrs.is_empty() {
+            self.trusted_hops > 0
+        } else {
+            self.in_trusted_cidrs(peer)
+        }
+    }
+
+    /// Whether `ip` falls in one of `trusted_cidrs`.
+    pub fn in_trusted_cidrs(&self, ip: IpAddr) -> bool {
+        self.trusted_cidrs.iter().any(|n| n.contains(&ip))
+    }
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+pub(crate) enum RawPeerFrom {
+    #[default]
+    #[serde(rename = "header")]
+    Header,
+    #[serde(rename = "source_address")]
+    SourceAddress,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawForwarded {
+    #[serde(default)]
+    trusted_cidrs: Vec<String>,
+    #[serde(default)]
+    trusted_hops: usize,
+    #[serde(default)]
+    peer_address_from: RawPeerFrom,
+    #[serde(default = "default_peer_header")]
+    peer_address_header: String,
+    /// `null` turns peer-header verification off.
+    #[serde(default = "default_peer_token_env")]
+    peer_token_env: Option<String>,
+    #[serde(default)]
+    family: Option<Family>,
+    /// Deprecated name of `family` (it used to mean "preferred, with a
+    /// fallback to the other family").
+    #[serde(default)]
+    prefer: Option<Family>,
+    #[serde(default)]
+    external_origin: Option<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    emit_forwarded: bool,
+    #[serde(default)]
+    rewrite_host: bool,
+    #[serde(default)]
+    accept_host: bool,
+    #[serde(default)]
+    accept_prefix: bool,
+}
+
+fn default_peer_header() -> String {
+    DEFAULT_PEER_HEADER.to_string()
+}
+
+fn default_peer_token_env() -> Option<String> {
+    Some(DEFAULT_PEER_TOKEN_ENV.to_string())
+}
+
+pub(crate) fn validate_forwarded(
+    raw: RawForwarded,
+    env: &dyn Fn(&str) -> Option<String>,
+    notes: &mut Vec<String>,
+) -> Result<ForwardedConfig, ConfigError> {
+    let family = match (raw.family, raw.prefer) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "forwarded.prefer",
+                "is the old name of forwarded.family; give only family (the header family your load balancer emits)",
+            ))
+        }
+        (Some(f), None) => f,
+        (None, Some(f)) => {
+            notes.push(format!(
+                "forwarded.prefer is deprecated; rename it to forwarded.family. It now means the only family read:                  {} headers are removed, never used as a fallback (a client can send them through your load balancer)",
+                match f {
+                    Family::XForwarded => "RFC 7239 Forwarded",
+                    Family::Forwarded => "X-Forwarded-*",
+                }
+            ));
+            f
+        }
+        (None, None) => Family::XForwarded,
+    };
+    if family == Family::Forwarded && raw.accept_prefix {
+        return Err(err(
+            "forwarded.accept_prefix",
+            "reads X-Forwarded-Prefix, but family \"forwarded\" reads only RFC 7239 Forwarded (which has no prefix) \
+             and removes every X-Forwarded-* header; remove accept_prefix or use family \"x-forwarded\"",
+        ));
+    }
+    let mut trusted_cidrs = Vec::with_capacity(raw.trusted_cidrs.len());
+    for (i, s) in raw.trusted_cidrs.iter().enumerate() {
+        trusted_cidrs
+            .push(parse_cidr(s).map_err(|m| err(format!("forwarded.trusted_cidrs[{i}]"), m))?);
+    }
+    if raw.trusted_hops > MAX_TRUSTED_HOPS {
+        return Err(err(
+            "forwarded.trusted_hops",
+            format!(
+                "{} is too many; expected 0 to {MAX_TRUSTED_HOPS}, the number of proxies in front of Envoy \
+                 (usually 1: the load balancer)",
+                raw.trusted_hops
+            ),
+        ));
+    }
+    let peer = match raw.peer_address_from {
+        RawPeerFrom::SourceAddress => PeerSource::SourceAddress,
+        RawPeerFrom::Header => {
+            let h = raw.peer_address_header;
+            if !is_header_name(&h) {
+                return Err(err(
+                    "forwarded.peer_address_header",
+                    format!("{h:?} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\""),
+                ));
+            }
+            if is_forwarding_header(&h) {
+                return Err(err(
+                    "forwarded.peer_address_header",
+                    format!("{h:?} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\""),
+                ));
+            }
+            PeerSource::Header(h)
+        }
+    };
+    let trusts_anyone = !trusted_cidrs.is_empty() || raw.trusted_hops > 0;
+    let peer_token = match (&peer, raw.peer_token_env) {
+        (PeerSource::SourceAddress, _) => None,
+        (PeerSource::Header(h), None) => {
+            if trusts_anyone {
+                notes.push(format!(
+                    "forwarded.peer_token_env is null: {h} is believed without a token; if Envoy's header_mutation \
+                     filter is ever missing or writes another header, any client can name a trusted peer and \
+                     choose every forwarding header the app sees. Set it (default \"{DEFAULT_PEER_TOKEN_ENV}\")"
+                ));
+            }
+            None
+        }
+        (PeerSource::Header(h), Some(var)) => match env(&var) {
+            Some(t) => Some(parse_peer_token(&t).map_err(|m| {
+                err(
+                    "forwarded.peer_token_env",
+                    format!("the value of environment variable {var} {m}"),
+                )
+            })?),
+            None if trusts_anyone => {
+                return Err(err(
+                    "forwarded.peer_token_env",
+                    format!(
+                        "environment variable {var:?} is not set in the Wasm VM. The {h} header must carry it, so \
+                         that a client cannot forge the peer if the header_mutation filter is missing or misnamed. \
+                         Set {var}=$(openssl rand -base64 32) in Envoy's environment, list it in \
+                         vm_config.environment_variables.host_env_keys, and have header_mutation write \
+                         \"%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%;%ENVIRONMENT({var})%\" into {h} \
+                         (see envoy/edge.yaml); or, if you accept that risk, set \"peer_token_env\": null"
+                    ),
+                ))
+            }
+            // Nobody is trusted: the token would only guard the peer's own
+            // entry in X-Forwarded-For; verified when it is there.
+            None => None,
+        },
+    };
+    let external_origin = match raw.external_origin {
+        None => None,
+        Some(s) => Some(Origin::parse(&s).map_err(|m| {
+            err(
+                "forwarded.external_origin",
+                format!("{s:?} is not valid; expected {m}"),
+            )
+        })?),
+    };
+    let mut allowed_hosts = Vec::with_capacity(raw.allowed_hosts.len());
+    for (i, s) in raw.allowed_hosts.iter().enumerate() {
+        allowed_hosts.push(HostPattern::parse(s).map_err(|m| {
+            err(
+                format!("forwarded.allowed_hosts[{i}]"),
+                format!("{s:?} is not valid; expected {m}"),
+            )
+        })?);
+    }
+    if let (Some(o), false) = (&external_origin, allowed_hosts.is_empty()) {
+        if !allowed_hosts.iter().any(|p| p.matches(&o.authority.host)) {
+            return Err(err(
+                "forwarded.allowed_hosts",
+                format!(
+                    "does not include external_origin's host {:?}, so every request would be rejected; add it",
+                    o.authority.host
+                ),
+            ));
+        }
+    }
+    Ok(ForwardedConfig {
+        trusted_cidrs,
+        trusted_hops: raw.trusted_hops,
+        peer,
+        peer_token,
+        family,
+        external_origin,
+        allowed_hosts,
+        emit_forwarded: raw.emit_forwarded,
+        rewrite_host: raw.rewrite_host,
+        accept_host: raw.accept_host,
+        accept_prefix: raw.accept_prefix,
+    })
+}
+
+/// A peer token: long enough to be unguessable, and only characters that
+/// survive a header value and the `;` separator unchanged.
+fn parse_peer_token(t: &str) -> Result<PeerToken, String> {
+    let ok = t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=_-.".contains(&b));
+    if t.len() < MIN_PEER_TOKEN_LEN || t.len() > 256 || !ok {
+        return Err(format!(
+            "must be {MIN_PEER_TOKEN_LEN} to 256 characters of base64 or hex \
+             (generate one with: openssl rand -base64 32)"
+        ));
+    }
+    Ok(PeerToken(t.to_string()))
+}
+
+/// Parses `10.0.0.0/8`, `fd00::/8`, or a bare address (a single host).
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let expected =
+        "expected an address or CIDR such as \"10.0.0.0/8\", \"192.0.2.7\" or \"fd00::/8\"";
+    let net = match s.parse::<IpNet>() {
+        Ok(n) => n,
+        Err(_) => match s.parse::<IpAddr>() {
+            Ok(ip) => IpNet::from(ip),
+            Err(_) => return Err(format!("{s:?} is not a valid CIDR; {expected}")),
+        },
+    };
+    if net.trunc() != net {
+        return Err(format!(
+            "{s:?} has bits set after the prefix length; did you mean \"{}\"?",
+            net.trunc()
+        ));
+    }
+    if net.prefix_len() == 0 {
+        return Err(format!(
+            "{s:?} trusts every address, so any client could spoof forwarding headers; list your load \
+             balancers' addresses, or use trusted_hops if only they can reach Envoy"
+        ));
+    }
+    Ok(net)
+}

@@ -1,0 +1,267 @@
+//! `login_flow` settings: endpoints, callback paths, the key ring and the
+//! cookie policy, validated once at load.
+
+use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
+use crate::outcome::Mode;
+use crate::seal::keyring::{decode_secret, Key, KeyRing};
+use serde::Deserialize;
+
+/// Default flow cookie name prefix. `__Host-` makes browsers refuse the
+/// cookie unless it is `Secure`, has `Path=/` and no `Domain`, so a sibling
+/// subdomain cannot plant or overwrite it.
+pub const DEFAULT_COOKIE_PREFIX: &str = "__Host-oidc-edge-";
+
+/// Default request header that carries the pinned node to Envoy's
+/// `stateful_session` filter (`HeaderBasedSessionState.name`).
+pub const DEFAULT_SESSION_HEADER: &str = "x-oidc-edge-node";
+
+/// How long requests stay pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Affinity {
+    /// Only the login callback returns to the node that started the login.
+    #[default]
+    #[serde(rename = "flow")]
+    Flow,
+    /// After login, every request of the browser keeps going to that node
+    /// (apps that keep sessions in memory).
+    #[serde(rename = "session")]
+    Session,
+}
+
+/// Login-flow affinity settings (the `login_flow` section).
+#[derive(Debug, Clone)]
+pub struct LoginFlowConfig {
+    /// The IdP's authorization endpoint(s) the app redirects browsers to,
+    /// as written (each parses as an [`crate::http::uri::AbsoluteUri`]).
+    pub authorization_endpoints: Vec<String>,
+    /// Paths (without query) where the IdP sends the browser back.
+    pub callback_paths: Vec<String>,
+    /// Keys: the first signs, all verify.
+    pub keys: KeyRing,
+    /// Enforce or only report.
+    pub mode: Mode,
+    /// Flow cookie lifetime in seconds.
+    pub max_age: u64,
+    /// Flow cookie name prefix.
+    pub cookie_prefix: String,
+    /// Mark cookies `Secure` (required by the `__Host-` prefix).
+    pub secure: bool,
+    /// Header Envoy's `stateful_session` reads the pinned node from.
+    pub session_header: String,
+    /// Most flow cookies a browser keeps at once (parallel logins).
+    pub max_flows: usize,
+    /// Flow only, or the whole session.
+    pub affinity: Affinity,
+    /// Session-affinity cookie lifetime in seconds.
+    pub session_max_age: u64,
+    /// Largest form-post callback body read, in bytes.
+    pub max_callback_body: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKey {
+    id: String,
+    #[serde(default)]
+    secret_env: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLoginFlow {
+    authorization_endpoints: Vec<String>,
+    callback_paths: Vec<String>,
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default = "default_max_age")]
+    max_age_seconds: u64,
+    #[serde(default = "default_cookie_prefix")]
+    cookie_prefix: String,
+    #[serde(default)]
+    insecure_cookies: bool,
+    #[serde(default = "default_session_header")]
+    session_header: String,
+    #[serde(default = "default_max_flows")]
+    max_flows: usize,
+    #[serde(default)]
+    affinity: Affinity,
+    #[serde(default = "default_session_max_age")]
+    session_max_age_seconds: u64,
+    #[serde(default = "default_max_callback_body")]
+    max_callback_body_bytes: usize,
+}
+
+fn default_session_max_age() -> u64 {
+    8 * 3600
+}
+
+fn default_max_callback_body() -> usize {
+    16 * 1024
+}
+
+fn default_max_age() -> u64 {
+    600
+}
+
+fn default_cookie_prefix() -> String {
+    DEFAULT_COOKIE_PREFIX.to_string()
+}
+
+fn default_session_header() -> String {
+    DEFAULT_SESSION_HEADER.to_string()
+}
+
+fn default_max_flows() -> usize {
+    4
+}
+
+pub(crate) fn validate_login_flow(
+    raw: RawLoginFlow,
+    env: &dyn Fn(&str) -> Option<String>,
+    notes: &mut Vec<String>,
+) -> Result<LoginFlowConfig, ConfigError> {
+    if raw.authorization_endpoints.is_empty() {
+        return Err(err(
+            "login_flow.authorization_endpoints",
+            "is empty; list your IdP's authorization endpoint, e.g. \"https://idp.example.com/oauth2/authorize\"",
+        ));
+    }
+    let mut authorization_endpoints = Vec::new();
+    for (i, s) in raw.authorization_endpoints.iter().enumerate() {
+        let field = format!("login_flow.authorization_endpoints[{i}]");
+        let Some(u) = crate::http::uri::AbsoluteUri::parse(s) else {
+            return Err(err(
+                &field,
+                format!("{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""),
+            ));
+        };
+        if u.query.is_some() || u.fragment.is_some() {
+            return Err(err(&field, format!("{s:?}: give the endpoint without query or fragment; they are ignored when matching")));
+        }
+        authorization_endpoints.push(s.clone());
+    }
+    if raw.callback_paths.is_empty() {
+        return Err(err(
+            "login_flow.callback_paths",
+            "is empty; list the path(s) of your redirect_uri, e.g. \"/callback\"",
+        ));
+    }
+    for (i, p) in raw.callback_paths.iter().enumerate() {
+        if !p.starts_with('/') || p.contains(['?', '#']) {
+            return Err(err(
+                format!("login_flow.callback_paths[{i}]"),
+                format!("{p:?} must be a path starting with '/', without query or fragment"),
+            ));
+        }
+    }
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.iter().enumerate() {
+        let field = format!("login_flow.keys[{i}]");
+        let (encoded, source) = match (&k.secret_env, &k.secret) {
+            (Some(var), None) => match env(var) {
+                Some(v) => (v, format!("environment variable {var}")),
+                None => {
+                    return Err(err(
+                        &field,
+                        format!(
+                        "environment variable {var:?} is not set in the Wasm VM; expose it with \
+                             vm_config.environment_variables.host_env_keys (or key_values)"
+                    ),
+                    ))
+                }
+            },
+            (None, Some(v)) => {
+                notes.push(format!(
+                    "{field}.secret is inline in the configuration; prefer secret_env so the secret stays out of YAML"
+                ));
+                (v.clone(), format!("{field}.secret"))
+            }
+            _ => {
+                return Err(err(
+                    &field,
+                    "give exactly one of secret_env (preferred) or secret",
+                ))
+            }
+        };
+        let secret = decode_secret(&encoded)
+            .ok_or_else(|| err(&field, format!("the secret from {source} is not base64 (generate one with: openssl rand -base64 32)")))?;
+        keys.push(Key::new(&k.id, &secret).map_err(|m| err(&field, m))?);
+    }
+    let keys = KeyRing::new(keys).map_err(|m| err("login_flow.keys", m))?;
+    if !(60..=3600).contains(&raw.max_age_seconds) {
+        return Err(err(
+            "login_flow.max_age_seconds",
+            format!(
+                "{} is out of range; expected 60 to 3600 (a login's time at the IdP)",
+                raw.max_age_seconds
+            ),
+        ));
+    }
+    let p = &raw.cookie_prefix;
+    if p.is_empty()
+        || !p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        return Err(err(
+            "login_flow.cookie_prefix",
+            format!("{p:?} must be letters, digits, '-' and '_'"),
+        ));
+    }
+    if raw.insecure_cookies && (p.starts_with("__Host-") || p.starts_with("__Secure-")) {
+        return Err(err(
+            "login_flow.insecure_cookies",
+            format!("browsers drop {p:?} cookies without Secure; use another cookie_prefix for plain-HTTP testing"),
+        ));
+    }
+    if raw.insecure_cookies {
+        notes.push("login_flow.insecure_cookies is true: cookies are sent over plain HTTP; for testing only".into());
+    }
+    if !is_header_name(&raw.session_header) || is_forwarding_header(&raw.session_header) {
+        return Err(err(
+            "login_flow.session_header",
+            format!("{:?} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"", raw.session_header),
+        ));
+    }
+    if !(1..=16).contains(&raw.max_flows) {
+        return Err(err(
+            "login_flow.max_flows",
+            format!("{} is out of range; expected 1 to 16", raw.max_flows),
+        ));
+    }
+    if !(60..=30 * 86400).contains(&raw.session_max_age_seconds) {
+        return Err(err(
+            "login_flow.session_max_age_seconds",
+            format!(
+                "{} is out of range; expected 60 to 2592000 (30 days)",
+                raw.session_max_age_seconds
+            ),
+        ));
+    }
+    if !(1024..=1024 * 1024).contains(&raw.max_callback_body_bytes) {
+        return Err(err(
+            "login_flow.max_callback_body_bytes",
+            format!(
+                "{} is out of range; expected 1024 to 1048576",
+                raw.max_callback_body_bytes
+            ),
+        ));
+    }
+    Ok(LoginFlowConfig {
+        affinity: raw.affinity,
+        session_max_age: raw.session_max_age_seconds,
+        max_callback_body: raw.max_callback_body_bytes,
+        authorization_endpoints,
+        callback_paths: raw.callback_paths,
+        keys,
+        mode: raw.mode,
+        max_age: raw.max_age_seconds,
+        cookie_prefix: raw.cookie_prefix,
+        secure: !raw.insecure_cookies,
+        session_header: raw.session_header,
+        max_flows: raw.max_flows,
+    })
+}

@@ -1,0 +1,150 @@
+//! `redirects` settings: registered redirect URIs, internal origins and the
+//! return-to guard, validated once at load.
+
+use crate::config::field::{err, ConfigError};
+use crate::http::authority::{HostPattern, Origin};
+use crate::outcome::Mode;
+use crate::redirects::{RedirectUriMode, RedirectsConfig, ReturnToConfig};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedirects {
+    #[serde(default)]
+    authorization_endpoints: Option<Vec<String>>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    redirect_uri_mode: RedirectUriMode,
+    #[serde(default)]
+    internal_origins: Vec<String>,
+    #[serde(default)]
+    rewrite_upstream_origin: bool,
+    #[serde(default)]
+    return_to: Option<RawReturnTo>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReturnTo {
+    #[serde(default = "default_return_params")]
+    params: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+fn default_return_params() -> Vec<String> {
+    [
+        "rd",
+        "return_to",
+        "returnTo",
+        "next",
+        "redirect",
+        "redirect_to",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+pub(crate) fn validate_redirects(
+    raw: RawRedirects,
+    have_forwarded: bool,
+    login_flow_endpoints: Option<&[String]>,
+) -> Result<RedirectsConfig, ConfigError> {
+    let authorization_endpoints = match (raw.authorization_endpoints, login_flow_endpoints) {
+        (Some(list), _) => list,
+        (None, Some(endpoints)) => endpoints.to_vec(),
+        (None, None) => Vec::new(),
+    };
+    for (i, e) in authorization_endpoints.iter().enumerate() {
+        match crate::http::uri::AbsoluteUri::parse(e) {
+            Some(u) if u.query.is_none() && u.fragment.is_none() => {}
+            _ => {
+                return Err(err(
+                    format!("redirects.authorization_endpoints[{i}]"),
+                    format!("{e:?} must be an absolute http(s) URL without query or fragment"),
+                ))
+            }
+        }
+    }
+    if !raw.redirect_uris.is_empty() && authorization_endpoints.is_empty() {
+        return Err(err(
+            "redirects.authorization_endpoints",
+            "is needed to check redirect_uris (or configure login_flow.authorization_endpoints)",
+        ));
+    }
+    for (i, r) in raw.redirect_uris.iter().enumerate() {
+        match crate::http::uri::AbsoluteUri::parse(r) {
+            Some(u) if u.fragment.is_none() => {}
+            _ => {
+                return Err(err(
+                    format!("redirects.redirect_uris[{i}]"),
+                    format!("{r:?} must be an absolute http(s) URI without fragment, exactly as registered at the IdP"),
+                ))
+            }
+        }
+    }
+    let mut internal_origins = Vec::new();
+    for (i, o) in raw.internal_origins.iter().enumerate() {
+        internal_origins.push(Origin::parse(o).map_err(|m| {
+            err(
+                format!("redirects.internal_origins[{i}]"),
+                format!("{o:?} is not valid; expected {m}"),
+            )
+        })?);
+    }
+    if (!internal_origins.is_empty() || raw.rewrite_upstream_origin || raw.return_to.is_some())
+        && !have_forwarded
+    {
+        return Err(err(
+            "redirects",
+            "Location rewriting and return_to need the external origin: configure the forwarded section too",
+        ));
+    }
+    let return_to = match raw.return_to {
+        None => None,
+        Some(rt) => {
+            let mut allowed_hosts = Vec::new();
+            for (i, h) in rt.allowed_hosts.iter().enumerate() {
+                allowed_hosts.push(HostPattern::parse(h).map_err(|m| {
+                    err(
+                        format!("redirects.return_to.allowed_hosts[{i}]"),
+                        format!("{h:?} is not valid; expected {m}"),
+                    )
+                })?);
+            }
+            if rt.params.is_empty() {
+                return Err(err(
+                    "redirects.return_to.params",
+                    "is empty; list parameter names such as \"rd\"",
+                ));
+            }
+            for (i, p) in rt.paths.iter().enumerate() {
+                if !p.starts_with('/') || p.contains(['?', '#']) {
+                    return Err(err(
+                        format!("redirects.return_to.paths[{i}]"),
+                        format!("{p:?} must be a path starting with '/'"),
+                    ));
+                }
+            }
+            Some(ReturnToConfig {
+                params: rt.params,
+                paths: rt.paths,
+                allowed_hosts,
+                mode: rt.mode,
+            })
+        }
+    };
+    Ok(RedirectsConfig {
+        authorization_endpoints,
+        redirect_uris: raw.redirect_uris,
+        redirect_uri_mode: raw.redirect_uri_mode,
+        internal_origins,
+        rewrite_upstream_origin: raw.rewrite_upstream_origin,
+        return_to,
+    })
+}
