@@ -6,220 +6,137 @@
 //! bumps each member once, so a request costs one host call per counter it
 //! touched and none otherwise.
 
-/// Every counter the filter exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Counter {
+/// Declares the counters once: each row's doc, variant and exported name
+/// yield the enum, [`Counter::ALL`] and [`Counter::name`], so the three can
+/// never disagree.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// Every counter the filter exports.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Counter {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Counter {
+            /// Every counter, in definition order (the module defines them all at load).
+            pub const ALL: [Counter; [$(Counter::$variant),*].len()] = [$(Counter::$variant),*];
+
+            /// The metric name as defined in Envoy.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Counter::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+counters! {
     /// The direct peer was trusted, so its forwarding headers were read.
-    ForwardedTrustedPeer,
+    ForwardedTrustedPeer => "oidc_edge.forwarded.trusted_peer",
     /// The direct peer was not trusted; values came from the connection.
-    ForwardedUntrustedPeer,
+    ForwardedUntrustedPeer => "oidc_edge.forwarded.untrusted_peer",
     /// An untrusted peer sent forwarding headers; they were removed.
-    ForwardedUntrustedStripped,
+    ForwardedUntrustedStripped => "oidc_edge.forwarded.untrusted_stripped",
     /// A forwarding header from a trusted peer was malformed and ignored whole.
-    ForwardedMalformed,
+    ForwardedMalformed => "oidc_edge.forwarded.malformed",
     /// The direct peer's address was missing or unparseable (peer header not
     /// set by Envoy?); the request was treated as untrusted.
-    ForwardedPeerUnknown,
+    ForwardedPeerUnknown => "oidc_edge.forwarded.peer_unknown",
     /// The scheme, host, port, prefix or `Forwarded` the upstream received
     /// differ from what arrived (X-Forwarded-For, which always gains the
     /// peer, does not count).
-    ForwardedRewritten,
+    ForwardedRewritten => "oidc_edge.forwarded.rewritten",
     /// The external host is not in `allowed_hosts`: answered 400.
-    ForwardedHostRejected,
+    ForwardedHostRejected => "oidc_edge.forwarded.host_rejected",
     /// No valid external host could be determined: answered 400.
-    ForwardedHostMalformed,
+    ForwardedHostMalformed => "oidc_edge.forwarded.host_malformed",
     /// A host call failed and the request was refused rather than forwarded
     /// unchecked.
-    InternalError,
+    InternalError => "oidc_edge.internal_error",
     /// A login flow started: its cookie was set.
-    FlowIssued,
+    FlowIssued => "oidc_edge.login_flow.issued",
     /// A redirect to the IdP had no single `state`: no cookie set.
-    FlowNoState,
+    FlowNoState => "oidc_edge.login_flow.no_state",
     /// A redirect to the IdP, but the upstream node was unknown: no cookie set.
-    FlowNoNode,
+    FlowNoNode => "oidc_edge.login_flow.no_node",
     /// Stale or surplus flow cookies cleared.
-    FlowEvicted,
+    FlowEvicted => "oidc_edge.login_flow.evicted",
     /// A callback's flow cookie checked out.
-    FlowValid,
+    FlowValid => "oidc_edge.login_flow.valid",
     /// A callback was pinned to the node that started its flow.
-    FlowPinned,
+    FlowPinned => "oidc_edge.login_flow.pinned",
     /// Callback refused: no flow cookie.
-    FlowMissing,
+    FlowMissing => "oidc_edge.login_flow.rejected.missing",
     /// Callback refused: the flow cookie arrived twice.
-    FlowDuplicate,
+    FlowDuplicate => "oidc_edge.login_flow.rejected.duplicate",
     /// Callback refused: flow cookie not decodable.
-    FlowMalformed,
+    FlowMalformed => "oidc_edge.login_flow.rejected.malformed",
     /// Callback refused: flow cookie over the size limit.
-    FlowTooLarge,
+    FlowTooLarge => "oidc_edge.login_flow.rejected.too_large",
     /// Callback refused: flow cookie signed by a key not in the ring.
-    FlowUnknownKey,
+    FlowUnknownKey => "oidc_edge.login_flow.rejected.unknown_key",
     /// Callback refused: flow cookie MAC mismatch.
-    FlowBadSignature,
+    FlowBadSignature => "oidc_edge.login_flow.rejected.bad_signature",
     /// Callback refused: flow cookie expired.
-    FlowExpired,
+    FlowExpired => "oidc_edge.login_flow.rejected.expired",
     /// In report mode, a callback that enforce mode would have refused.
-    FlowReportOnly,
+    FlowReportOnly => "oidc_edge.login_flow.report_only",
     /// A client-sent session header was removed (it cannot pick a node).
-    FlowSessionHeaderStripped,
+    FlowSessionHeaderStripped => "oidc_edge.login_flow.session_header_stripped",
     /// A pinned callback's node was gone: the browser was sent to restart.
-    FlowRecovered,
+    FlowRecovered => "oidc_edge.login_flow.recovered",
     /// A pinned callback's node was gone after a restart already: refused.
-    FlowNodeGone,
+    FlowNodeGone => "oidc_edge.login_flow.rejected.node_gone",
     /// Session affinity cookie set after a login.
-    SessionIssued,
+    SessionIssued => "oidc_edge.session.issued",
     /// A request was pinned by its session affinity cookie.
-    SessionPinned,
+    SessionPinned => "oidc_edge.session.pinned",
     /// A session affinity cookie was invalid and cleared.
-    SessionInvalid,
+    SessionInvalid => "oidc_edge.session.invalid",
     /// A session's node was gone: the cookie was cleared.
-    SessionNodeGone,
+    SessionNodeGone => "oidc_edge.session.node_gone",
     /// A form-post callback body was over `max_callback_body_bytes`: 413.
-    FlowBodyTooLarge,
+    FlowBodyTooLarge => "oidc_edge.login_flow.rejected.body_too_large",
     /// Callback refused: an authentic flow cookie of another login.
-    FlowWrongState,
+    FlowWrongState => "oidc_edge.login_flow.rejected.wrong_state",
     /// A form-post callback whose flow cookies name different nodes: pinned
     /// to the newest flow's node before the body (with the state) arrived.
-    FlowFormPostAmbiguous,
+    FlowFormPostAmbiguous => "oidc_edge.login_flow.form_post_ambiguous",
     /// Callback refused: a form-post callback routed to another node than its login's.
-    FlowOtherNode,
+    FlowOtherNode => "oidc_edge.login_flow.rejected.other_node",
     /// A redirect to the IdP carried a registered redirect_uri.
-    RedirectUriRegistered,
+    RedirectUriRegistered => "oidc_edge.redirects.redirect_uri_registered",
     /// A redirect to the IdP carried an unregistered redirect_uri.
-    RedirectUriMismatch,
+    RedirectUriMismatch => "oidc_edge.redirects.redirect_uri_mismatch",
     /// `fix` mode rewrote a redirect_uri to the registered one.
-    RedirectUriFixed,
+    RedirectUriFixed => "oidc_edge.redirects.redirect_uri_fixed",
     /// A `Location` on an internal origin was moved to the external origin.
-    LocationRewritten,
+    LocationRewritten => "oidc_edge.redirects.location_rewritten",
     /// A return-to parameter pointed off-site, appeared twice, or sat in a
     /// query with a `;` that a framework may read as a separator.
-    ReturnToRejected,
+    ReturnToRejected => "oidc_edge.redirects.return_to_rejected",
     /// In report mode, a redirect check that enforce mode would have acted on.
-    RedirectsReportOnly,
+    RedirectsReportOnly => "oidc_edge.redirects.report_only",
     /// IdP mode: an authorization request passed its checks.
-    IdpAccepted,
+    IdpAccepted => "oidc_edge.idp.accepted",
     /// IdP mode: an authorization request was refused (`invalid_request`).
-    IdpRejected,
+    IdpRejected => "oidc_edge.idp.rejected",
     /// Callback refused: flow cookie issued further in the future than the clock skew allows.
-    FlowNotYetValid,
+    FlowNotYetValid => "oidc_edge.login_flow.rejected.not_yet_valid",
     /// Callback refused: flow cookie valid for longer than `max_age_seconds`.
-    FlowLifetimeTooLong,
+    FlowLifetimeTooLong => "oidc_edge.login_flow.rejected.lifetime_too_long",
     /// IdP mode in report mode: an authorization request enforce mode would refuse.
-    IdpReportOnly,
+    IdpReportOnly => "oidc_edge.idp.report_only",
     /// A trusted peer's request carried the header family its LB does not
     /// emit (`forwarded.family`): the client's, passed through; removed
     /// unread.
-    ForwardedOtherFamilyRemoved,
+    ForwardedOtherFamilyRemoved => "oidc_edge.forwarded.other_family_removed",
     /// The peer header lacked the peer token (`forwarded.peer_token_env`):
     /// not written by Envoy's `header_mutation`, so a client's; the request
     /// was treated as untrusted (and `peer_unknown` counted too).
-    ForwardedPeerUnverified,
-}
-
-impl Counter {
-    /// Every counter, in definition order (the glue defines them all at load).
-    pub const ALL: [Counter; 47] = [
-        Counter::ForwardedTrustedPeer,
-        Counter::ForwardedUntrustedPeer,
-        Counter::ForwardedUntrustedStripped,
-        Counter::ForwardedMalformed,
-        Counter::ForwardedPeerUnknown,
-        Counter::ForwardedRewritten,
-        Counter::ForwardedHostRejected,
-        Counter::ForwardedHostMalformed,
-        Counter::InternalError,
-        Counter::FlowIssued,
-        Counter::FlowNoState,
-        Counter::FlowNoNode,
-        Counter::FlowEvicted,
-        Counter::FlowValid,
-        Counter::FlowPinned,
-        Counter::FlowMissing,
-        Counter::FlowDuplicate,
-        Counter::FlowMalformed,
-        Counter::FlowTooLarge,
-        Counter::FlowUnknownKey,
-        Counter::FlowBadSignature,
-        Counter::FlowExpired,
-        Counter::FlowReportOnly,
-        Counter::FlowSessionHeaderStripped,
-        Counter::FlowRecovered,
-        Counter::FlowNodeGone,
-        Counter::SessionIssued,
-        Counter::SessionPinned,
-        Counter::SessionInvalid,
-        Counter::SessionNodeGone,
-        Counter::FlowBodyTooLarge,
-        Counter::FlowWrongState,
-        Counter::FlowFormPostAmbiguous,
-        Counter::FlowOtherNode,
-        Counter::RedirectUriRegistered,
-        Counter::RedirectUriMismatch,
-        Counter::RedirectUriFixed,
-        Counter::LocationRewritten,
-        Counter::ReturnToRejected,
-        Counter::RedirectsReportOnly,
-        Counter::IdpAccepted,
-        Counter::IdpRejected,
-        Counter::FlowNotYetValid,
-        Counter::FlowLifetimeTooLong,
-        Counter::IdpReportOnly,
-        Counter::ForwardedOtherFamilyRemoved,
-        Counter::ForwardedPeerUnverified,
-    ];
-
-    /// The metric name as defined in Envoy.
-    pub fn name(self) -> &'static str {
-        match self {
-            Counter::ForwardedTrustedPeer => "oidc_edge.forwarded.trusted_peer",
-            Counter::ForwardedUntrustedPeer => "oidc_edge.forwarded.untrusted_peer",
-            Counter::ForwardedUntrustedStripped => "oidc_edge.forwarded.untrusted_stripped",
-            Counter::ForwardedMalformed => "oidc_edge.forwarded.malformed",
-            Counter::ForwardedPeerUnknown => "oidc_edge.forwarded.peer_unknown",
-            Counter::ForwardedRewritten => "oidc_edge.forwarded.rewritten",
-            Counter::ForwardedHostRejected => "oidc_edge.forwarded.host_rejected",
-            Counter::ForwardedHostMalformed => "oidc_edge.forwarded.host_malformed",
-            Counter::InternalError => "oidc_edge.internal_error",
-            Counter::FlowIssued => "oidc_edge.login_flow.issued",
-            Counter::FlowNoState => "oidc_edge.login_flow.no_state",
-            Counter::FlowNoNode => "oidc_edge.login_flow.no_node",
-            Counter::FlowEvicted => "oidc_edge.login_flow.evicted",
-            Counter::FlowValid => "oidc_edge.login_flow.valid",
-            Counter::FlowPinned => "oidc_edge.login_flow.pinned",
-            Counter::FlowMissing => "oidc_edge.login_flow.rejected.missing",
-            Counter::FlowDuplicate => "oidc_edge.login_flow.rejected.duplicate",
-            Counter::FlowMalformed => "oidc_edge.login_flow.rejected.malformed",
-            Counter::FlowTooLarge => "oidc_edge.login_flow.rejected.too_large",
-            Counter::FlowUnknownKey => "oidc_edge.login_flow.rejected.unknown_key",
-            Counter::FlowBadSignature => "oidc_edge.login_flow.rejected.bad_signature",
-            Counter::FlowExpired => "oidc_edge.login_flow.rejected.expired",
-            Counter::FlowReportOnly => "oidc_edge.login_flow.report_only",
-            Counter::FlowSessionHeaderStripped => "oidc_edge.login_flow.session_header_stripped",
-            Counter::FlowRecovered => "oidc_edge.login_flow.recovered",
-            Counter::FlowNodeGone => "oidc_edge.login_flow.rejected.node_gone",
-            Counter::SessionIssued => "oidc_edge.session.issued",
-            Counter::SessionPinned => "oidc_edge.session.pinned",
-            Counter::SessionInvalid => "oidc_edge.session.invalid",
-            Counter::SessionNodeGone => "oidc_edge.session.node_gone",
-            Counter::FlowBodyTooLarge => "oidc_edge.login_flow.rejected.body_too_large",
-            Counter::FlowWrongState => "oidc_edge.login_flow.rejected.wrong_state",
-            Counter::FlowFormPostAmbiguous => "oidc_edge.login_flow.form_post_ambiguous",
-            Counter::FlowOtherNode => "oidc_edge.login_flow.rejected.other_node",
-            Counter::RedirectUriRegistered => "oidc_edge.redirects.redirect_uri_registered",
-            Counter::RedirectUriMismatch => "oidc_edge.redirects.redirect_uri_mismatch",
-            Counter::RedirectUriFixed => "oidc_edge.redirects.redirect_uri_fixed",
-            Counter::LocationRewritten => "oidc_edge.redirects.location_rewritten",
-            Counter::ReturnToRejected => "oidc_edge.redirects.return_to_rejected",
-            Counter::RedirectsReportOnly => "oidc_edge.redirects.report_only",
-            Counter::IdpAccepted => "oidc_edge.idp.accepted",
-            Counter::IdpRejected => "oidc_edge.idp.rejected",
-            Counter::FlowNotYetValid => "oidc_edge.login_flow.rejected.not_yet_valid",
-            Counter::FlowLifetimeTooLong => "oidc_edge.login_flow.rejected.lifetime_too_long",
-            Counter::IdpReportOnly => "oidc_edge.idp.report_only",
-            Counter::ForwardedOtherFamilyRemoved => "oidc_edge.forwarded.other_family_removed",
-            Counter::ForwardedPeerUnverified => "oidc_edge.forwarded.peer_unverified",
-        }
-    }
+    ForwardedPeerUnverified => "oidc_edge.forwarded.peer_unverified",
 }
 
 /// A small set of counters touched by one request.
