@@ -110,20 +110,20 @@ fn lb_request(method: &str, path: &str, cookie: &str) -> FakeHost {
     FakeHost::request(&h, T0)
 }
 
-/// A flow cookie for state `s1`, issued by a real exchange for a login on
-/// NODE started at `login_path`.
-fn issued_flow(cfg: &Rc<Config>, login_path: &str) -> Option<String> {
+/// Runs one exchange whose app on NODE answers a redirect to `location`;
+/// returns the first cookie it set whose name ends in `suffix`.
+fn cookie_from(
+    cfg: &Rc<Config>,
+    path: &str,
+    cookie: &str,
+    location: &str,
+    suffix: &str,
+) -> Option<String> {
     let mut ex = Exchange::new(cfg.clone());
-    let mut host = lb_request("GET", login_path, "");
+    let mut host = lb_request("GET", path, cookie);
     ex.on_request_headers(&mut host, true);
     host.respond(
-        &[
-            (":status", "302"),
-            (
-                "location",
-                "https://idp.example.com/authorize?redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=s1",
-            ),
-        ],
+        &[(":status", "302"), ("location", location)],
         Some(NODE),
         "via_upstream",
     );
@@ -131,26 +131,20 @@ fn issued_flow(cfg: &Rc<Config>, login_path: &str) -> Option<String> {
     let (n, v) = host
         .set_cookies()
         .into_iter()
-        .find(|(_, v)| !v.is_empty())?;
+        .find(|(n, v)| n.ends_with(suffix) && !v.is_empty())?;
     Some(format!("{n}={v}"))
+}
+
+/// A flow cookie for state `s1`, issued by a real exchange for a login on
+/// NODE started at `login_path`.
+fn issued_flow(cfg: &Rc<Config>, login_path: &str) -> Option<String> {
+    let idp = "https://idp.example.com/authorize?redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=s1";
+    cookie_from(cfg, login_path, "", idp, "")
 }
 
 /// The session cookie a completed login on NODE earns, if any.
 fn issued_session(cfg: &Rc<Config>, flow: &str) -> Option<String> {
-    let mut ex = Exchange::new(cfg.clone());
-    let mut host = lb_request("GET", "/callback?code=c&state=s1", flow);
-    ex.on_request_headers(&mut host, true);
-    host.respond(
-        &[(":status", "302"), ("location", "/")],
-        Some(NODE),
-        "via_upstream",
-    );
-    ex.on_response_headers(&mut host);
-    let (n, v) = host
-        .set_cookies()
-        .into_iter()
-        .find(|(n, v)| n.ends_with("session") && !v.is_empty())?;
-    Some(format!("{n}={v}"))
+    cookie_from(cfg, "/callback?code=c&state=s1", flow, "/", "session")
 }
 
 /// Whether `loc` stays on the site: a local path, or the external origin.
