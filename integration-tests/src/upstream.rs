@@ -134,7 +134,12 @@ fn serve(conn: TcpStream, name: &str) {
                 .unwrap_or_default();
             status = "302 Found";
             extra = format!("location: {to}\r\n");
-        } else if path == "/login" || path.starts_with("/login?") {
+        } else if path == "/login"
+            || path.starts_with("/login?")
+            || (path.starts_with("/callback?") && path.contains("then=relogin"))
+        {
+            // /login starts a login; a callback with `then=relogin` answers
+            // with a new one, as an app does after a failed silent login.
             let state = format!("{name}.{}", STATES.fetch_add(1, Ordering::SeqCst));
             let mode = if path.contains("form_post") {
                 "&response_mode=form_post"

@@ -116,6 +116,42 @@ fn node_of(resp: &Response) -> String {
 }
 
 #[test]
+fn a_callback_answered_with_a_new_login_gets_its_flow_cookie() {
+    // The app answers a callback by sending the browser back to the IdP
+    // (after a failed prompt=none, say). That response must start a flow
+    // like any other, or the new login's callback lands on a random node.
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    let mut browser = Browser::default();
+    let (node, state) = browser.login(envoy.port);
+    let resp = browser.send(
+        Request::get(
+            "app.example.com",
+            &format!("/callback?code=c0de&state={state}&then=relogin"),
+        ),
+        envoy.port,
+    );
+    assert_eq!(resp.status, 302, "{}", resp.text());
+    let echo = Echo::parse(&resp.body);
+    assert_eq!(echo.node, node, "the callback was pinned");
+    let again = echo.state.expect("a new state");
+    assert_eq!(
+        browser.jar.len(),
+        1,
+        "old flow cleared, new one set: {:?}",
+        browser.jar
+    );
+    assert_eq!(envoy.counter("oidc_edge.login_flow.issued"), 2);
+    for _ in 0..3 {
+        // Round robin would move an unpinned callback; this one stays.
+        let mut b = Browser {
+            jar: browser.jar.clone(),
+        };
+        assert_eq!(node_of(&b.callback(&again, envoy.port)), node);
+    }
+}
+
+#[test]
 fn hundred_logins_under_round_robin_each_return_to_their_node() {
     let cluster = Cluster::start();
     let envoy = cluster.envoy(&k1_only());
