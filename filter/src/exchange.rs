@@ -619,10 +619,23 @@ impl Exchange {
             .property(Property::UpstreamAddress)
             .and_then(|b| String::from_utf8(b).ok());
         if let Some(rc) = &config.redirects {
-            let (verdict, counters) = redirects::check_authorization_redirect(rc, &location);
+            let (verdict, counters) =
+                redirects::check_authorization_redirect(rc, &location, self.external.as_ref());
             Self::count(host, counters);
             match verdict {
-                RedirectUriVerdict::Fixed(fixed) => {
+                RedirectUriVerdict::Fixed {
+                    location: fixed,
+                    sent,
+                    registered,
+                } => {
+                    host.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "redirect_uri_mode fix: the app redirected to the IdP with redirect_uri={sent:?}; \
+                             sent the registered {registered:?} instead. {}",
+                            redirects::FIX_CAVEAT
+                        ),
+                    );
                     host.set_response_header("location", Some(&fixed));
                     location = fixed;
                 }
@@ -631,7 +644,7 @@ impl Exchange {
                         LogLevel::Warn,
                         &format!(
                             "the app redirected to the IdP with redirect_uri={sent:?}: {why}; registered: {:?}",
-                            rc.redirect_uris
+                            rc.registered()
                         ),
                     );
                     let mode = match rc.redirect_uri_mode {
