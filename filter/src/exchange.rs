@@ -348,15 +348,10 @@ impl Exchange {
             &self.external,
         ) {
             let path = request_value(&headers, ":path");
-            if redirects::check_return_to(rt, path, ext).is_err() {
-                host.increment(Counter::ReturnToRejected);
-                if let Some(action) = self.refuse(
-                    host,
-                    Feature::Redirects,
-                    rt.mode,
-                    Reason::ReturnToOffSite,
-                    None,
-                ) {
+            if let Err(problem) = redirects::check_return_to(rt, path, ext) {
+                let reason = Reason::ReturnTo(problem);
+                host.increment(reason.counter());
+                if let Some(action) = self.refuse(host, Feature::Redirects, rt.mode, reason, None) {
                     return action;
                 }
             }

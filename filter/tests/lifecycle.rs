@@ -634,3 +634,51 @@ fn fix_uses_the_external_origin_and_says_what_it_cannot_repair() {
         }
     }
 }
+
+/// Issue point 5 through the exchange: each return-to refusal answers with
+/// its own reason (header, body), all under one counter.
+/// (path and query, reason code, case)
+#[test]
+fn return_to_refusals_answer_with_their_own_reason() {
+    let cfg = envoy("", r#", "redirects": {"return_to": {"paths": ["/login"]}}"#);
+    let rows = [
+        (
+            "/login?next=https://evil.example/",
+            "return_to_off_site",
+            "another site",
+        ),
+        (
+            "/login?rd=%2Fa&rd=%2Fb",
+            "return_to_repeated",
+            "a repeat is not another site",
+        ),
+        (
+            "/login?x=1;rd=%2Fa",
+            "return_to_semicolon",
+            "CVE-2021-23336: ; as a separator",
+        ),
+        (
+            "/login?rd=%2F%5Cevil",
+            "return_to_malformed",
+            "backslash spelling",
+        ),
+    ];
+    for (i, (path, code, why)) in rows.iter().enumerate() {
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", path, "", T0);
+        assert_eq!(
+            ex.on_request_headers(&mut host, true),
+            Action::Pause,
+            "{why}"
+        );
+        let reply = &host.replies[0];
+        assert_eq!(reply.status, 400, "{why}");
+        assert_eq!(reply.header("x-oidc-edge-reason"), Some(*code), "{why}");
+        assert!(String::from_utf8_lossy(&reply.body).contains(code), "{why}");
+        assert_eq!(
+            host.counter("oidc_edge.redirects.return_to_rejected"),
+            1,
+            "{why} (request {i})"
+        );
+    }
+}

@@ -288,35 +288,61 @@ fn return_to_parameters_cannot_leave_the_site() {
         200,
         "a ; without a return-to parameter"
     );
+    // (query, reason code: one per problem, so the answer says what is
+    // wrong; case and source)
     let rows = [
-        ("rd=%2F%2Fevil.example", "scheme-relative"),
-        ("rd=%2F%5Cevil.example", "backslash"),
-        ("return_to=https%3Aevil.example", "WHATWG slashless"),
-        ("next=%2F%09%2Fevil.example", "tab between slashes"),
-        ("rd=%2F%252F%2Fevil.example", "encoded slash"),
-        ("rd=%2Fa&rd=%2F%2Fevil", "repeated"),
+        (
+            "rd=%2F%2Fevil.example",
+            "return_to_off_site",
+            "scheme-relative",
+        ),
+        ("rd=%2F%5Cevil.example", "return_to_malformed", "backslash"),
+        (
+            "return_to=https%3Aevil.example",
+            "return_to_off_site",
+            "WHATWG slashless",
+        ),
+        (
+            "next=%2F%09%2Fevil.example",
+            "return_to_malformed",
+            "tab between slashes",
+        ),
+        (
+            "rd=%2F%252F%2Fevil.example",
+            "return_to_malformed",
+            "encoded slash",
+        ),
+        ("rd=%2Fa&rd=%2F%2Fevil", "return_to_repeated", "repeated"),
         (
             "next=http%3A%2F%2Fapp.example.com%2Fx",
+            "return_to_off_site",
             "downgrade to http on the same host (RFC 6454 §4)",
         ),
         (
             "next=https%3A%2F%2Fapp.example.com%3A8443%2Fx",
+            "return_to_off_site",
             "another port on the same host",
         ),
         (
             "x=1;rd=%2F%2Fevil.example",
+            "return_to_semicolon",
             "hidden behind a ; (CVE-2021-23336)",
         ),
-        ("rd=%2Faccount;rd=%2F%2Fevil", "; repeat"),
+        (
+            "rd=%2Faccount;rd=%2F%2Fevil",
+            "return_to_semicolon",
+            "; repeat",
+        ),
     ];
-    for (bad, why) in rows {
+    for (bad, code, why) in rows {
         let resp = send(bad);
         assert_eq!(resp.status, 400, "{why}: {bad}");
         assert_eq!(
             resp.header("x-oidc-edge-reason"),
-            Some("return_to_rejected"),
+            Some(code),
             "{why}: {bad}"
         );
+        assert!(resp.text().contains(code), "{why}: {}", resp.text());
     }
     assert_eq!(
         via_lb(&envoy, "/other?rd=%2F%2Fevil.example").status,
@@ -350,7 +376,7 @@ fn return_to_paths_cannot_be_respelled_around_the_guard() {
         assert_eq!(resp.status, 400, "{why}: {path}");
         assert_eq!(
             resp.header("x-oidc-edge-reason"),
-            Some("return_to_rejected"),
+            Some("return_to_off_site"),
             "{why}"
         );
         assert_eq!(

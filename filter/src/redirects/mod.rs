@@ -28,6 +28,7 @@ use crate::http::authority::{HostPattern, Origin, Proto};
 use crate::http::uri::{route_matches_any, AbsoluteUri, OwnedUri};
 use crate::metrics::{Counter, CounterSet};
 use crate::outcome::Mode;
+pub use crate::outcome::ReturnToProblem;
 
 /// What the redirect_uri check does with a mismatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
@@ -368,22 +369,6 @@ fn is_internal(cfg: &RedirectsConfig, loc: &AbsoluteUri<'_>, upstream: Option<&s
             && upstream.is_some_and(|u| format!("{}:{}", loc.authority.host, port) == u))
 }
 
-/// Why a return-to value was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReturnToProblem {
-    /// The parameter appears more than once.
-    Duplicate,
-    /// Not a same-origin target.
-    OffSite,
-    /// The query holds a `;` and, read with `;` as a separator too, names a
-    /// return-to parameter: frameworks that split on `;` as well as `&`
-    /// (Python's `cgi`/`urlparse` before 3.9.2, Tornado, Tomcat's
-    /// `org.apache.tomcat.util.http.Parameters` in some modes, many Perl
-    /// and Ruby parsers) would read a value the guard never saw
-    /// (`x=1;rd=//evil`, CVE-2021-23336 for Python).
-    Semicolon,
-}
-
 /// Checks the return-to parameters of a request. `external` is the origin
 /// the browser addressed (the forwarded decision's): absolute targets must
 /// be on it exactly, scheme, host and port.
@@ -420,9 +405,7 @@ pub fn check_return_to(
             return Err(ReturnToProblem::Duplicate);
         }
         *seen = true;
-        if !is_safe_target(&v, external, &cfg.allowed_hosts) {
-            return Err(ReturnToProblem::OffSite);
-        }
+        check_target(&v, external, &cfg.allowed_hosts)?;
     }
     Ok(())
 }
@@ -432,12 +415,23 @@ pub fn check_return_to(
 /// the same host) or on an allowed host (same scheme as the external
 /// origin, on that scheme's default port or the external port). Everything
 /// a browser could resolve to another site is refused, including forms
-/// some browsers "fix up".
+/// some browsers "fix up". See [`check_target`] for why.
 pub fn is_safe_target(v: &str, external: &Origin, allowed: &[HostPattern]) -> bool {
+    check_target(v, external, allowed).is_ok()
+}
+
+/// [`is_safe_target`], saying why a target is refused: `Malformed` for a
+/// spelling parsers disagree on, `OffSite` for a clear target elsewhere.
+pub fn check_target(
+    v: &str,
+    external: &Origin,
+    allowed: &[HostPattern],
+) -> Result<(), ReturnToProblem> {
+    use ReturnToProblem::{Malformed, OffSite};
     // Whitespace and control characters: browsers strip tabs and newlines
     // inside URLs ("/\t/evil" becomes "//evil"); backslashes read as slashes.
     if v.is_empty() || v.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') || !v.is_ascii() {
-        return false;
+        return Err(Malformed);
     }
     // Encoded slashes, backslashes and dots: apps and proxies that decode
     // once more turn "/%2F/evil" into "//evil".
@@ -446,30 +440,36 @@ pub fn is_safe_target(v: &str, external: &Origin, allowed: &[HostPattern]) -> bo
         .iter()
         .any(|e| lower.contains(e))
     {
-        return false;
+        return Err(Malformed);
     }
+    let dot_segment = |path: &str| path.split('/').any(|seg| seg == "." || seg == "..");
     if let Some(rest) = v.strip_prefix('/') {
         if rest.starts_with('/') {
-            return false; // scheme-relative: another host
+            return Err(OffSite); // scheme-relative: another host
         }
         let path = v.split(['?', '#']).next().unwrap_or(v);
-        return !path.split('/').any(|seg| seg == "." || seg == "..");
+        return if dot_segment(path) {
+            Err(Malformed)
+        } else {
+            Ok(())
+        };
     }
     // Absolute: only a plain http(s) URL on the external origin or an
-    // allowed host, never a downgrade.
-    match AbsoluteUri::parse(v) {
-        Some(u) => {
-            let h = u.authority.host.as_str();
-            let port = u.port();
-            let same_origin = h == external.authority.host && port == external.port();
-            let allowed_host = allowed.iter().any(|p| p.matches(h))
-                && (port == external.port() || port == u.proto.default_port());
-            u.proto == external.proto
-                && (same_origin || allowed_host)
-                && !u.path.split('/').any(|seg| seg == "." || seg == "..")
-        }
-        None => false,
+    // allowed host, never a downgrade. Anything else that is not a path
+    // (`https:evil`, `javascript:`, a bare host) leads elsewhere.
+    let u = AbsoluteUri::parse(v).ok_or(OffSite)?;
+    let h = u.authority.host.as_str();
+    let port = u.port();
+    let same_origin = h == external.authority.host && port == external.port();
+    let allowed_host = allowed.iter().any(|p| p.matches(h))
+        && (port == external.port() || port == u.proto.default_port());
+    if u.proto != external.proto || !(same_origin || allowed_host) {
+        return Err(OffSite);
     }
+    if dot_segment(u.path) {
+        return Err(Malformed);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1121,6 +1121,75 @@ mod tests {
         }
     }
 
+    /// Issue point 5: a refusal says which way the target is wrong, so the
+    /// answer is not "another site" for a repeat or a spelling.
+    /// (value, problem, case and source)
+    #[test]
+    fn return_to_refusals_say_why() {
+        use ReturnToProblem::*;
+        let ext = Origin::parse("https://app.example.com").unwrap();
+        let rows: &[(&str, ReturnToProblem, &str)] = &[
+            ("//evil.example", OffSite, "scheme-relative (RFC 3986 §4.2)"),
+            ("https://evil.example/", OffSite, "another host"),
+            (
+                "http://app.example.com/x",
+                OffSite,
+                "downgrade (RFC 6454 §4)",
+            ),
+            (
+                "https://app.example.com:8443/x",
+                OffSite,
+                "another port (RFC 6454 §4)",
+            ),
+            (
+                "https:evil.example",
+                OffSite,
+                "WHATWG: slashless special scheme",
+            ),
+            ("javascript:alert(1)", OffSite, "script scheme"),
+            ("evil.example", OffSite, "bare host"),
+            ("https://app.example.com@evil.example/", OffSite, "userinfo"),
+            (
+                "/\\evil.example",
+                Malformed,
+                "backslash (WHATWG reads it as /)",
+            ),
+            (
+                "/\t/evil.example",
+                Malformed,
+                "GHSA-j7px-6hwj-hpjg: tab between slashes",
+            ),
+            ("/%2F/evil.example", Malformed, "encoded slash"),
+            ("/a/../b", Malformed, "dot segment"),
+            (
+                "https://app.example.com/a/../b",
+                Malformed,
+                "dot segment, absolute",
+            ),
+            ("/caf\u{e9}", Malformed, "non-ASCII"),
+            ("", Malformed, "empty"),
+        ];
+        for (v, want, why) in rows {
+            assert_eq!(check_target(v, &ext, &[]), Err(*want), "{why}: {v:?}");
+        }
+        // Each problem its own code and message; one counter and status.
+        let codes: std::collections::BTreeSet<_> =
+            ReturnToProblem::ALL.iter().map(|p| p.code()).collect();
+        assert_eq!(codes.len(), ReturnToProblem::ALL.len());
+        for p in ReturnToProblem::ALL {
+            let r = crate::outcome::Reason::ReturnTo(p);
+            assert_eq!(
+                r.counter(),
+                Counter::ReturnToRejected,
+                "dashboards keep counting"
+            );
+            assert_eq!(r.status(), 400);
+            assert!(r.code().starts_with("return_to_") && r.body().contains(p.code()));
+            let another_site = r.message().contains("another site");
+            assert_eq!(another_site, p == OffSite, "{p:?}: {}", r.message());
+        }
+    }
+
     /// (path and query, verdict, case and source)
     #[test]
     fn return_to_params_and_paths() {
@@ -1164,6 +1233,12 @@ mod tests {
                 Err(Duplicate),
                 "repeat with an encoded name",
             ),
+            (
+                "/login?rd=%2F%5Cevil.example",
+                Err(Malformed),
+                "backslash: a spelling, not a clear other site",
+            ),
+            ("/login?next=%2Fa%2F..%2Fb", Err(Malformed), "dot segment"),
             (
                 "/other?rd=%2F%2Fevil.example",
                 Ok(()),
