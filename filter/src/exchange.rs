@@ -348,15 +348,10 @@ impl Exchange {
             &self.external,
         ) {
             let path = request_value(&headers, ":path");
-            if redirects::check_return_to(rt, path, ext).is_err() {
-                host.increment(Counter::ReturnToRejected);
-                if let Some(action) = self.refuse(
-                    host,
-                    Feature::Redirects,
-                    rt.mode,
-                    Reason::ReturnToOffSite,
-                    None,
-                ) {
+            if let Err(problem) = redirects::check_return_to(rt, path, ext) {
+                let reason = Reason::ReturnTo(problem);
+                host.increment(reason.counter());
+                if let Some(action) = self.refuse(host, Feature::Redirects, rt.mode, reason, None) {
                     return action;
                 }
             }
@@ -619,10 +614,23 @@ impl Exchange {
             .property(Property::UpstreamAddress)
             .and_then(|b| String::from_utf8(b).ok());
         if let Some(rc) = &config.redirects {
-            let (verdict, counters) = redirects::check_authorization_redirect(rc, &location);
+            let (verdict, counters) =
+                redirects::check_authorization_redirect(rc, &location, self.external.as_ref());
             Self::count(host, counters);
             match verdict {
-                RedirectUriVerdict::Fixed(fixed) => {
+                RedirectUriVerdict::Fixed {
+                    location: fixed,
+                    sent,
+                    registered,
+                } => {
+                    host.log(
+                        LogLevel::Warn,
+                        &format!(
+                            "redirect_uri_mode fix: the app redirected to the IdP with redirect_uri={sent:?}; \
+                             sent the registered {registered:?} instead. {}",
+                            redirects::FIX_CAVEAT
+                        ),
+                    );
                     host.set_response_header("location", Some(&fixed));
                     location = fixed;
                 }
@@ -631,7 +639,7 @@ impl Exchange {
                         LogLevel::Warn,
                         &format!(
                             "the app redirected to the IdP with redirect_uri={sent:?}: {why}; registered: {:?}",
-                            rc.redirect_uris
+                            rc.registered()
                         ),
                     );
                     let mode = match rc.redirect_uri_mode {

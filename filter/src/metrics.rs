@@ -114,8 +114,9 @@ counters! {
     RedirectUriFixed => "oidc_edge.redirects.redirect_uri_fixed",
     /// A `Location` on an internal origin was moved to the external origin.
     LocationRewritten => "oidc_edge.redirects.location_rewritten",
-    /// A return-to parameter pointed off-site, appeared twice, or sat in a
-    /// query with a `;` that a framework may read as a separator.
+    /// A return-to parameter was refused, whatever the reason (off-site,
+    /// malformed, repeated, `;`-hidden): one counter, so dashboards keep
+    /// working; the reason code tells the refusals apart.
     ReturnToRejected => "oidc_edge.redirects.return_to_rejected",
     /// In report mode, a redirect check that enforce mode would have acted on.
     RedirectsReportOnly => "oidc_edge.redirects.report_only",

@@ -37,8 +37,9 @@ pub enum Reason {
     CallbackBodyTooLarge,
     /// The app redirected to the IdP with an unregistered redirect_uri.
     RedirectUriMismatch,
-    /// A return-to parameter pointed off-site.
-    ReturnToOffSite,
+    /// A return-to parameter was refused; the problem says which way, so
+    /// the code and message say what is wrong with the link.
+    ReturnTo(ReturnToProblem),
     /// IdP mode: an invalid authorization request (the description says why).
     IdpInvalidRequest(&'static str),
 }
@@ -50,7 +51,7 @@ impl Reason {
             Reason::HostNotAllowed | Reason::HostMalformed | Reason::LoginFlow(_) => 400,
             Reason::CallbackBodyTooLarge => 413,
             Reason::RedirectUriMismatch => 502,
-            Reason::ReturnToOffSite | Reason::IdpInvalidRequest(_) => 400,
+            Reason::ReturnTo(_) | Reason::IdpInvalidRequest(_) => 400,
             Reason::Internal => 500,
         }
     }
@@ -64,7 +65,7 @@ impl Reason {
             Reason::LoginFlow(p) => p.code(),
             Reason::CallbackBodyTooLarge => "callback_body_too_large",
             Reason::RedirectUriMismatch => "redirect_uri_mismatch",
-            Reason::ReturnToOffSite => "return_to_rejected",
+            Reason::ReturnTo(p) => p.code(),
             Reason::IdpInvalidRequest(_) => "invalid_request",
         }
     }
@@ -80,7 +81,7 @@ impl Reason {
             Reason::RedirectUriMismatch => {
                 "the application sent the identity provider a redirect_uri that is not registered"
             }
-            Reason::ReturnToOffSite => "the link would send you to another site",
+            Reason::ReturnTo(p) => p.message(),
             Reason::IdpInvalidRequest(why) => why,
         }
     }
@@ -94,7 +95,9 @@ impl Reason {
             Reason::LoginFlow(p) => p.counter(),
             Reason::CallbackBodyTooLarge => Counter::FlowBodyTooLarge,
             Reason::RedirectUriMismatch => Counter::RedirectUriMismatch,
-            Reason::ReturnToOffSite => Counter::ReturnToRejected,
+            // One counter for every return-to refusal, so dashboards built
+            // on it keep counting; the code tells them apart.
+            Reason::ReturnTo(_) => Counter::ReturnToRejected,
             Reason::IdpInvalidRequest(_) => Counter::IdpRejected,
         }
     }
@@ -156,6 +159,66 @@ pub enum Mode {
     /// Count and log what would be refused, forward everything: for rollout.
     #[serde(rename = "report")]
     Report,
+}
+
+/// Why a return-to value was refused (or, in report mode, would have been).
+/// Here rather than in `redirects` because [`Reason`] carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnToProblem {
+    /// The parameter appears more than once: frameworks disagree on which
+    /// value wins (RFC 6749 §3.1 forbids repeats for the same reason).
+    Duplicate,
+    /// A clear target on another origin: another host, scheme or port, a
+    /// scheme-relative `//host`, or another URL scheme.
+    OffSite,
+    /// A spelling browsers and servers read differently: whitespace,
+    /// control characters, backslashes, non-ASCII, encoded slashes,
+    /// backslashes, dots or controls, dot segments, or an empty value.
+    Malformed,
+    /// The query holds a `;` and, read with `;` as a separator too, names a
+    /// return-to parameter: frameworks that split on `;` as well as `&`
+    /// (Python's `cgi`/`urlparse` before 3.9.2, Tornado, Tomcat's
+    /// `org.apache.tomcat.util.http.Parameters` in some modes, many Perl
+    /// and Ruby parsers) would read a value the guard never saw
+    /// (`x=1;rd=//evil`, CVE-2021-23336 for Python).
+    Semicolon,
+}
+
+impl ReturnToProblem {
+    /// Every problem, for tables and tests.
+    pub const ALL: [ReturnToProblem; 4] = [
+        ReturnToProblem::Duplicate,
+        ReturnToProblem::OffSite,
+        ReturnToProblem::Malformed,
+        ReturnToProblem::Semicolon,
+    ];
+
+    /// Stable code for `x-oidc-edge-reason`, the body and the log.
+    pub fn code(self) -> &'static str {
+        match self {
+            ReturnToProblem::Duplicate => "return_to_repeated",
+            ReturnToProblem::OffSite => "return_to_off_site",
+            ReturnToProblem::Malformed => "return_to_malformed",
+            ReturnToProblem::Semicolon => "return_to_semicolon",
+        }
+    }
+
+    /// What is wrong with the link, for the person at the browser.
+    pub fn message(self) -> &'static str {
+        match self {
+            ReturnToProblem::Duplicate => {
+                "the link names where to go afterwards more than once, so where it leads is unclear"
+            }
+            ReturnToProblem::OffSite => "the link would send you to another site",
+            ReturnToProblem::Malformed => {
+                "the link's address for afterwards is spelled in a way browsers and servers read differently"
+            }
+            ReturnToProblem::Semicolon => {
+                "the link's query uses ';', which some servers read as a separator, next to where to go \
+                 afterwards, so where it leads is unclear"
+            }
+        }
+    }
 }
 
 /// Why a callback was refused (or, in report mode, would have been).

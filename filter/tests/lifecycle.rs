@@ -548,3 +548,137 @@ fn a_failed_header_write_refuses_rather_than_forwards_unchecked() {
     assert_eq!(ex.on_request_headers(&mut host, true), Action::Pause);
     assert_eq!(host.replies[0].status, 500);
 }
+
+/// Issue points 2 and 3 through the exchange: `fix` chooses the registered
+/// redirect_uri on the origin the browser addressed (the forwarded
+/// decision's, which the exchange passes to the check), refuses when no
+/// registered one is on it, and every rewrite's log line says what fix
+/// cannot repair. (public host, expected status, registered URI sent, case)
+#[test]
+fn fix_uses_the_external_origin_and_says_what_it_cannot_repair() {
+    let json = format!(
+        r#"{{"forwarded": {{"trusted_cidrs": ["10.9.0.0/16"], "allowed_hosts": ["a.example.com", "b.example.com", "c.example.com"]}},
+            "redirects": {{"authorization_endpoints": ["{IDP}"], "redirect_uri_mode": "fix",
+                "redirect_uris": ["https://a.example.com/callback", "https://b.example.com/callback"]}}}}"#
+    );
+    let env = |k: &str| (k == "OIDC_EDGE_PEER_TOKEN").then(|| PEER_TOKEN.to_string());
+    let cfg = Rc::new(Config::parse_with_env(json.as_bytes(), &env).unwrap());
+    let peer = format!("10.9.0.5;{PEER_TOKEN}");
+    let rows = [
+        (
+            "b.example.com",
+            302,
+            Some("https://b.example.com/callback"),
+            "second host: not the first registered",
+        ),
+        (
+            "a.example.com",
+            302,
+            Some("https://a.example.com/callback"),
+            "first host",
+        ),
+        (
+            "c.example.com",
+            502,
+            None,
+            "no registered redirect_uri on this host: refused, not sent elsewhere",
+        ),
+    ];
+    for (public, status, want, why) in rows {
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = FakeHost::request(
+            &[
+                (":method", "GET"),
+                (":path", "/login"),
+                (":authority", public),
+                ("x-oidc-edge-peer", &peer),
+                ("x-forwarded-proto", "https"),
+            ],
+            T0,
+        );
+        forward(&mut ex, &mut host);
+        let loc = format!(
+            "{IDP}?client_id=app&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback&state=s"
+        );
+        host.respond(
+            &[(":status", "302"), ("location", &loc)],
+            Some(NODE_A),
+            "via_upstream",
+        );
+        ex.on_response_headers(&mut host);
+        let logs: Vec<&str> = host.logs.iter().map(|(_, m)| m.as_str()).collect();
+        match want {
+            Some(reg) => {
+                let enc: String = form_urlencoded::byte_serialize(reg.as_bytes()).collect();
+                let sent = host.response_value("location").unwrap();
+                assert!(
+                    sent.contains(&format!("redirect_uri={enc}&")),
+                    "{why}: {sent}"
+                );
+                assert!(
+                    logs.iter().any(|l| l.contains("redirect_uri_mode fix")
+                        && l.contains(reg)
+                        && l.contains("invalid_grant")
+                        && l.contains("forwarded.trusted_cidrs")),
+                    "{why}: {logs:?}"
+                );
+            }
+            None => {
+                assert_eq!(host.replies[0].status, status, "{why}");
+                assert!(
+                    logs.iter()
+                        .any(|l| l.contains("external origin https://c.example.com")),
+                    "{why}: {logs:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Issue point 5 through the exchange: each return-to refusal answers with
+/// its own reason (header, body), all under one counter.
+/// (path and query, reason code, case)
+#[test]
+fn return_to_refusals_answer_with_their_own_reason() {
+    let cfg = envoy("", r#", "redirects": {"return_to": {"paths": ["/login"]}}"#);
+    let rows = [
+        (
+            "/login?next=https://evil.example/",
+            "return_to_off_site",
+            "another site",
+        ),
+        (
+            "/login?rd=%2Fa&rd=%2Fb",
+            "return_to_repeated",
+            "a repeat is not another site",
+        ),
+        (
+            "/login?x=1;rd=%2Fa",
+            "return_to_semicolon",
+            "CVE-2021-23336: ; as a separator",
+        ),
+        (
+            "/login?rd=%2F%5Cevil",
+            "return_to_malformed",
+            "backslash spelling",
+        ),
+    ];
+    for (i, (path, code, why)) in rows.iter().enumerate() {
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", path, "", T0);
+        assert_eq!(
+            ex.on_request_headers(&mut host, true),
+            Action::Pause,
+            "{why}"
+        );
+        let reply = &host.replies[0];
+        assert_eq!(reply.status, 400, "{why}");
+        assert_eq!(reply.header("x-oidc-edge-reason"), Some(*code), "{why}");
+        assert!(String::from_utf8_lossy(&reply.body).contains(code), "{why}");
+        assert_eq!(
+            host.counter("oidc_edge.redirects.return_to_rejected"),
+            1,
+            "{why} (request {i})"
+        );
+    }
+}

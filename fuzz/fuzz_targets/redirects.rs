@@ -1,6 +1,6 @@
 //! Any Location an app can answer and any return-to value or authorization
 //! request (GET or POST form) a client can send: the redirect checks never
-//! panic, a rewritten Location (absolute or network-path) keeps everything
+//! panic, fix sends only registered bytes, a rewritten Location (absolute or network-path) keeps everything
 //! after the origin byte for byte, and loose route matching is reflexive.
 #![no_main]
 
@@ -18,8 +18,15 @@ fuzz_target!(|data: &str| {
         "idp": {"authorization_paths": ["/authorize"], "clients": {"app": ["https://app.example.com/cb"]}}}"#;
     let Ok(cfg) = Config::parse(json) else { return };
     let (Some(rc), Some(ic)) = (cfg.redirects, cfg.idp) else { return };
-    let _ = redirects::check_authorization_redirect(&rc, data);
     let Ok(ext) = Origin::parse("https://app.example.com") else { return };
+    for external in [None, Some(&ext)] {
+        // fix only ever sends a registered URI's exact bytes.
+        if let (redirects::RedirectUriVerdict::Fixed { registered, .. }, _) =
+            redirects::check_authorization_redirect(&rc, data, external)
+        {
+            assert!(rc.registered().contains(&registered.as_str()));
+        }
+    }
     if let Some(moved) = redirects::rewrite_location(&rc, data, Some("127.0.0.1:8080"), &ext) {
         // After the authority, of an absolute or a network-path reference.
         let tail = |s: &str| {

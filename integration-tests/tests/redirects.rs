@@ -84,6 +84,114 @@ fn fix_sends_the_registered_uri_and_keeps_every_other_byte() {
     assert_eq!(app_redirects_to(&envoy, &other).status, 502);
 }
 
+/// Envoy with `redirects` as given and a trusted LB whose
+/// `X-Forwarded-Host` names the public host.
+fn edge_with(redirects: &str) -> (Envoy, Upstream) {
+    let up = Upstream::start("app-1");
+    let plugin = format!(
+        r#"{{"forwarded": {{"trusted_cidrs": ["127.0.0.2/32"], "accept_host": true}},
+            "redirects": {{"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"]{redirects}}}}}"#
+    );
+    let envoy = Envoy::start(
+        &EnvoyConfig::reference()
+            .plugin_config(&plugin)
+            .upstreams(&[up.addr]),
+    );
+    (envoy, up)
+}
+
+/// The app answers 302 to `location` for a browser on `https://{public}`.
+fn app_on_host_redirects_to(envoy: &Envoy, public: &str, location: &str) -> Response {
+    let to: String = form_urlencoded::byte_serialize(location.as_bytes()).collect();
+    Request::get("10.0.0.12:8080", &format!("/redirect?to={to}"))
+        .from(LB)
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", public)
+        .send(envoy.port)
+}
+
+/// Issue point 1: an IdP compares redirect URIs as strings (RFC 9700
+/// §4.1.3), so a spelling that equals the registered URI only after case
+/// folding or dropping `:443` is a mismatch in enforce (with the registered
+/// spelling in the log) and the registered bytes in fix.
+#[test]
+fn a_respelled_redirect_uri_is_refused_by_enforce_and_respelled_by_fix() {
+    let respelled =
+        format!("{AUTHORIZE}&redirect_uri=HTTPS%3A%2F%2FApp.Example.com%3A443%2Fcallback{TAIL}");
+    let (envoy, _up) = edge("");
+    let resp = app_redirects_to(&envoy, &respelled);
+    assert_eq!(resp.status, 502, "{}", resp.text());
+    assert_eq!(
+        resp.header("x-oidc-edge-reason"),
+        Some("redirect_uri_mismatch")
+    );
+    assert!(
+        envoy.log().contains(r#"equals the registered "https://app.example.com/callback" only after case-folding or dropping a default port"#),
+        "{}",
+        envoy.log()
+    );
+    let (envoy, _up) = edge(r#", "redirect_uri_mode": "fix""#);
+    let resp = app_redirects_to(&envoy, &respelled);
+    assert_eq!(resp.status, 302);
+    let fixed = format!("{AUTHORIZE}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback{TAIL}");
+    assert_eq!(resp.header("location"), Some(fixed.as_str()));
+    assert_eq!(envoy.counter("oidc_edge.redirects.redirect_uri_fixed"), 1);
+}
+
+/// Issue point 2: fix repairs the authorization request only; Envoy's log
+/// says so at load and at every rewrite, naming the cure (the forwarded
+/// view).
+#[test]
+fn fix_warns_at_load_and_at_each_rewrite_what_it_cannot_repair() {
+    let (envoy, _up) = edge(r#", "redirect_uri_mode": "fix""#);
+    let log = envoy.log();
+    assert!(
+        log.contains(
+            r#"redirects.redirect_uri_mode is "fix": fix rewrites the authorization request only"#
+        ) && log.contains("invalid_grant")
+            && log.contains("forwarded.trusted_cidrs"),
+        "load-time warning: {log}"
+    );
+    let bad = format!("{AUTHORIZE}&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback{TAIL}");
+    assert_eq!(app_redirects_to(&envoy, &bad).status, 302);
+    assert!(
+        envoy.log().contains(r#"redirect_uri_mode fix: the app redirected to the IdP with redirect_uri="http://app.internal:8080/callback"; sent the registered "https://app.example.com/callback" instead. fix rewrites the authorization request only"#),
+        "{}",
+        envoy.log()
+    );
+}
+
+/// Issue point 3: on a deployment with several public hosts, fix sends the
+/// registered URI on the host the browser is on (from the trusted LB's
+/// X-Forwarded-Host), never the first one listed, and refuses a host with
+/// none.
+#[test]
+fn fix_sends_the_registered_uri_of_the_browsers_host() {
+    let (envoy, _up) = edge_with(
+        r#", "redirect_uri_mode": "fix",
+           "redirect_uris": ["https://a.example.com/callback", "https://b.example.com/callback"]"#,
+    );
+    let bad = format!("{AUTHORIZE}&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback{TAIL}");
+    for host in ["b.example.com", "a.example.com"] {
+        let resp = app_on_host_redirects_to(&envoy, host, &bad);
+        assert_eq!(resp.status, 302, "{host}");
+        let want = format!("{AUTHORIZE}&redirect_uri=https%3A%2F%2F{host}%2Fcallback{TAIL}");
+        assert_eq!(resp.header("location"), Some(want.as_str()), "{host}");
+    }
+    let resp = app_on_host_redirects_to(&envoy, "c.example.com", &bad);
+    assert_eq!(resp.status, 502);
+    assert!(
+        envoy.log().contains("no registered redirect_uri with this path and query on the request's external origin https://c.example.com"),
+        "{}",
+        envoy.log()
+    );
+    assert_eq!(envoy.counter("oidc_edge.redirects.redirect_uri_fixed"), 2);
+    assert_eq!(
+        envoy.counter("oidc_edge.redirects.redirect_uri_mismatch"),
+        1
+    );
+}
+
 #[test]
 fn report_counts_and_passes() {
     let (envoy, _up) = edge(r#", "redirect_uri_mode": "report""#);
@@ -180,35 +288,61 @@ fn return_to_parameters_cannot_leave_the_site() {
         200,
         "a ; without a return-to parameter"
     );
+    // (query, reason code: one per problem, so the answer says what is
+    // wrong; case and source)
     let rows = [
-        ("rd=%2F%2Fevil.example", "scheme-relative"),
-        ("rd=%2F%5Cevil.example", "backslash"),
-        ("return_to=https%3Aevil.example", "WHATWG slashless"),
-        ("next=%2F%09%2Fevil.example", "tab between slashes"),
-        ("rd=%2F%252F%2Fevil.example", "encoded slash"),
-        ("rd=%2Fa&rd=%2F%2Fevil", "repeated"),
+        (
+            "rd=%2F%2Fevil.example",
+            "return_to_off_site",
+            "scheme-relative",
+        ),
+        ("rd=%2F%5Cevil.example", "return_to_malformed", "backslash"),
+        (
+            "return_to=https%3Aevil.example",
+            "return_to_off_site",
+            "WHATWG slashless",
+        ),
+        (
+            "next=%2F%09%2Fevil.example",
+            "return_to_malformed",
+            "tab between slashes",
+        ),
+        (
+            "rd=%2F%252F%2Fevil.example",
+            "return_to_malformed",
+            "encoded slash",
+        ),
+        ("rd=%2Fa&rd=%2F%2Fevil", "return_to_repeated", "repeated"),
         (
             "next=http%3A%2F%2Fapp.example.com%2Fx",
+            "return_to_off_site",
             "downgrade to http on the same host (RFC 6454 §4)",
         ),
         (
             "next=https%3A%2F%2Fapp.example.com%3A8443%2Fx",
+            "return_to_off_site",
             "another port on the same host",
         ),
         (
             "x=1;rd=%2F%2Fevil.example",
+            "return_to_semicolon",
             "hidden behind a ; (CVE-2021-23336)",
         ),
-        ("rd=%2Faccount;rd=%2F%2Fevil", "; repeat"),
+        (
+            "rd=%2Faccount;rd=%2F%2Fevil",
+            "return_to_semicolon",
+            "; repeat",
+        ),
     ];
-    for (bad, why) in rows {
+    for (bad, code, why) in rows {
         let resp = send(bad);
         assert_eq!(resp.status, 400, "{why}: {bad}");
         assert_eq!(
             resp.header("x-oidc-edge-reason"),
-            Some("return_to_rejected"),
+            Some(code),
             "{why}: {bad}"
         );
+        assert!(resp.text().contains(code), "{why}: {}", resp.text());
     }
     assert_eq!(
         via_lb(&envoy, "/other?rd=%2F%2Fevil.example").status,
@@ -242,7 +376,7 @@ fn return_to_paths_cannot_be_respelled_around_the_guard() {
         assert_eq!(resp.status, 400, "{why}: {path}");
         assert_eq!(
             resp.header("x-oidc-edge-reason"),
-            Some("return_to_rejected"),
+            Some("return_to_off_site"),
             "{why}"
         );
         assert_eq!(

@@ -102,7 +102,7 @@ impl Config {
                 let endpoints = login_flow
                     .as_ref()
                     .map(|lf| lf.authorization_endpoints.as_slice());
-                validate_redirects(r, forwarded.is_some(), endpoints)
+                validate_redirects(r, forwarded.is_some(), endpoints, &mut notes)
             })
             .transpose()?;
         let idp = raw.idp.map(validate_idp).transpose()?;

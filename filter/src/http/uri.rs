@@ -13,7 +13,7 @@
 //! as loosely as any router does. Exact where a value is compared, loose
 //! where a check is scoped.
 
-use crate::http::authority::{Authority, Proto};
+use crate::http::authority::{Authority, Origin, Proto};
 
 /// An absolute `http`/`https` URI split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,108 @@ impl<'a> AbsoluteUri<'a> {
     /// RFC 6749 §3.1 forbids them, and servers disagree on which one wins.
     pub fn single_param(&self, name: &str) -> Option<String> {
         single_param(self.query.unwrap_or(""), name)
+    }
+}
+
+/// An absolute `http(s)` URI from the configuration (a registered
+/// redirect URI, an IdP endpoint), parsed once at load and kept with the
+/// exact bytes it was written in.
+///
+/// Why both: the request path compares against the parts (no parsing of
+/// configuration per request), while `fix` must send the registered bytes
+/// themselves, since an IdP compares redirect URIs as strings (RFC 9700
+/// §4.1.3). The fields are private so the parts always describe the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedUri {
+    text: String,
+    proto: Proto,
+    authority: Authority,
+    path: String,
+    query: Option<String>,
+    fragment: Option<String>,
+}
+
+impl OwnedUri {
+    /// Parses like [`AbsoluteUri::parse`] and keeps `s` as written.
+    pub fn parse(s: &str) -> Option<OwnedUri> {
+        let u = AbsoluteUri::parse(s)?;
+        Some(OwnedUri {
+            text: s.to_string(),
+            proto: u.proto,
+            authority: u.authority,
+            path: u.path.to_string(),
+            query: u.query.map(str::to_string),
+            fragment: u.fragment.map(str::to_string),
+        })
+    }
+
+    /// The URI exactly as configured.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Scheme.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    /// Host (lower case) and explicit port.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Path, byte for byte.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Query without `?`, byte for byte.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// Fragment without `#`.
+    pub fn fragment(&self) -> Option<&str> {
+        self.fragment.as_deref()
+    }
+
+    /// The effective port: explicit, or the scheme's default.
+    pub fn port(&self) -> u16 {
+        self.authority.port.unwrap_or(self.proto.default_port())
+    }
+
+    /// Same scheme, host, effective port and path as `other` (query and
+    /// fragment ignored): a `Location` aimed at this endpoint.
+    pub fn same_endpoint(&self, other: &AbsoluteUri<'_>) -> bool {
+        self.proto == other.proto
+            && self.authority.host == other.authority.host
+            && self.port() == other.port()
+            && self.path == other.path
+    }
+
+    /// The same URI as `other` under RFC 3986 §6.2.2 case and default-port
+    /// normalization only (see [`AbsoluteUri::equivalent`]).
+    pub fn equivalent(&self, other: &AbsoluteUri<'_>) -> bool {
+        self.same_endpoint(other)
+            && self.query.as_deref() == other.query
+            && self.fragment.as_deref() == other.fragment
+    }
+
+    /// Whether this URI is on `origin` (scheme, host and effective port).
+    pub fn on_origin(&self, origin: &Origin) -> bool {
+        self.proto == origin.proto
+            && self.authority.host == origin.authority.host
+            && self.port() == origin.port()
+    }
+
+    /// The origin part, serialized as browsers compare origins
+    /// (`https://host[:port]`, the default port left out).
+    pub fn origin(&self) -> String {
+        format!(
+            "{}://{}",
+            self.proto.as_str(),
+            self.authority.display_for(self.proto, self.port())
+        )
     }
 }
 
@@ -285,6 +387,22 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    /// A configured URI keeps its bytes and compares by its parts.
+    #[test]
+    fn owned_uri_keeps_its_bytes_and_its_parts() {
+        let u = OwnedUri::parse("HTTPS://App.Example.com:443/cb?x=%2f").unwrap();
+        assert_eq!(u.as_str(), "HTTPS://App.Example.com:443/cb?x=%2f");
+        assert_eq!(u.proto(), Proto::Https);
+        assert_eq!(u.authority().host, "app.example.com");
+        assert_eq!((u.port(), u.path(), u.query()), (443, "/cb", Some("x=%2f")));
+        assert_eq!(u.origin(), "https://app.example.com");
+        assert!(u.equivalent(&AbsoluteUri::parse("https://app.example.com/cb?x=%2f").unwrap()));
+        assert!(!u.equivalent(&AbsoluteUri::parse("https://app.example.com/cb?x=%2F").unwrap()));
+        assert!(u.on_origin(&Origin::parse("https://APP.example.com").unwrap()));
+        assert!(!u.on_origin(&Origin::parse("https://app.example.com:8443").unwrap()));
+        assert_eq!(OwnedUri::parse("https://user@app.example.com/"), None);
     }
 
     #[test]

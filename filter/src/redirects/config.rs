@@ -1,10 +1,12 @@
 //! `redirects` settings: registered redirect URIs, internal origins and the
-//! return-to guard, validated once at load.
+//! return-to guard, validated once at load into parsed, owned types (the
+//! request path never parses configuration).
 
 use crate::config::field::{err, ConfigError};
 use crate::http::authority::{HostPattern, Origin};
+use crate::http::uri::OwnedUri;
 use crate::outcome::Mode;
-use crate::redirects::{RedirectUriMode, RedirectsConfig, ReturnToConfig};
+use crate::redirects::{RedirectUriMode, RedirectsConfig, ReturnToConfig, FIX_CAVEAT};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -54,15 +56,19 @@ pub(crate) fn validate_redirects(
     raw: RawRedirects,
     have_forwarded: bool,
     login_flow_endpoints: Option<&[String]>,
+    notes: &mut Vec<String>,
 ) -> Result<RedirectsConfig, ConfigError> {
-    let authorization_endpoints = match (raw.authorization_endpoints, login_flow_endpoints) {
+    let endpoint_strings = match (raw.authorization_endpoints, login_flow_endpoints) {
         (Some(list), _) => list,
         (None, Some(endpoints)) => endpoints.to_vec(),
         (None, None) => Vec::new(),
     };
-    for (i, e) in authorization_endpoints.iter().enumerate() {
-        match crate::http::uri::AbsoluteUri::parse(e) {
-            Some(u) if u.query.is_none() && u.fragment.is_none() => {}
+    let mut authorization_endpoints = Vec::new();
+    for (i, e) in endpoint_strings.iter().enumerate() {
+        match OwnedUri::parse(e) {
+            Some(u) if u.query().is_none() && u.fragment().is_none() => {
+                authorization_endpoints.push(u)
+            }
             _ => {
                 return Err(err(
                     format!("redirects.authorization_endpoints[{i}]"),
@@ -77,15 +83,29 @@ pub(crate) fn validate_redirects(
             "is needed to check redirect_uris (or configure login_flow.authorization_endpoints)",
         ));
     }
+    let mut redirect_uris = Vec::new();
     for (i, r) in raw.redirect_uris.iter().enumerate() {
-        match crate::http::uri::AbsoluteUri::parse(r) {
-            Some(u) if u.fragment.is_none() => {}
+        match OwnedUri::parse(r) {
+            Some(u) if u.fragment().is_none() => redirect_uris.push(u),
             _ => {
                 return Err(err(
                     format!("redirects.redirect_uris[{i}]"),
                     format!("{r:?} must be an absolute http(s) URI without fragment, exactly as registered at the IdP"),
                 ))
             }
+        }
+    }
+    if raw.redirect_uri_mode == RedirectUriMode::Fix {
+        notes.push(format!(
+            "redirects.redirect_uri_mode is \"fix\": {FIX_CAVEAT}"
+        ));
+        if !have_forwarded {
+            notes.push(
+                "redirects.redirect_uri_mode is \"fix\" without the forwarded section: the request's external \
+                 origin is unknown, so fix refuses (as a mismatch) whenever registered redirect_uris on several \
+                 origins share a path; configure forwarded"
+                    .to_string(),
+            );
         }
     }
     let mut internal_origins = Vec::new();
@@ -141,7 +161,7 @@ pub(crate) fn validate_redirects(
     };
     Ok(RedirectsConfig {
         authorization_endpoints,
-        redirect_uris: raw.redirect_uris,
+        redirect_uris,
         redirect_uri_mode: raw.redirect_uri_mode,
         internal_origins,
         rewrite_upstream_origin: raw.rewrite_upstream_origin,

@@ -1,11 +1,13 @@
 //! Redirect checks: where the app sends browsers.
 //!
 //! - [`check_authorization_redirect`]: when the app redirects to the IdP, its
-//!   `redirect_uri` must exactly match a registered one (RFC 9700 §4.1.3),
-//!   with only the normalizations RFC 3986 §6.2.2 calls safe (scheme and host
-//!   case, default port). `fix` mode repairs the one mistake a load balancer
-//!   causes (an internal scheme, host or port) by sending the registered
-//!   URI's exact bytes, leaving every other parameter byte for byte.
+//!   `redirect_uri` must be a registered one byte for byte (RFC 9700
+//!   §4.1.3, OAuth 2.1 §2.3.1: IdPs compare strings). `fix` mode repairs
+//!   the spelling (scheme and host case, default port, RFC 3986 §6.2.2) and
+//!   the one mistake a load balancer causes (an internal scheme, host or
+//!   port) by sending the registered URI's exact bytes, the one on the
+//!   request's external origin, leaving every other parameter byte for
+//!   byte; it cannot repair the app's token request ([`FIX_CAVEAT`]).
 //! - [`rewrite_location`]: a `Location` on an internal origin (exactly, not
 //!   as a prefix), absolute or network-path (`//host:port/x`), is moved to
 //!   the external origin; path, query and fragment stay byte for byte;
@@ -23,9 +25,10 @@
 pub mod config;
 
 use crate::http::authority::{HostPattern, Origin, Proto};
-use crate::http::uri::{route_matches_any, AbsoluteUri};
+use crate::http::uri::{route_matches_any, AbsoluteUri, OwnedUri};
 use crate::metrics::{Counter, CounterSet};
 use crate::outcome::Mode;
+pub use crate::outcome::ReturnToProblem;
 
 /// What the redirect_uri check does with a mismatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
@@ -34,8 +37,13 @@ pub enum RedirectUriMode {
     #[default]
     #[serde(rename = "enforce")]
     Enforce,
-    /// Rewrite a redirect_uri whose path and query are registered but whose
-    /// scheme, host or port are not; refuse anything else like `enforce`.
+    /// Send the registered URI's bytes instead of a redirect_uri that
+    /// differs from it only in spelling (case, default port) or only in its
+    /// origin (the load-balancer mistake), choosing the registered URI on
+    /// the request's external origin; refuse anything else like `enforce`.
+    /// It repairs the authorization request only: the app's token request
+    /// (RFC 6749 §4.1.3) still carries what the app built (see
+    /// [`FIX_CAVEAT`]).
     #[serde(rename = "fix")]
     Fix,
     /// Count and log only.
@@ -43,13 +51,25 @@ pub enum RedirectUriMode {
     Report,
 }
 
+/// What `fix` cannot repair, said in the load-time warning and in every log
+/// line of a rewrite, so an operator reads it where the symptom appears.
+pub const FIX_CAVEAT: &str = "fix rewrites the authorization request only: the app's token request \
+     (RFC 6749 §4.1.3) goes to the IdP directly and must carry the same redirect_uri, so an app that \
+     remembers the one it built (Python Authlib, Spring Security) fails the code exchange with \
+     invalid_grant; only apps that rebuild it from the callback's URL (openid-client's default) complete \
+     the login. The cure is the forwarded view: trust your load balancer in forwarded.trusted_cidrs (or set \
+     forwarded.external_origin) so the app builds the registered redirect_uri itself, then use \
+     redirect_uri_mode \"enforce\"";
+
 /// Validated `redirects` settings.
 #[derive(Debug, Clone)]
 pub struct RedirectsConfig {
-    /// IdP authorization endpoints whose redirects are checked.
-    pub authorization_endpoints: Vec<String>,
-    /// Registered redirect URIs (each a valid [`AbsoluteUri`] without fragment).
-    pub redirect_uris: Vec<String>,
+    /// IdP authorization endpoints whose redirects are checked, parsed once
+    /// at load (no query or fragment).
+    pub authorization_endpoints: Vec<OwnedUri>,
+    /// Registered redirect URIs, parsed once at load (no fragment), each
+    /// keeping the exact bytes registered at the IdP: what `fix` sends.
+    pub redirect_uris: Vec<OwnedUri>,
     /// What a mismatch does.
     pub redirect_uri_mode: RedirectUriMode,
     /// Origins whose `Location`s are moved to the external origin.
@@ -58,6 +78,13 @@ pub struct RedirectsConfig {
     pub rewrite_upstream_origin: bool,
     /// Return-to parameter guard, if configured.
     pub return_to: Option<ReturnToConfig>,
+}
+
+impl RedirectsConfig {
+    /// The registered redirect URIs as configured, for log lines.
+    pub fn registered(&self) -> Vec<&str> {
+        self.redirect_uris.iter().map(OwnedUri::as_str).collect()
+    }
 }
 
 /// Validated `redirects.return_to` settings.
@@ -79,34 +106,52 @@ pub struct ReturnToConfig {
 pub enum RedirectUriVerdict {
     /// Not a redirect to a configured authorization endpoint.
     NotAuthorization,
-    /// The redirect_uri is registered.
+    /// The redirect_uri is registered, byte for byte.
     Registered,
-    /// `fix` mode: send this `Location` instead.
-    Fixed(String),
+    /// `fix` mode: send `location` instead, whose redirect_uri is the
+    /// registered URI `registered` where the app sent `sent`.
+    Fixed {
+        /// The `Location` to send.
+        location: String,
+        /// The redirect_uri the app sent (decoded).
+        sent: String,
+        /// The registered URI sent instead, exactly as configured.
+        registered: String,
+    },
     /// Not registered: what was sent and why it fails.
     Mismatch {
         /// The redirect_uri as the app sent it (decoded), or a description.
         sent: String,
-        /// Why it does not match.
-        why: &'static str,
+        /// Why it does not match, for the operator's log.
+        why: String,
     },
 }
 
-/// Checks an upstream redirect's `Location` against the registered redirect URIs.
+/// Checks an upstream redirect's `Location` against the registered redirect
+/// URIs. `external` is the origin the browser addressed (the forwarded
+/// decision's; `None` without the `forwarded` section): `fix` substitutes
+/// the registered URI on it.
+///
+/// Registered means byte for byte (after the parameter's form-decoding, as
+/// the IdP decodes it): RFC 9700 §4.1.3 and OAuth 2.1 §2.3.1 require exact
+/// string matching, so an IdP refuses `HTTPS://App.example.com:443/cb`
+/// when `https://app.example.com/cb` is registered. Such a spelling is a
+/// mismatch (enforce names the registered spelling in the log); `fix`
+/// sends the registered bytes.
 pub fn check_authorization_redirect(
     cfg: &RedirectsConfig,
     location: &str,
+    external: Option<&Origin>,
 ) -> (RedirectUriVerdict, CounterSet) {
     let mut counters = CounterSet::default();
     let Some(loc) = AbsoluteUri::parse(location) else {
         return (RedirectUriVerdict::NotAuthorization, counters);
     };
-    let is_authorize = cfg
+    if !cfg
         .authorization_endpoints
         .iter()
-        .filter_map(|e| AbsoluteUri::parse(e))
-        .any(|e| e.same_endpoint(&loc));
-    if !is_authorize {
+        .any(|e| e.same_endpoint(&loc))
+    {
         return (RedirectUriVerdict::NotAuthorization, counters);
     }
     let query = loc.query.unwrap_or("");
@@ -116,7 +161,7 @@ pub fn check_authorization_redirect(
         .map(|(_, v)| v.into_owned())
         .take(2)
         .collect();
-    let mismatch = |sent: String, why: &'static str, mut counters: CounterSet| {
+    let mismatch = |sent: String, why: String, mut counters: CounterSet| {
         counters.add(Counter::RedirectUriMismatch);
         (RedirectUriVerdict::Mismatch { sent, why }, counters)
     };
@@ -125,56 +170,116 @@ pub fn check_authorization_redirect(
         [] => {
             return mismatch(
                 String::new(),
-                "the authorization request has no redirect_uri",
+                "the authorization request has no redirect_uri".into(),
                 counters,
             )
         }
         _ => {
             return mismatch(
                 values.join(" | "),
-                "redirect_uri appears more than once",
+                "redirect_uri appears more than once".into(),
                 counters,
             )
         }
     };
+    if cfg.redirect_uris.iter().any(|r| r.as_str() == sent) {
+        counters.add(Counter::RedirectUriRegistered);
+        return (RedirectUriVerdict::Registered, counters);
+    }
     let Some(uri) = AbsoluteUri::parse(&sent) else {
         return mismatch(
             sent,
-            "redirect_uri is not a plain absolute http(s) URI (userinfo, backslash, whitespace or control characters)",
+            "redirect_uri is not a plain absolute http(s) URI (userinfo, backslash, whitespace or control characters)".into(),
             counters,
         );
     };
     if uri.fragment.is_some() {
         return mismatch(
             sent,
-            "redirect_uri has a fragment (RFC 6749 §3.1.2)",
+            "redirect_uri has a fragment (RFC 6749 §3.1.2)".into(),
             counters,
         );
     }
-    let registered: Vec<AbsoluteUri> = cfg
+    let respelled = cfg.redirect_uris.iter().find(|r| r.equivalent(&uri));
+    let chosen = match (cfg.redirect_uri_mode, respelled) {
+        (RedirectUriMode::Fix, Some(r)) => Ok(r),
+        (RedirectUriMode::Fix, None) => fix_candidate(cfg, &uri, external),
+        (_, Some(r)) => Err(format!(
+            "redirect_uri equals the registered {:?} only after case-folding or dropping a default port; \
+             the IdP compares bytes (RFC 9700 §4.1.3, OAuth 2.1 §2.3.1) and would refuse it: make the app \
+             send the registered spelling",
+            r.as_str()
+        )),
+        (_, None) => Err("redirect_uri is not registered".into()),
+    };
+    match chosen {
+        Ok(r) => {
+            counters.add(Counter::RedirectUriFixed);
+            let location = replace_param(location, "redirect_uri", r.as_str());
+            (
+                RedirectUriVerdict::Fixed {
+                    location,
+                    sent,
+                    registered: r.as_str().to_string(),
+                },
+                counters,
+            )
+        }
+        Err(why) => mismatch(sent, why, counters),
+    }
+}
+
+/// `fix`: the registered URI to send instead of `uri`, which no registered
+/// URI equals. Only one with the same path and query qualifies (only the
+/// origin may be the load balancer's mistake), and of those the one on the
+/// external origin: sending the browser back to another public host than
+/// the one it is on would lose its cookies there, and on a deployment with
+/// several hosts the first match is a guess. Without a known external
+/// origin, only an unambiguous candidate (one origin) is used.
+fn fix_candidate<'c>(
+    cfg: &'c RedirectsConfig,
+    uri: &AbsoluteUri<'_>,
+    external: Option<&Origin>,
+) -> Result<&'c OwnedUri, String> {
+    let mut candidates = cfg
         .redirect_uris
         .iter()
-        .filter_map(|r| AbsoluteUri::parse(r))
-        .collect();
-    if registered.iter().any(|r| r.equivalent(&uri)) {
-        counters.add(Counter::RedirectUriRegistered);
-        return (RedirectUriVerdict::Registered, counters);
-    }
-    if cfg.redirect_uri_mode == RedirectUriMode::Fix {
-        let candidate = cfg
-            .redirect_uris
-            .iter()
-            .zip(&registered)
-            .find(|(_, r)| r.path == uri.path && r.query == uri.query);
-        if let Some((fixed, _)) = candidate {
-            counters.add(Counter::RedirectUriFixed);
-            return (
-                RedirectUriVerdict::Fixed(replace_param(location, "redirect_uri", fixed)),
-                counters,
-            );
+        .filter(|r| r.path() == uri.path && r.query() == uri.query)
+        .peekable();
+    let Some(first) = candidates.peek().copied() else {
+        return Err(
+            "redirect_uri is not registered, and fix only repairs the scheme, host or port: \
+                    no registered redirect_uri has this path and query"
+                .into(),
+        );
+    };
+    match external {
+        Some(ext) => candidates.find(|r| r.on_origin(ext)).ok_or_else(|| {
+            format!(
+                "redirect_uri is not registered, and fix found no registered redirect_uri with this path \
+                 and query on the request's external origin {}: it does not send the browser to another host",
+                ext.serialize()
+            )
+        }),
+        None => {
+            let origins: Vec<String> = {
+                let mut o: Vec<String> = candidates.map(OwnedUri::origin).collect();
+                o.sort_unstable();
+                o.dedup();
+                o
+            };
+            if origins.len() == 1 {
+                Ok(first)
+            } else {
+                Err(format!(
+                    "redirect_uri is not registered, and fix cannot choose: registered redirect_uris on \
+                     {} have this path and query, and the request's external origin is unknown \
+                     (configure the forwarded section)",
+                    origins.join(", ")
+                ))
+            }
         }
     }
-    mismatch(sent, "redirect_uri is not registered", counters)
 }
 
 /// `location` with the value of `name` in its query replaced by `value`
@@ -264,22 +369,6 @@ fn is_internal(cfg: &RedirectsConfig, loc: &AbsoluteUri<'_>, upstream: Option<&s
             && upstream.is_some_and(|u| format!("{}:{}", loc.authority.host, port) == u))
 }
 
-/// Why a return-to value was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReturnToProblem {
-    /// The parameter appears more than once.
-    Duplicate,
-    /// Not a same-origin target.
-    OffSite,
-    /// The query holds a `;` and, read with `;` as a separator too, names a
-    /// return-to parameter: frameworks that split on `;` as well as `&`
-    /// (Python's `cgi`/`urlparse` before 3.9.2, Tornado, Tomcat's
-    /// `org.apache.tomcat.util.http.Parameters` in some modes, many Perl
-    /// and Ruby parsers) would read a value the guard never saw
-    /// (`x=1;rd=//evil`, CVE-2021-23336 for Python).
-    Semicolon,
-}
-
 /// Checks the return-to parameters of a request. `external` is the origin
 /// the browser addressed (the forwarded decision's): absolute targets must
 /// be on it exactly, scheme, host and port.
@@ -316,9 +405,7 @@ pub fn check_return_to(
             return Err(ReturnToProblem::Duplicate);
         }
         *seen = true;
-        if !is_safe_target(&v, external, &cfg.allowed_hosts) {
-            return Err(ReturnToProblem::OffSite);
-        }
+        check_target(&v, external, &cfg.allowed_hosts)?;
     }
     Ok(())
 }
@@ -328,12 +415,23 @@ pub fn check_return_to(
 /// the same host) or on an allowed host (same scheme as the external
 /// origin, on that scheme's default port or the external port). Everything
 /// a browser could resolve to another site is refused, including forms
-/// some browsers "fix up".
+/// some browsers "fix up". See [`check_target`] for why.
 pub fn is_safe_target(v: &str, external: &Origin, allowed: &[HostPattern]) -> bool {
+    check_target(v, external, allowed).is_ok()
+}
+
+/// [`is_safe_target`], saying why a target is refused: `Malformed` for a
+/// spelling parsers disagree on, `OffSite` for a clear target elsewhere.
+pub fn check_target(
+    v: &str,
+    external: &Origin,
+    allowed: &[HostPattern],
+) -> Result<(), ReturnToProblem> {
+    use ReturnToProblem::{Malformed, OffSite};
     // Whitespace and control characters: browsers strip tabs and newlines
     // inside URLs ("/\t/evil" becomes "//evil"); backslashes read as slashes.
     if v.is_empty() || v.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') || !v.is_ascii() {
-        return false;
+        return Err(Malformed);
     }
     // Encoded slashes, backslashes and dots: apps and proxies that decode
     // once more turn "/%2F/evil" into "//evil".
@@ -342,30 +440,36 @@ pub fn is_safe_target(v: &str, external: &Origin, allowed: &[HostPattern]) -> bo
         .iter()
         .any(|e| lower.contains(e))
     {
-        return false;
+        return Err(Malformed);
     }
+    let dot_segment = |path: &str| path.split('/').any(|seg| seg == "." || seg == "..");
     if let Some(rest) = v.strip_prefix('/') {
         if rest.starts_with('/') {
-            return false; // scheme-relative: another host
+            return Err(OffSite); // scheme-relative: another host
         }
         let path = v.split(['?', '#']).next().unwrap_or(v);
-        return !path.split('/').any(|seg| seg == "." || seg == "..");
+        return if dot_segment(path) {
+            Err(Malformed)
+        } else {
+            Ok(())
+        };
     }
     // Absolute: only a plain http(s) URL on the external origin or an
-    // allowed host, never a downgrade.
-    match AbsoluteUri::parse(v) {
-        Some(u) => {
-            let h = u.authority.host.as_str();
-            let port = u.port();
-            let same_origin = h == external.authority.host && port == external.port();
-            let allowed_host = allowed.iter().any(|p| p.matches(h))
-                && (port == external.port() || port == u.proto.default_port());
-            u.proto == external.proto
-                && (same_origin || allowed_host)
-                && !u.path.split('/').any(|seg| seg == "." || seg == "..")
-        }
-        None => false,
+    // allowed host, never a downgrade. Anything else that is not a path
+    // (`https:evil`, `javascript:`, a bare host) leads elsewhere.
+    let u = AbsoluteUri::parse(v).ok_or(OffSite)?;
+    let h = u.authority.host.as_str();
+    let port = u.port();
+    let same_origin = h == external.authority.host && port == external.port();
+    let allowed_host = allowed.iter().any(|p| p.matches(h))
+        && (port == external.port() || port == u.proto.default_port());
+    if u.proto != external.proto || !(same_origin || allowed_host) {
+        return Err(OffSite);
     }
+    if dot_segment(u.path) {
+        return Err(Malformed);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -374,10 +478,10 @@ mod tests {
 
     fn cfg(mode: RedirectUriMode) -> RedirectsConfig {
         RedirectsConfig {
-            authorization_endpoints: vec!["https://idp.example.com/authorize".into()],
+            authorization_endpoints: vec![uri("https://idp.example.com/authorize")],
             redirect_uris: vec![
-                "https://app.example.com/callback".into(),
-                "https://app.example.com/cb?tenant=a".into(),
+                uri("https://app.example.com/callback"),
+                uri("https://app.example.com/cb?tenant=a"),
             ],
             redirect_uri_mode: mode,
             internal_origins: vec![Origin::parse("http://app.internal:8080").unwrap()],
@@ -386,11 +490,15 @@ mod tests {
         }
     }
 
+    fn uri(s: &str) -> OwnedUri {
+        OwnedUri::parse(s).unwrap()
+    }
+
     fn check(mode: RedirectUriMode, redirect_uri_param: &str) -> RedirectUriVerdict {
         let loc = format!(
             "https://idp.example.com/authorize?client_id=app&{redirect_uri_param}&state=s%2F1"
         );
-        check_authorization_redirect(&cfg(mode), &loc).0
+        check_authorization_redirect(&cfg(mode), &loc, None).0
     }
 
     fn enc(s: &str) -> String {
@@ -407,13 +515,13 @@ mod tests {
             ("https://app.example.com/callback", true, "exact"),
             (
                 "HTTPS://APP.EXAMPLE.COM/callback",
-                true,
-                "RFC 3986 §6.2.2.1: scheme and host are case-insensitive",
+                false,
+                "RFC 9700 §4.1.3, OAuth 2.1 §2.3.1: the IdP compares bytes, not RFC 3986 §6.2.2.1 case",
             ),
             (
                 "https://app.example.com:443/callback",
-                true,
-                "RFC 3986 §6.2.3: default port",
+                false,
+                "RFC 9700 §4.1.3: bytes, not RFC 3986 §6.2.3's default port",
             ),
             (
                 "https://app.example.com/cb?tenant=a",
@@ -512,12 +620,14 @@ mod tests {
         let none = check_authorization_redirect(
             &cfg(RedirectUriMode::Enforce),
             "https://idp.example.com/authorize?client_id=app",
+            None,
         )
         .0;
         assert!(matches!(none, RedirectUriVerdict::Mismatch { .. }));
         let other = check_authorization_redirect(
             &cfg(RedirectUriMode::Enforce),
             "https://other.example/authorize?redirect_uri=x",
+            None,
         )
         .0;
         assert_eq!(other, RedirectUriVerdict::NotAuthorization);
@@ -526,17 +636,269 @@ mod tests {
     #[test]
     fn fix_mode_sends_the_registered_bytes_and_leaves_the_rest() {
         let loc = "https://idp.example.com/authorize?client_id=app&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback&state=a%2Fb&scope=openid%20email#frag";
-        let (v, counters) = check_authorization_redirect(&cfg(RedirectUriMode::Fix), loc);
+        let (v, counters) = check_authorization_redirect(&cfg(RedirectUriMode::Fix), loc, None);
         assert_eq!(
             v,
-            RedirectUriVerdict::Fixed(
-                "https://idp.example.com/authorize?client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=a%2Fb&scope=openid%20email#frag".into()
-            )
+            RedirectUriVerdict::Fixed {
+                location: "https://idp.example.com/authorize?client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=a%2Fb&scope=openid%20email#frag".into(),
+                sent: "http://app.internal:8080/callback".into(),
+                registered: "https://app.example.com/callback".into(),
+            }
         );
         assert!(counters.contains(Counter::RedirectUriFixed));
         // Only scheme/host/port may differ: another path is not "fixed".
         let v = check(RedirectUriMode::Fix, &enc("http://app.internal:8080/other"));
         assert!(matches!(v, RedirectUriVerdict::Mismatch { .. }));
+    }
+
+    /// Issue point 1: a redirect_uri equal to a registered one only after
+    /// RFC 3986 §6.2.2 normalization is refused by an IdP comparing bytes
+    /// (RFC 9700 §4.1.3, OAuth 2.1 §2.3.1). enforce and report call it a
+    /// mismatch naming the registered spelling; fix sends the registered
+    /// bytes. (sent, mode, expected: Some(registered bytes sent) for a fix,
+    /// None for a mismatch, case)
+    #[test]
+    fn a_respelled_redirect_uri_is_not_registered() {
+        use RedirectUriMode::*;
+        let mut c = cfg(Enforce);
+        c.redirect_uris
+            .push(uri("https://Other.Example.com:8443/cb?x=%2f"));
+        let rows: &[(&str, RedirectUriMode, Option<&str>, &str)] = &[
+            (
+                "HTTPS://APP.EXAMPLE.COM/callback",
+                Enforce,
+                None,
+                "scheme and host case",
+            ),
+            (
+                "https://app.example.com:443/callback",
+                Enforce,
+                None,
+                "explicit default port",
+            ),
+            (
+                "https://APP.example.com:443/callback",
+                Report,
+                None,
+                "report: a mismatch too",
+            ),
+            (
+                "HTTPS://app.example.com/callback",
+                Fix,
+                Some("https://app.example.com/callback"),
+                "fix: registered bytes",
+            ),
+            (
+                "https://app.example.com:443/callback",
+                Fix,
+                Some("https://app.example.com/callback"),
+                "fix: default port dropped",
+            ),
+            (
+                "https://other.example.com:8443/cb?x=%2f",
+                Enforce,
+                None,
+                "the registered spelling has capitals",
+            ),
+            (
+                "https://other.example.com:8443/cb?x=%2f",
+                Fix,
+                Some("https://Other.Example.com:8443/cb?x=%2f"),
+                "fix sends the registered capitals",
+            ),
+            (
+                "https://Other.Example.com:8443/cb?x=%2F",
+                Fix,
+                None,
+                "query bytes differ: not a respelling",
+            ),
+        ];
+        for (sent, mode, want, why) in rows {
+            c.redirect_uri_mode = *mode;
+            let loc = format!(
+                "https://idp.example.com/authorize?client_id=app&{}&state=s",
+                enc(sent)
+            );
+            let (v, counters) = check_authorization_redirect(&c, &loc, None);
+            match (want, &v) {
+                (
+                    Some(reg),
+                    RedirectUriVerdict::Fixed {
+                        location,
+                        registered,
+                        ..
+                    },
+                ) => {
+                    assert_eq!(registered, reg, "{why}");
+                    assert!(location.contains(&enc(reg)), "{why}: {location}");
+                    assert!(counters.contains(Counter::RedirectUriFixed), "{why}");
+                }
+                (None, RedirectUriVerdict::Mismatch { why: w, .. }) => {
+                    assert!(counters.contains(Counter::RedirectUriMismatch), "{why}");
+                    if !why.contains("not a respelling") {
+                        assert!(w.contains("compares bytes"), "{why}: {w}");
+                    }
+                }
+                _ => panic!("{why}: {sent} in {mode:?} -> {v:?}"),
+            }
+        }
+    }
+
+    /// Issue point 3: with several public hosts, fix sends the registered
+    /// URI on the request's external origin, and refuses when it cannot
+    /// tell. (external origin, sent, expected registered bytes or None for
+    /// a mismatch whose reason contains the last column, case)
+    #[test]
+    fn fix_prefers_the_external_origin_and_refuses_to_guess() {
+        let mut c = cfg(RedirectUriMode::Fix);
+        c.redirect_uris = vec![
+            uri("https://a.example.com/callback"),
+            uri("https://b.example.com/callback"),
+            uri("https://b.example.com:8443/callback"),
+            uri("https://solo.example.com/only"),
+        ];
+        let internal = "http://app.internal:8080/callback";
+        let rows: &[(Option<&str>, &str, Option<&str>, &str, &str)] = &[
+            (
+                Some("https://b.example.com"),
+                internal,
+                Some("https://b.example.com/callback"),
+                "",
+                "the second host: not the first match",
+            ),
+            (
+                Some("https://a.example.com"),
+                internal,
+                Some("https://a.example.com/callback"),
+                "",
+                "the first host",
+            ),
+            (
+                Some("https://b.example.com:8443"),
+                internal,
+                Some("https://b.example.com:8443/callback"),
+                "",
+                "the external port counts",
+            ),
+            (
+                Some("https://B.example.com:443"),
+                internal,
+                Some("https://b.example.com/callback"),
+                "",
+                "origin compared normalized",
+            ),
+            (
+                Some("https://c.example.com"),
+                internal,
+                None,
+                "external origin https://c.example.com",
+                "no candidate on this host: never another host",
+            ),
+            (
+                Some("http://b.example.com"),
+                internal,
+                None,
+                "external origin http://b.example.com",
+                "no candidate on the external scheme",
+            ),
+            (
+                None,
+                internal,
+                None,
+                "cannot choose",
+                "external origin unknown, several origins",
+            ),
+            (
+                None,
+                "http://app.internal:8080/only",
+                Some("https://solo.example.com/only"),
+                "",
+                "external origin unknown, one candidate",
+            ),
+            (
+                Some("https://a.example.com"),
+                "http://app.internal:8080/only",
+                None,
+                "external origin https://a.example.com",
+                "the only candidate is on another host",
+            ),
+            (
+                Some("https://a.example.com"),
+                "http://app.internal:8080/other",
+                None,
+                "no registered redirect_uri has this path",
+                "no candidate at all",
+            ),
+        ];
+        for (ext, sent, want, reason, why) in rows {
+            let ext = ext.map(|e| Origin::parse(e).unwrap());
+            let loc = format!("https://idp.example.com/authorize?{}", enc(sent));
+            let (v, _) = check_authorization_redirect(&c, &loc, ext.as_ref());
+            match (want, &v) {
+                (Some(reg), RedirectUriVerdict::Fixed { registered, .. }) => {
+                    assert_eq!(registered, reg, "{why}")
+                }
+                (None, RedirectUriVerdict::Mismatch { why: w, .. }) => {
+                    assert!(w.contains(reason), "{why}: {w}")
+                }
+                _ => panic!("{why}: {v:?}"),
+            }
+        }
+    }
+
+    /// Issue point 4: the configuration is parsed once; the check uses the
+    /// parsed parts and sends the configured bytes of the very entry that
+    /// matched (the old per-request `filter_map` + `zip` could pair a
+    /// parsed URI with another entry's bytes).
+    #[test]
+    fn registered_uris_are_parsed_once_and_keep_their_bytes() {
+        let json = br#"{"redirects": {"authorization_endpoints": ["HTTPS://IdP.example.com:443/authorize"],
+            "redirect_uris": ["https://App.example.com/a", "https://app.example.com/b%2f"], "redirect_uri_mode": "fix"}}"#;
+        let c = crate::config::Config::parse(json)
+            .unwrap()
+            .redirects
+            .unwrap();
+        assert_eq!(
+            c.registered(),
+            ["https://App.example.com/a", "https://app.example.com/b%2f"]
+        );
+        assert_eq!(c.redirect_uris[1].path(), "/b%2f");
+        assert_eq!(
+            c.authorization_endpoints[0].authority().host,
+            "idp.example.com"
+        );
+        let loc = format!(
+            "https://idp.example.com/authorize?{}",
+            enc("http://x.internal/b%2f")
+        );
+        let (v, _) = check_authorization_redirect(&c, &loc, None);
+        assert!(
+            matches!(&v, RedirectUriVerdict::Fixed { registered, .. } if registered == "https://app.example.com/b%2f"),
+            "{v:?}"
+        );
+    }
+
+    /// Issue point 2: a fix configuration loads with a warning that says
+    /// what fix cannot repair and what cures it.
+    #[test]
+    fn fix_mode_warns_at_load() {
+        let base = r#""redirects": {"authorization_endpoints": ["https://idp.example.com/authorize"],
+            "redirect_uris": ["https://app.example.com/cb"], "redirect_uri_mode": "#;
+        let c = crate::config::Config::parse(format!(r#"{{{base}"fix"}}}}"#).as_bytes()).unwrap();
+        let w = c.warnings().join("\n");
+        for needle in [
+            "invalid_grant",
+            "RFC 6749 §4.1.3",
+            "forwarded.trusted_cidrs",
+            "external_origin",
+            "rebuild",
+            "without the forwarded section",
+        ] {
+            assert!(w.contains(needle), "{needle}: {w}");
+        }
+        let c =
+            crate::config::Config::parse(format!(r#"{{{base}"enforce"}}}}"#).as_bytes()).unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
     }
 
     #[test]
@@ -759,6 +1121,75 @@ mod tests {
         }
     }
 
+    /// Issue point 5: a refusal says which way the target is wrong, so the
+    /// answer is not "another site" for a repeat or a spelling.
+    /// (value, problem, case and source)
+    #[test]
+    fn return_to_refusals_say_why() {
+        use ReturnToProblem::*;
+        let ext = Origin::parse("https://app.example.com").unwrap();
+        let rows: &[(&str, ReturnToProblem, &str)] = &[
+            ("//evil.example", OffSite, "scheme-relative (RFC 3986 §4.2)"),
+            ("https://evil.example/", OffSite, "another host"),
+            (
+                "http://app.example.com/x",
+                OffSite,
+                "downgrade (RFC 6454 §4)",
+            ),
+            (
+                "https://app.example.com:8443/x",
+                OffSite,
+                "another port (RFC 6454 §4)",
+            ),
+            (
+                "https:evil.example",
+                OffSite,
+                "WHATWG: slashless special scheme",
+            ),
+            ("javascript:alert(1)", OffSite, "script scheme"),
+            ("evil.example", OffSite, "bare host"),
+            ("https://app.example.com@evil.example/", OffSite, "userinfo"),
+            (
+                "/\\evil.example",
+                Malformed,
+                "backslash (WHATWG reads it as /)",
+            ),
+            (
+                "/\t/evil.example",
+                Malformed,
+                "GHSA-j7px-6hwj-hpjg: tab between slashes",
+            ),
+            ("/%2F/evil.example", Malformed, "encoded slash"),
+            ("/a/../b", Malformed, "dot segment"),
+            (
+                "https://app.example.com/a/../b",
+                Malformed,
+                "dot segment, absolute",
+            ),
+            ("/caf\u{e9}", Malformed, "non-ASCII"),
+            ("", Malformed, "empty"),
+        ];
+        for (v, want, why) in rows {
+            assert_eq!(check_target(v, &ext, &[]), Err(*want), "{why}: {v:?}");
+        }
+        // Each problem its own code and message; one counter and status.
+        let codes: std::collections::BTreeSet<_> =
+            ReturnToProblem::ALL.iter().map(|p| p.code()).collect();
+        assert_eq!(codes.len(), ReturnToProblem::ALL.len());
+        for p in ReturnToProblem::ALL {
+            let r = crate::outcome::Reason::ReturnTo(p);
+            assert_eq!(
+                r.counter(),
+                Counter::ReturnToRejected,
+                "dashboards keep counting"
+            );
+            assert_eq!(r.status(), 400);
+            assert!(r.code().starts_with("return_to_") && r.body().contains(p.code()));
+            let another_site = r.message().contains("another site");
+            assert_eq!(another_site, p == OffSite, "{p:?}: {}", r.message());
+        }
+    }
+
     /// (path and query, verdict, case and source)
     #[test]
     fn return_to_params_and_paths() {
@@ -802,6 +1233,12 @@ mod tests {
                 Err(Duplicate),
                 "repeat with an encoded name",
             ),
+            (
+                "/login?rd=%2F%5Cevil.example",
+                Err(Malformed),
+                "backslash: a spelling, not a clear other site",
+            ),
+            ("/login?next=%2Fa%2F..%2Fb", Err(Malformed), "dot segment"),
             (
                 "/other?rd=%2F%2Fevil.example",
                 Ok(()),
