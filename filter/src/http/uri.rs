@@ -238,12 +238,15 @@ pub fn route_matches_any<'a>(
     request_path: &str,
     configured: impl IntoIterator<Item = &'a str>,
 ) -> bool {
-    let req = [
-        loose_route(request_path.as_bytes(), false),
-        loose_route(request_path.as_bytes(), true),
-    ];
+    // Routers disagree on the order of some steps; a request matches if any
+    // of the orders maps it onto the configured path.
+    const ORDERS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+    let req = ORDERS.map(|(p, d)| loose_route_in(request_path.as_bytes(), p, d));
     configured.into_iter().any(|c| {
-        loose_route(c.as_bytes(), false) == req[0] || loose_route(c.as_bytes(), true) == req[1]
+        ORDERS
+            .iter()
+            .zip(&req)
+            .any(|((p, d), r)| loose_route_in(c.as_bytes(), *p, *d) == *r)
     })
 }
 
@@ -255,6 +258,14 @@ pub fn route_matches_any<'a>(
 /// (Tomcat's order, where `;x%2Fy` is one parameter), not only after
 /// (where a decoded `%3B` starts one).
 pub fn loose_route(path: &[u8], params_first: bool) -> Vec<u8> {
+    loose_route_in(path, params_first, false)
+}
+
+/// [`loose_route`], with `dots_see_empty` choosing when empty segments go:
+/// `false` drops them before `..` applies (routers that merge slashes
+/// first: `/a//../b` is `/b`), `true` lets `..` remove an empty segment as
+/// the WHATWG URL parser does (`/a//../b` is `/a/b`).
+pub fn loose_route_in(path: &[u8], params_first: bool, dots_see_empty: bool) -> Vec<u8> {
     let path = path
         .split(|&b| b == b'?' || b == b'#')
         .next()
@@ -274,8 +285,9 @@ pub fn loose_route(path: &[u8], params_first: bool) -> Vec<u8> {
         buf.truncate(nul);
     }
     let mut segments: Vec<&[u8]> = Vec::new();
-    for seg in buf.split(|&b| b == b'/' || b == b'\\') {
+    for (i, seg) in buf.split(|&b| b == b'/' || b == b'\\').enumerate() {
         match seg.split(|&b| b == b';').next().unwrap_or(seg) {
+            b"" if dots_see_empty && i > 1 => segments.push(b""),
             b"" | b"." => {}
             b".." => {
                 segments.pop();
@@ -284,7 +296,7 @@ pub fn loose_route(path: &[u8], params_first: bool) -> Vec<u8> {
         }
     }
     let mut out = Vec::with_capacity(buf.len().saturating_add(1));
-    for s in segments {
+    for s in segments.into_iter().filter(|s| !s.is_empty()) {
         out.push(b'/');
         out.extend(s.iter().map(u8::to_ascii_lowercase));
     }
@@ -453,6 +465,18 @@ mod tests {
                 "/oauth2/authorize",
                 true,
                 "doubled inner slash",
+            ),
+            (
+                "/oauth2//..\\authorize",
+                "/oauth2/authorize",
+                true,
+                "WHATWG order: `..` removes the empty segment (found by the property test)",
+            ),
+            (
+                "/oauth2//../authorize",
+                "/authorize",
+                true,
+                "merge-slashes-first order: the same path is /authorize to such a router",
             ),
             (
                 "/authorize;jsessionid=1",
