@@ -11,6 +11,13 @@ use serde::Deserialize;
 /// subdomain cannot plant or overwrite it.
 pub const DEFAULT_COOKIE_PREFIX: &str = "__Host-oidc-edge-";
 
+/// The cookie name prefix every `Secure` configuration must use (exactly
+/// this spelling). A cookie without it can be set by any sibling subdomain
+/// with `Domain=` (cookie tossing, RFC 6265bis §4.1.3.2): it would shadow
+/// or add flow cookies, send logins in loops or lose their affinity.
+/// `__Secure-` is not enough: it still allows `Domain`.
+pub const HOST_PREFIX: &str = "__Host-";
+
 /// Default request header that carries the pinned node to Envoy's
 /// `stateful_session` filter (`HeaderBasedSessionState.name`).
 pub const DEFAULT_SESSION_HEADER: &str = "x-oidc-edge-node";
@@ -211,7 +218,17 @@ pub(crate) fn validate_login_flow(
             format!("{p:?} must be letters, digits, '-' and '_'"),
         ));
     }
-    if raw.insecure_cookies && (p.starts_with("__Host-") || p.starts_with("__Secure-")) {
+    if !raw.insecure_cookies && !p.starts_with(HOST_PREFIX) {
+        return Err(err(
+            "login_flow.cookie_prefix",
+            format!(
+                "{p:?} must start with \"{HOST_PREFIX}\" (e.g. \"{DEFAULT_COOKIE_PREFIX}\", the default): without it a \
+                 sibling subdomain can plant cookies under these names (cookie tossing) and steer or break logins; \
+                 for plain-HTTP testing only, set login_flow.insecure_cookies: true with a prefix without \"__Host-\""
+            ),
+        ));
+    }
+    if raw.insecure_cookies && (p.starts_with(HOST_PREFIX) || p.starts_with("__Secure-")) {
         return Err(err(
             "login_flow.insecure_cookies",
             format!("browsers drop {p:?} cookies without Secure; use another cookie_prefix for plain-HTTP testing"),
@@ -264,4 +281,89 @@ pub(crate) fn validate_login_flow(
         session_header: raw.session_header,
         max_flows: raw.max_flows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    fn parse(extra: &str) -> Result<Config, crate::config::ConfigError> {
+        let json = format!(
+            r#"{{"login_flow": {{"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],
+                 "callback_paths": ["/callback"], "keys": [{{"id": "k1", "secret": "{SECRET}"}}]{extra}}}}}"#
+        );
+        Config::parse(json.as_bytes())
+    }
+
+    /// Settings refused at load: (case and source, `login_flow` extra,
+    /// field, words the message must hold, so it names the fix).
+    #[test]
+    fn refused_settings_name_the_field_and_the_fix() {
+        let rows: &[(&str, &str, &str, &[&str])] = &[
+            (
+                "cookie tossing: a prefix without __Host- (issue: cookies and affinity, point 1)",
+                r#", "cookie_prefix": "oidc-""#,
+                "login_flow.cookie_prefix",
+                &[
+                    "must start with \"__Host-\"",
+                    "sibling subdomain",
+                    "insecure_cookies",
+                ],
+            ),
+            (
+                "__Secure- still allows Domain= (RFC 6265bis §4.1.3.1)",
+                r#", "cookie_prefix": "__Secure-oidc-""#,
+                "login_flow.cookie_prefix",
+                &["must start with \"__Host-\""],
+            ),
+            (
+                "prefix spelled in another case: browsers may not treat it as the prefix",
+                r#", "cookie_prefix": "__host-oidc-""#,
+                "login_flow.cookie_prefix",
+                &["must start with \"__Host-\""],
+            ),
+            (
+                "__Host- without Secure is dropped by browsers (RFC 6265bis §4.1.3.2)",
+                r#", "insecure_cookies": true"#,
+                "login_flow.insecure_cookies",
+                &["without Secure", "another cookie_prefix"],
+            ),
+            (
+                "not a cookie-name token",
+                r#", "cookie_prefix": "__Host-a b""#,
+                "login_flow.cookie_prefix",
+                &["letters, digits"],
+            ),
+        ];
+        for (why, extra, field, words) in rows {
+            let e = parse(extra)
+                .err()
+                .unwrap_or_else(|| panic!("{why}: loaded"));
+            assert_eq!(e.field, *field, "{why}: {e}");
+            for w in *words {
+                assert!(e.message.contains(w), "{why}: {:?} lacks {w:?}", e.message);
+            }
+        }
+    }
+
+    /// Settings that load: (case, `login_flow` extra).
+    #[test]
+    fn accepted_cookie_settings() {
+        let rows: &[(&str, &str)] = &[
+            ("the default prefix", ""),
+            (
+                "another __Host- prefix",
+                r#", "cookie_prefix": "__Host-app-""#,
+            ),
+            (
+                "plain-HTTP testing without a prefix",
+                r#", "cookie_prefix": "oidc-", "insecure_cookies": true"#,
+            ),
+        ];
+        for (why, extra) in rows {
+            assert!(parse(extra).is_ok(), "{why}: {:?}", parse(extra).err());
+        }
+    }
 }
