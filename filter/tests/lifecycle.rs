@@ -548,3 +548,41 @@ fn a_failed_header_write_refuses_rather_than_forwards_unchecked() {
     assert_eq!(ex.on_request_headers(&mut host, true), Action::Pause);
     assert_eq!(host.replies[0].status, 500);
 }
+
+/// Issue (cookies and affinity, point 6): callback paths used to match byte
+/// for byte, so a callback the app's router also serves skipped the flow
+/// check and its pinning. (path, case and source)
+#[test]
+fn a_callback_in_another_spelling_is_checked_and_pinned() {
+    let cfg = envoy("", "");
+    let rows: &[(&str, &str)] = &[
+        ("/Callback", "letter case (IIS, ASP.NET)"),
+        ("/callback/", "trailing slash (Express, Spring MVC < 6)"),
+        ("/callback;x", "path parameter (Tomcat, Jetty)"),
+    ];
+    for (i, (path, why)) in rows.iter().enumerate() {
+        let state = format!("sp{i}");
+        let flow = start_login(&cfg, NODE_B, &state, "", T0);
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", &format!("{path}?state={state}"), &flow, T0 + 1_000);
+        forward(&mut ex, &mut host);
+        assert_eq!(
+            host.pinned_node(SESSION_HEADER).as_deref(),
+            Some(NODE_B),
+            "{why}: pinned"
+        );
+        // Without its cookie the same spelling is refused, not forwarded unchecked.
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", &format!("{path}?state={state}"), "", T0 + 1_000);
+        assert_eq!(
+            ex.on_request_headers(&mut host, true),
+            Action::Pause,
+            "{why}"
+        );
+        assert_eq!(
+            host.replies[0].header("x-oidc-edge-reason"),
+            Some("flow_cookie_missing"),
+            "{why}"
+        );
+    }
+}

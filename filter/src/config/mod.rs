@@ -99,10 +99,13 @@ impl Config {
         let redirects = raw
             .redirects
             .map(|r| {
-                let endpoints = login_flow
-                    .as_ref()
-                    .map(|lf| lf.authorization_endpoints.as_slice());
-                validate_redirects(r, forwarded.is_some(), endpoints)
+                let endpoints: Option<Vec<String>> = login_flow.as_ref().map(|lf| {
+                    lf.authorization_endpoints
+                        .iter()
+                        .map(|e| e.as_str().to_string())
+                        .collect()
+                });
+                validate_redirects(r, forwarded.is_some(), endpoints.as_deref())
             })
             .transpose()?;
         let idp = raw.idp.map(validate_idp).transpose()?;

@@ -2,6 +2,8 @@
 //! cookie policy, validated once at load.
 
 use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
+use crate::http::authority::Proto;
+use crate::http::uri::AbsoluteUri;
 use crate::outcome::Mode;
 use crate::seal::keyring::{decode_secret, Key, KeyRing};
 use serde::Deserialize;
@@ -22,6 +24,61 @@ pub const HOST_PREFIX: &str = "__Host-";
 /// `stateful_session` filter (`HeaderBasedSessionState.name`).
 pub const DEFAULT_SESSION_HEADER: &str = "x-oidc-edge-node";
 
+/// An IdP authorization endpoint, parsed once at load: the request path
+/// compares a `Location` with it and never parses configuration again.
+///
+/// [`AbsoluteUri`] borrows from the text it parsed, so it cannot live in the
+/// configuration; this keeps the parts a comparison needs (scheme, host,
+/// effective port, path), owned, and the text as written for the
+/// `redirects` section, which defaults to the same endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationEndpoint {
+    written: String,
+    proto: Proto,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl AuthorizationEndpoint {
+    /// Parses an absolute `http(s)` URL without query or fragment (both
+    /// would be ignored when matching, so writing one is a mistake).
+    pub fn parse(s: &str) -> Result<AuthorizationEndpoint, String> {
+        let Some(u) = AbsoluteUri::parse(s) else {
+            return Err(format!(
+                "{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""
+            ));
+        };
+        if u.query.is_some() || u.fragment.is_some() {
+            return Err(format!(
+                "{s:?}: give the endpoint without query or fragment; they are ignored when matching"
+            ));
+        }
+        Ok(AuthorizationEndpoint {
+            written: s.to_string(),
+            proto: u.proto,
+            port: u.port(),
+            host: u.authority.host,
+            path: u.path.to_string(),
+        })
+    }
+
+    /// The endpoint as the operator wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// Whether `uri` addresses this endpoint: the same scheme, host,
+    /// effective port and path, byte for byte (query and fragment ignored),
+    /// as [`AbsoluteUri::same_endpoint`] compares two parsed URIs.
+    pub fn matches(&self, uri: &AbsoluteUri<'_>) -> bool {
+        self.proto == uri.proto
+            && self.host == uri.authority.host
+            && self.port == uri.port()
+            && self.path == uri.path
+    }
+}
+
 /// How long requests stay pinned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 pub enum Affinity {
@@ -39,9 +96,12 @@ pub enum Affinity {
 #[derive(Debug, Clone)]
 pub struct LoginFlowConfig {
     /// The IdP's authorization endpoint(s) the app redirects browsers to,
-    /// as written (each parses as an [`crate::http::uri::AbsoluteUri`]).
-    pub authorization_endpoints: Vec<String>,
-    /// Paths (without query) where the IdP sends the browser back.
+    /// parsed once here.
+    pub authorization_endpoints: Vec<AuthorizationEndpoint>,
+    /// Paths (without query) where the IdP sends the browser back. A
+    /// request path matches in any spelling a lenient router maps to the
+    /// same handler ([`crate::http::uri::route_matches_any`]), so that
+    /// `/Callback` or `/callback;x` cannot skip the flow check.
     pub callback_paths: Vec<String>,
     /// Keys: the first signs, all verify.
     pub keys: KeyRing,
@@ -138,17 +198,9 @@ pub(crate) fn validate_login_flow(
     }
     let mut authorization_endpoints = Vec::new();
     for (i, s) in raw.authorization_endpoints.iter().enumerate() {
-        let field = format!("login_flow.authorization_endpoints[{i}]");
-        let Some(u) = crate::http::uri::AbsoluteUri::parse(s) else {
-            return Err(err(
-                &field,
-                format!("{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""),
-            ));
-        };
-        if u.query.is_some() || u.fragment.is_some() {
-            return Err(err(&field, format!("{s:?}: give the endpoint without query or fragment; they are ignored when matching")));
-        }
-        authorization_endpoints.push(s.clone());
+        let endpoint = AuthorizationEndpoint::parse(s)
+            .map_err(|m| err(format!("login_flow.authorization_endpoints[{i}]"), m))?;
+        authorization_endpoints.push(endpoint);
     }
     if raw.callback_paths.is_empty() {
         return Err(err(
@@ -289,9 +341,15 @@ mod tests {
 
     const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
+    /// `login_flow` with `extra` fields; `extra` may replace the endpoints.
     fn parse(extra: &str) -> Result<Config, crate::config::ConfigError> {
+        let endpoints = if extra.contains("authorization_endpoints") {
+            ""
+        } else {
+            r#""authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],"#
+        };
         let json = format!(
-            r#"{{"login_flow": {{"authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],
+            r#"{{"login_flow": {{{endpoints}
                  "callback_paths": ["/callback"], "keys": [{{"id": "k1", "secret": "{SECRET}"}}]{extra}}}}}"#
         );
         Config::parse(json.as_bytes())
@@ -329,6 +387,21 @@ mod tests {
                 r#", "insecure_cookies": true"#,
                 "login_flow.insecure_cookies",
                 &["without Secure", "another cookie_prefix"],
+            ),
+            (
+                "an endpoint with a query: ignored when matching, so a mistake",
+                r#", "authorization_endpoints": ["https://idp.example.com/authorize?x=1"]"#,
+                "login_flow.authorization_endpoints[0]",
+                &["without query or fragment"],
+            ),
+            (
+                "a relative endpoint",
+                r#", "authorization_endpoints": ["/authorize"]"#,
+                "login_flow.authorization_endpoints[0]",
+                &[
+                    "not an absolute http(s) URL",
+                    "https://idp.example.com/oauth2/authorize",
+                ],
             ),
             (
                 "not a cookie-name token",

@@ -9,7 +9,9 @@
 //! node that answered (`upstream.address`), is set. Stale flow cookies are
 //! cleared so the count stays bounded.
 //!
-//! Request phase ([`on_request`]): on a configured callback path, `state` is
+//! Request phase ([`on_request`]): on a configured callback path (in any
+//! spelling a lenient router maps to it: `/Callback`, `/callback/`,
+//! `/callback;x`, so none of them skips the check), `state` is
 //! read from the query, the flow's cookie is opened (any key of the ring,
 //! constant-time MAC, expiry), and the request is pinned to the node inside,
 //! through the header Envoy's `stateful_session` filter reads. The cookie is
@@ -18,7 +20,7 @@
 pub mod config;
 
 use crate::http::cookie::{self, SameSite};
-use crate::http::uri::{single_param, AbsoluteUri};
+use crate::http::uri::{route_matches_any, single_param, AbsoluteUri};
 use crate::http::Headers;
 use crate::metrics::{Counter, CounterSet};
 use crate::seal::sealed_cookie::{self, Binding, FlowClaims, Purpose, Validity};
@@ -70,12 +72,15 @@ pub enum RequestKind {
     Other,
 }
 
-/// Classifies a request by method and path.
+/// Classifies a request by method and path. The path matches a callback
+/// path loosely ([`route_matches_any`]): an app's router may serve
+/// `/Callback/` or `/callback;jsessionid=1` from the `/callback` handler,
+/// and such a callback must not skip the flow check and its pinning.
 pub fn classify(cfg: &LoginFlowConfig, method: &str, path_and_query: &str) -> RequestKind {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    if !cfg.callback_paths.iter().any(|p| p == path) {
+    if !route_matches_any(path, cfg.callback_paths.iter().map(String::as_str)) {
         return RequestKind::Other;
     }
     if method == "POST" {
@@ -435,11 +440,7 @@ pub fn on_response(
     let Some(url) = AbsoluteUri::parse(location) else {
         return (out, counters);
     };
-    let is_authorize = cfg
-        .authorization_endpoints
-        .iter()
-        .filter_map(|e| AbsoluteUri::parse(e))
-        .any(|e| e.same_endpoint(&url));
+    let is_authorize = cfg.authorization_endpoints.iter().any(|e| e.matches(&url));
     if !is_authorize {
         return (out, counters);
     }
@@ -765,6 +766,97 @@ mod tests {
             counters.contains(Counter::FlowMissing) && !counters.contains(Counter::FlowReportOnly),
             "the reason is the feature's to count; report_only the exchange's"
         );
+    }
+
+    /// (request path, callback?, case and source): every spelling an app's
+    /// router may serve from the `/callback` handler is a callback.
+    #[test]
+    fn callback_paths_match_in_every_spelling_a_router_accepts() {
+        let c = cfg("");
+        let rows: &[(&str, bool, &str)] = &[
+            ("/callback?state=s1", true, "exact"),
+            (
+                "/Callback?state=s1",
+                true,
+                "letter case (IIS, ASP.NET, Spring case-insensitive)",
+            ),
+            (
+                "/callback/?state=s1",
+                true,
+                "trailing slash (Express, Spring MVC < 6)",
+            ),
+            (
+                "/callback;x?state=s1",
+                true,
+                "path parameter (Tomcat, Jetty)",
+            ),
+            (
+                "/callback;jsessionid=1?state=s1",
+                true,
+                "session id in the path (Servlet)",
+            ),
+            ("//callback?state=s1", true, "doubled slash (merge_slashes)"),
+            (
+                "/%63allback?state=s1",
+                true,
+                "percent-encoded letter (RFC 3986 §2.3)",
+            ),
+            (
+                "/x/../callback?state=s1",
+                true,
+                "dot segment (RFC 3986 §5.2.4)",
+            ),
+            ("/callbackx?state=s1", false, "another path"),
+            ("/callback/x?state=s1", false, "a path below it"),
+            ("/?state=s1", false, "the root"),
+        ];
+        for (path, is_callback, why) in rows {
+            let kind = classify(&c, "GET", path);
+            assert_eq!(
+                matches!(kind, RequestKind::Callback { state: Some(ref s) } if s == "s1"),
+                *is_callback,
+                "{why}: {path} -> {kind:?}"
+            );
+            assert_eq!(
+                classify(&c, "POST", path) == RequestKind::FormPostCallback,
+                *is_callback,
+                "{why} (form post): {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_endpoints_are_parsed_once_at_load() {
+        let c = cfg("");
+        let e = &c.authorization_endpoints[0];
+        assert_eq!(e.as_str(), "https://idp.example.com/oauth2/authorize");
+        for (location, same, why) in [
+            (
+                "https://IDP.example.com:443/oauth2/authorize?x=1",
+                true,
+                "case, default port, query",
+            ),
+            (
+                "https://idp.example.com/oauth2/authorize/",
+                false,
+                "trailing slash: exact path",
+            ),
+            (
+                "https://idp.example.com:8443/oauth2/authorize",
+                false,
+                "port",
+            ),
+            ("http://idp.example.com/oauth2/authorize", false, "scheme"),
+        ] {
+            let u = AbsoluteUri::parse(location).unwrap();
+            assert_eq!(e.matches(&u), same, "{why}");
+            let written = AbsoluteUri::parse(e.as_str()).unwrap();
+            assert_eq!(
+                written.same_endpoint(&u),
+                same,
+                "{why}: same as AbsoluteUri's own comparison"
+            );
+        }
     }
 
     /// A flow cookie for `state` issued at `now` by a browser that already
