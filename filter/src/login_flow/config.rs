@@ -2,7 +2,7 @@
 //! cookie policy, validated once at load.
 
 use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
-use crate::http::authority::Proto;
+use crate::http::authority::{Origin, Proto};
 use crate::http::uri::AbsoluteUri;
 use crate::outcome::Mode;
 use crate::seal::keyring::{decode_secret, Key, KeyRing};
@@ -79,6 +79,23 @@ impl AuthorizationEndpoint {
     }
 }
 
+/// How the IdP answers the callback, as far as the flow cookie's
+/// `SameSite` depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum ResponseMode {
+    /// Read it from each authorization request: `response_mode=form_post`
+    /// in the `Location` gets `SameSite=None`, anything else `Lax`.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// Every flow's callback is a cross-site POST (an IdP whose client is
+    /// registered for `form_post` by default, so the authorization URL does
+    /// not say so): every flow cookie is `SameSite=None`, or the browser
+    /// would withhold it from the IdP's POST and every login would fail.
+    #[serde(rename = "form_post")]
+    FormPost,
+}
+
 /// How long requests stay pinned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 pub enum Affinity {
@@ -123,6 +140,26 @@ pub struct LoginFlowConfig {
     pub session_max_age: u64,
     /// Largest form-post callback body read, in bytes.
     pub max_callback_body: usize,
+    /// Whether every callback is a form post (`SameSite=None`), or that is
+    /// read from each authorization request.
+    pub response_mode: ResponseMode,
+}
+
+impl LoginFlowConfig {
+    /// A load warning when `forwarded.external_origin` makes every login
+    /// fail: plain `http` with `Secure` cookies, which browsers drop there,
+    /// so every login start is refused (`flow_insecure_origin`).
+    pub fn external_origin_warning(&self, external: &Origin) -> Option<String> {
+        (self.secure && external.proto == Proto::Http).then(|| {
+            format!(
+                "forwarded.external_origin is {:?} but login_flow cookies are Secure: browsers drop them \
+                 over plain http, so every login is refused (flow_insecure_origin); make external_origin \
+                 https, or for plain-HTTP testing set login_flow.insecure_cookies with a cookie_prefix \
+                 without __Host-",
+                external.serialize()
+            )
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -159,6 +196,8 @@ pub(crate) struct RawLoginFlow {
     session_max_age_seconds: u64,
     #[serde(default = "default_max_callback_body")]
     max_callback_body_bytes: usize,
+    #[serde(default)]
+    response_mode: ResponseMode,
 }
 
 fn default_session_max_age() -> u64 {
@@ -286,6 +325,13 @@ pub(crate) fn validate_login_flow(
             format!("browsers drop {p:?} cookies without Secure; use another cookie_prefix for plain-HTTP testing"),
         ));
     }
+    if raw.insecure_cookies && raw.response_mode == ResponseMode::FormPost {
+        return Err(err(
+            "login_flow.response_mode",
+            "\"form_post\" needs SameSite=None cookies, which browsers drop without Secure; \
+             remove insecure_cookies (and serve the site over https), or test with response_mode \"auto\"",
+        ));
+    }
     if raw.insecure_cookies {
         notes.push("login_flow.insecure_cookies is true: cookies are sent over plain HTTP; for testing only".into());
     }
@@ -332,6 +378,7 @@ pub(crate) fn validate_login_flow(
         secure: !raw.insecure_cookies,
         session_header: raw.session_header,
         max_flows: raw.max_flows,
+        response_mode: raw.response_mode,
     })
 }
 
@@ -404,6 +451,18 @@ mod tests {
                 ],
             ),
             (
+                "form_post needs SameSite=None, which needs Secure (RFC 6265bis §5.6.7)",
+                r#", "response_mode": "form_post", "cookie_prefix": "oidc-", "insecure_cookies": true"#,
+                "login_flow.response_mode",
+                &["SameSite=None", "without Secure", "remove insecure_cookies"],
+            ),
+            (
+                "an unknown response mode",
+                r#", "response_mode": "fragment""#,
+                "login_flow.response_mode",
+                &["unknown variant `fragment`", "`auto`", "`form_post`"],
+            ),
+            (
                 "not a cookie-name token",
                 r#", "cookie_prefix": "__Host-a b""#,
                 "login_flow.cookie_prefix",
@@ -433,6 +492,10 @@ mod tests {
             (
                 "plain-HTTP testing without a prefix",
                 r#", "cookie_prefix": "oidc-", "insecure_cookies": true"#,
+            ),
+            (
+                "every callback a form post",
+                r#", "response_mode": "form_post""#,
             ),
         ];
         for (why, extra) in rows {
