@@ -7,7 +7,10 @@
 //! exactly; query order and encoding do not matter) with exactly one `state`
 //! parameter starts a flow: a cookie named after the state, carrying the
 //! node that answered (`upstream.address`), is set. Stale flow cookies are
-//! cleared so the count stays bounded.
+//! cleared so the count stays bounded. Only a navigation starts one
+//! ([`request_context`]: no page can fill a browser's jar with flows), and
+//! never on a plain-`http` external origin, where the browser would drop
+//! the `Secure` cookie ([`FlowProblem::InsecureOrigin`]).
 //!
 //! Request phase ([`on_request`]): on a configured callback path (in any
 //! spelling a lenient router maps to it: `/Callback`, `/callback/`,
