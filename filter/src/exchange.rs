@@ -427,7 +427,7 @@ impl Exchange {
         }
         // Any response may send the browser to the IdP (a callback's too:
         // the app may start a new login, e.g. with prompt=none).
-        self.memo = Some(login_flow::memo(lf, path, &headers));
+        self.memo = Some(login_flow::memo(lf, path, &headers, self.external.as_ref()));
         self.apply(host, &ops)
     }
 
@@ -678,9 +678,24 @@ impl Exchange {
                 &self.origin,
             );
             Self::count(host, counters);
-            for c in cookies {
-                if !host.add_response_header("set-cookie", &c) {
-                    host.increment(Counter::InternalError);
+            match cookies {
+                Ok(cookies) => {
+                    for c in cookies {
+                        if !host.add_response_header("set-cookie", &c) {
+                            host.increment(Counter::InternalError);
+                        }
+                    }
+                }
+                Err(problem) => {
+                    if let Some(action) = self.refuse(
+                        host,
+                        Feature::LoginFlow,
+                        lf.mode,
+                        Reason::LoginFlow(problem),
+                        None,
+                    ) {
+                        return action;
+                    }
                 }
             }
         }

@@ -106,6 +106,13 @@ counters! {
     FlowFormPostAmbiguous => "oidc_edge.login_flow.form_post_ambiguous",
     /// Callback refused: a form-post callback routed to another node than its login's.
     FlowOtherNode => "oidc_edge.login_flow.rejected.other_node",
+    /// Login start refused: the app redirected to the IdP on a plain-http
+    /// external origin, where the browser drops the Secure flow cookie.
+    FlowInsecureOrigin => "oidc_edge.login_flow.rejected.insecure_origin",
+    /// A redirect to the IdP answered a request the browser said was not a
+    /// navigation (fetch, XHR, image, a frame another site embedded): no
+    /// flow cookie set, the response passed.
+    FlowNotNavigation => "oidc_edge.login_flow.not_navigation",
     /// A redirect to the IdP carried a registered redirect_uri.
     RedirectUriRegistered => "oidc_edge.redirects.redirect_uri_registered",
     /// A redirect to the IdP carried an unregistered redirect_uri.

@@ -238,6 +238,10 @@ pub enum FlowProblem {
     /// A form-post callback was routed (by the newest of several logins in
     /// progress) to another node than the one that started its login.
     OtherNode,
+    /// A login would start on a plain-`http` external origin, where the
+    /// browser drops the `Secure` (`__Host-`) flow cookie: it could only
+    /// fail at the callback, after the user's time at the IdP.
+    InsecureOrigin,
 }
 
 impl FlowProblem {
@@ -257,6 +261,7 @@ impl FlowProblem {
             FlowProblem::Cookie(CookieError::LifetimeTooLong) => "flow_cookie_lifetime_too_long",
             FlowProblem::NodeGone => "flow_node_gone",
             FlowProblem::OtherNode => "flow_other_node",
+            FlowProblem::InsecureOrigin => "flow_insecure_origin",
         }
     }
 
@@ -293,6 +298,10 @@ impl FlowProblem {
             FlowProblem::OtherNode => {
                 "Several logins were in progress in this browser; only the newest one can complete. Please start again."
             }
+            FlowProblem::InsecureOrigin => {
+                "This site was opened over plain http://, where the browser would not keep the login cookie. \
+                 Open it with https:// and log in again."
+            }
         }
     }
 
@@ -312,6 +321,7 @@ impl FlowProblem {
             FlowProblem::Cookie(CookieError::LifetimeTooLong) => Counter::FlowLifetimeTooLong,
             FlowProblem::NodeGone => Counter::FlowNodeGone,
             FlowProblem::OtherNode => Counter::FlowOtherNode,
+            FlowProblem::InsecureOrigin => Counter::FlowInsecureOrigin,
         }
     }
 }

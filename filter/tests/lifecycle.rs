@@ -682,3 +682,154 @@ fn return_to_refusals_answer_with_their_own_reason() {
         );
     }
 }
+
+/// Issue (cookies and affinity, point 6): callback paths used to match byte
+/// for byte, so a callback the app's router also serves skipped the flow
+/// check and its pinning. (path, case and source)
+#[test]
+fn a_callback_in_another_spelling_is_checked_and_pinned() {
+    let cfg = envoy("", "");
+    let rows: &[(&str, &str)] = &[
+        ("/Callback", "letter case (IIS, ASP.NET)"),
+        ("/callback/", "trailing slash (Express, Spring MVC < 6)"),
+        ("/callback;x", "path parameter (Tomcat, Jetty)"),
+    ];
+    for (i, (path, why)) in rows.iter().enumerate() {
+        let state = format!("sp{i}");
+        let flow = start_login(&cfg, NODE_B, &state, "", T0);
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", &format!("{path}?state={state}"), &flow, T0 + 1_000);
+        forward(&mut ex, &mut host);
+        assert_eq!(
+            host.pinned_node(SESSION_HEADER).as_deref(),
+            Some(NODE_B),
+            "{why}: pinned"
+        );
+        // Without its cookie the same spelling is refused, not forwarded unchecked.
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", &format!("{path}?state={state}"), "", T0 + 1_000);
+        assert_eq!(
+            ex.on_request_headers(&mut host, true),
+            Action::Pause,
+            "{why}"
+        );
+        assert_eq!(
+            host.replies[0].header("x-oidc-edge-reason"),
+            Some("flow_cookie_missing"),
+            "{why}"
+        );
+    }
+}
+
+/// The app at NODE_A answers a request to `/login` (with `extra` request
+/// headers) by sending the browser to the IdP; returns the host.
+fn login_with(cfg: &Rc<Config>, extra: &[(&str, &str)]) -> (Exchange, FakeHost) {
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/login", "", T0);
+    for (n, v) in extra {
+        host.request.retain(|(name, _)| name != n);
+        host.request.push((n.to_string(), v.as_bytes().to_vec()));
+    }
+    forward(&mut ex, &mut host);
+    let location = format!("{IDP}?client_id=app&state=s1");
+    host.respond(
+        &[(":status", "302"), ("location", &location)],
+        Some(NODE_A),
+        "via_upstream",
+    );
+    (ex, host)
+}
+
+/// Issue (cookies and affinity, point 2): only navigations start flows, so
+/// a page cannot fill a browser's cookie jar with flows from `<img>`s,
+/// `fetch`es or frames. (Fetch Metadata, flow started?, case and source)
+#[test]
+fn only_navigations_start_flows_and_the_rest_pass_without_a_cookie() {
+    let cfg = envoy("", "");
+    type Row<'a> = (&'a [(&'a str, &'a str)], bool, &'a str);
+    let rows: &[Row] = &[
+        (&[], true, "no Fetch Metadata (old browser, curl)"),
+        (
+            &[
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "document"),
+            ],
+            true,
+            "top-level navigation",
+        ),
+        (
+            &[
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "iframe"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            true,
+            "hidden-iframe silent refresh (Chromium)",
+        ),
+        (
+            &[("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "image")],
+            false,
+            "<img src=/login> on another page",
+        ),
+        (
+            &[
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "iframe"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            false,
+            "a frame another site embeds",
+        ),
+    ];
+    for (extra, issued, why) in rows {
+        let (mut ex, mut host) = login_with(&cfg, extra);
+        assert_eq!(ex.on_response_headers(&mut host), Action::Continue, "{why}");
+        assert!(host.replies.is_empty(), "{why}: the response passes");
+        assert_eq!(host.response_value(":status"), Some("302"), "{why}");
+        assert_eq!(
+            host.counter("oidc_edge.login_flow.issued"),
+            u64::from(*issued),
+            "{why}"
+        );
+        assert_eq!(
+            host.counter("oidc_edge.login_flow.not_navigation"),
+            u64::from(!*issued),
+            "{why}"
+        );
+        assert_eq!(host.set_cookies().is_empty(), !*issued, "{why}");
+    }
+}
+
+/// Issue (cookies and affinity, point 3): the browser addressed plain
+/// http, where it would drop the `__Host-` cookie: the login is refused
+/// with its reason (enforce) or passes counted (report).
+#[test]
+fn a_login_over_plain_http_is_refused_with_its_reason() {
+    for (extra, refused, why) in [
+        ("", true, "enforce"),
+        (r#", "mode": "report""#, false, "report"),
+    ] {
+        let cfg = envoy(extra, "");
+        let (mut ex, mut host) = login_with(&cfg, &[("x-forwarded-proto", "http")]);
+        let action = ex.on_response_headers(&mut host);
+        assert_eq!(
+            host.counter("oidc_edge.login_flow.rejected.insecure_origin"),
+            1,
+            "{why}"
+        );
+        assert_eq!(host.counter("oidc_edge.login_flow.issued"), 0, "{why}");
+        if refused {
+            assert_eq!(action, Action::Pause);
+            assert_eq!(host.replies[0].status, 400);
+            assert_eq!(
+                host.replies[0].header("x-oidc-edge-reason"),
+                Some("flow_insecure_origin")
+            );
+            assert!(String::from_utf8_lossy(&host.replies[0].body).contains("https://"));
+        } else {
+            assert_eq!(action, Action::Continue);
+            assert!(host.replies.is_empty());
+            assert_eq!(host.counter("oidc_edge.login_flow.report_only"), 1);
+        }
+    }
+}

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oidc_edge::http::authority::Origin;
 use oidc_edge::config::Config;
+use oidc_edge::http::authority::Origin;
 use oidc_edge::{idp, redirects};
 
 fuzz_target!(|data: &str| {
@@ -30,8 +30,12 @@ fuzz_target!(|data: &str| {
     if let Some(moved) = redirects::rewrite_location(&rc, data, Some("127.0.0.1:8080"), &ext) {
         // After the authority, of an absolute or a network-path reference.
         let tail = |s: &str| {
-            let after = s.strip_prefix("//").or_else(|| s.split_once("://").map(|(_, r)| r));
-            after.and_then(|r| r.find(['/', '?', '#']).map(|i| r[i..].to_string())).unwrap_or_default()
+            let after = s
+                .strip_prefix("//")
+                .or_else(|| s.split_once("://").map(|(_, r)| r));
+            after
+                .and_then(|r| r.find(['/', '?', '#']).map(|i| r[i..].to_string()))
+                .unwrap_or_default()
         };
         assert_eq!(tail(&moved), tail(data));
         assert!(moved.starts_with("https://app.example.com"));
@@ -49,7 +53,12 @@ fuzz_target!(|data: &str| {
     if data.is_char_boundary(cut) {
         let (path, body) = data.split_at(cut);
         let get = idp::check_authorization_request(&ic, path);
-        let post = idp::check_authorization_post(&ic, path, "application/x-www-form-urlencoded", body.as_bytes());
+        let post = idp::check_authorization_post(
+            &ic,
+            path,
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+        );
         // A body can only add parameters, never turn a known non-authorization path into one.
         assert_eq!(get.is_none(), post.is_none());
     }

@@ -257,8 +257,249 @@ fn client_sent_session_header_cannot_pick_a_node() {
     );
     assert_eq!(
         envoy.counter("oidc_edge.login_flow.session_header_stripped"),
-        9
+        0,
+        "edge.yaml's header_mutation removes the client's copy before oidc-edge sees it"
     );
+}
+
+/// The http_filters of the edge listener.
+fn http_filters(doc: &mut serde_json::Value) -> &mut Vec<serde_json::Value> {
+    doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        ["http_filters"]
+        .as_array_mut()
+        .unwrap()
+}
+
+/// Issue (cookies and affinity, point 5): if the wasm filter were ever
+/// skipped, edge.yaml's header_mutation still removes the session header
+/// both ways: a client cannot pick a node through stateful_session, and no
+/// internal address reaches the browser. The control (the same Envoy
+/// without those removals, as edge.yaml was) shows both would happen.
+#[test]
+fn without_oidc_edge_the_node_header_still_neither_steers_nor_leaks() {
+    let cluster = Cluster::start();
+    let target = cluster.nodes[1].addr.to_string();
+    let forged = base64_std(target.as_bytes());
+    let run = |keep_removals: bool| {
+        let envoy = Envoy::start(&cluster.config(&k1_only()).edit(|doc| {
+            let filters = http_filters(doc);
+            filters.retain(|f| f["name"] != "envoy.filters.http.wasm");
+            if !keep_removals {
+                let m = &mut filters[0]["typed_config"]["mutations"];
+                m.as_object_mut().unwrap().remove("response_mutations");
+                m["request_mutations"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|r| r.get("remove").is_none());
+            }
+        }));
+        let mut nodes = HashSet::new();
+        let mut leaked = Vec::new();
+        for _ in 0..9 {
+            let resp = Request::get("app.example.com", "/anything")
+                .header("x-oidc-edge-node", &forged)
+                .send(envoy.port);
+            nodes.insert(Echo::parse(&resp.body).node);
+            leaked.extend(resp.header("x-oidc-edge-node").map(str::to_string));
+            // A request without the header: stateful_session picks a node
+            // and would echo it.
+            let resp = Request::get("app.example.com", "/plain").send(envoy.port);
+            leaked.extend(resp.header("x-oidc-edge-node").map(str::to_string));
+        }
+        (nodes, leaked)
+    };
+    let (nodes, leaked) = run(true);
+    assert_eq!(
+        nodes.len(),
+        3,
+        "the forged header steered requests: {nodes:?}"
+    );
+    assert!(
+        leaked.is_empty(),
+        "node addresses reached the browser: {leaked:?}"
+    );
+    let (nodes, leaked) = run(false);
+    assert_eq!(
+        nodes.len(),
+        1,
+        "control: the forged header pins every request"
+    );
+    assert!(
+        !leaked.is_empty(),
+        "control: stateful_session echoes the node"
+    );
+}
+
+/// Issue (cookies and affinity, point 1): a cookie prefix without
+/// `__Host-` is refused at load, naming the fix.
+#[test]
+fn a_cookie_prefix_without_host_is_refused_at_load() {
+    let plugin = plugin(
+        r#"{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}"#,
+        r#", "cookie_prefix": "oidc-""#,
+    );
+    let log = Envoy::try_start(
+        &EnvoyConfig::reference()
+            .plugin_config(&plugin)
+            .env("OIDC_EDGE_KEY_1", K1),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        log.contains(
+            "invalid configuration: login_flow.cookie_prefix: \"oidc-\" must start with \"__Host-\""
+        ) && log.contains("insecure_cookies"),
+        "{log}"
+    );
+}
+
+/// Issue (cookies and affinity, point 2): only navigations start flows;
+/// the rest pass without a cookie. What Chromium sends for each.
+#[test]
+fn only_navigations_start_flows_in_envoy() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    let rows: &[(&[(&str, &str)], bool, &str)] = &[
+        (
+            &[
+                ("Sec-Fetch-Mode", "no-cors"),
+                ("Sec-Fetch-Dest", "image"),
+                ("Sec-Fetch-Site", "cross-site"),
+            ],
+            false,
+            "<img src=/login> on another site",
+        ),
+        (
+            &[
+                ("Sec-Fetch-Mode", "cors"),
+                ("Sec-Fetch-Dest", "empty"),
+                ("Sec-Fetch-Site", "same-origin"),
+            ],
+            false,
+            "fetch()",
+        ),
+        (
+            &[
+                ("Sec-Fetch-Mode", "navigate"),
+                ("Sec-Fetch-Dest", "iframe"),
+                ("Sec-Fetch-Site", "cross-site"),
+            ],
+            false,
+            "a frame another site embeds",
+        ),
+        (
+            &[
+                ("Sec-Fetch-Mode", "navigate"),
+                ("Sec-Fetch-Dest", "document"),
+                ("Sec-Fetch-Site", "none"),
+            ],
+            true,
+            "top-level navigation",
+        ),
+        (
+            &[
+                ("Sec-Fetch-Mode", "navigate"),
+                ("Sec-Fetch-Dest", "iframe"),
+                ("Sec-Fetch-Site", "same-origin"),
+            ],
+            true,
+            "hidden-iframe silent refresh",
+        ),
+        (&[], true, "no Fetch Metadata (curl, old browsers)"),
+    ];
+    let mut refused = 0;
+    for (headers, issued, why) in rows {
+        let mut req = Request::get("app.example.com", "/login");
+        for (n, v) in *headers {
+            req = req.header(n, v);
+        }
+        let resp = req.send(envoy.port);
+        assert_eq!(resp.status, 302, "{why}: the redirect passes");
+        assert!(resp.header("location").unwrap().contains("state="), "{why}");
+        assert_eq!(resp.header("set-cookie").is_some(), *issued, "{why}");
+        refused += usize::from(!*issued);
+    }
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.not_navigation"),
+        refused as u64
+    );
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.issued"),
+        (rows.len() - refused) as u64
+    );
+}
+
+/// Issue (cookies and affinity, point 3): a login on a plain-http external
+/// origin is refused with its reason; the configuration that makes it
+/// certain is flagged in Envoy's log at load.
+#[test]
+fn a_login_over_plain_http_is_refused_in_envoy() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&format!(
+        r#"{{"forwarded": {{"external_origin": "http://app.example.com"}}, {}"#,
+        &k1_only()[1..]
+    ));
+    assert!(
+        envoy.log().contains("forwarded.external_origin is \"http://app.example.com\" but login_flow cookies are Secure"),
+        "{}",
+        envoy.log()
+    );
+    let resp = Request::get("app.example.com", "/login").send(envoy.port);
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(
+        resp.header("x-oidc-edge-reason"),
+        Some("flow_insecure_origin")
+    );
+    assert!(resp.header("set-cookie").is_none() && resp.header("location").is_none());
+    assert!(resp.text().contains("https://"), "{}", resp.text());
+    assert_eq!(
+        envoy.counter("oidc_edge.login_flow.rejected.insecure_origin"),
+        1
+    );
+}
+
+/// Issue (cookies and affinity, point 4): with `response_mode:
+/// "form_post"`, a flow cookie is SameSite=None though the authorization
+/// URL does not ask for form_post.
+#[test]
+fn response_mode_form_post_sets_same_site_none() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&plugin(
+        r#"{"id": "k1", "secret_env": "OIDC_EDGE_KEY_1"}"#,
+        r#", "response_mode": "form_post""#,
+    ));
+    let resp = Request::get("app.example.com", "/login").send(envoy.port);
+    assert!(!resp.header("location").unwrap().contains("response_mode"));
+    let cookie = resp.header("set-cookie").unwrap();
+    assert!(
+        cookie.ends_with("; Secure; HttpOnly; SameSite=None"),
+        "{cookie}"
+    );
+}
+
+/// Issue (cookies and affinity, point 6): a callback the app's router
+/// serves under another spelling is checked and pinned too.
+#[test]
+fn callbacks_in_other_spellings_are_pinned() {
+    let cluster = Cluster::start();
+    let envoy = cluster.envoy(&k1_only());
+    for path in ["/Callback", "/callback/", "/callback;jsessionid=1"] {
+        let mut browser = Browser::default();
+        let (node, state) = browser.login(envoy.port);
+        let resp = browser.send(
+            Request::get("app.example.com", &format!("{path}?code=c&state={state}")),
+            envoy.port,
+        );
+        assert_eq!(node_of(&resp), node, "{path}");
+        let resp = Request::get("app.example.com", &format!("{path}?code=c&state={state}"))
+            .send(envoy.port);
+        assert_eq!(
+            resp.header("x-oidc-edge-reason"),
+            Some("flow_cookie_missing"),
+            "{path}"
+        );
+    }
+    assert_eq!(envoy.counter("oidc_edge.login_flow.pinned"), 3);
 }
 
 fn base64_std(b: &[u8]) -> String {

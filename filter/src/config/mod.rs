@@ -99,10 +99,13 @@ impl Config {
         let redirects = raw
             .redirects
             .map(|r| {
-                let endpoints = login_flow
-                    .as_ref()
-                    .map(|lf| lf.authorization_endpoints.as_slice());
-                validate_redirects(r, forwarded.is_some(), endpoints, &mut notes)
+                let endpoints: Option<Vec<String>> = login_flow.as_ref().map(|lf| {
+                    lf.authorization_endpoints
+                        .iter()
+                        .map(|e| e.as_str().to_string())
+                        .collect()
+                });
+                validate_redirects(r, forwarded.is_some(), endpoints.as_deref(), &mut notes)
             })
             .transpose()?;
         let idp = raw.idp.map(validate_idp).transpose()?;
@@ -133,6 +136,9 @@ impl Config {
                      stripped and the upstream sees the connection's own scheme and Host"
                         .to_string(),
                 );
+            }
+            if let (Some(o), Some(lf)) = (&f.external_origin, &self.login_flow) {
+                w.extend(lf.external_origin_warning(o));
             }
             if f.peer == PeerSource::SourceAddress {
                 w.push(
@@ -365,6 +371,45 @@ mod tests {
                     e.message.contains(w),
                     "{json}: message {:?} lacks {w:?}",
                     e.message
+                );
+            }
+        }
+    }
+
+    /// Issue (cookies and affinity, point 3): a configuration that makes
+    /// every login fail says so at load.
+    #[test]
+    fn an_http_external_origin_with_secure_cookies_is_flagged_at_load() {
+        const LF: &str = r#""login_flow": {"authorization_endpoints": ["https://idp.example.com/a"],
+            "callback_paths": ["/cb"], "keys": [{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]"#;
+        let rows: &[(&str, &str, bool, &str)] = &[
+            (
+                "http://app.example.com",
+                "",
+                true,
+                "Secure cookies on an http origin: every login fails",
+            ),
+            ("https://app.example.com", "", false, "https: fine"),
+            (
+                "http://app.example.com",
+                r#", "cookie_prefix": "t-", "insecure_cookies": true"#,
+                false,
+                "plain-HTTP testing",
+            ),
+        ];
+        for (origin, extra, warned, why) in rows {
+            let json =
+                format!(r#"{{"forwarded": {{"external_origin": "{origin}"}}, {LF}{extra}}}}}"#);
+            let c = Config::parse(json.as_bytes()).unwrap();
+            let hit = c
+                .warnings()
+                .into_iter()
+                .find(|w| w.contains("flow_insecure_origin"));
+            assert_eq!(hit.is_some(), *warned, "{why}: {:?}", c.warnings());
+            if let Some(w) = hit {
+                assert!(
+                    w.contains("make external_origin https") && w.contains("insecure_cookies"),
+                    "{w}"
                 );
             }
         }

@@ -2,6 +2,8 @@
 //! cookie policy, validated once at load.
 
 use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
+use crate::http::authority::{Origin, Proto};
+use crate::http::uri::AbsoluteUri;
 use crate::outcome::Mode;
 use crate::seal::keyring::{decode_secret, Key, KeyRing};
 use serde::Deserialize;
@@ -11,9 +13,88 @@ use serde::Deserialize;
 /// subdomain cannot plant or overwrite it.
 pub const DEFAULT_COOKIE_PREFIX: &str = "__Host-oidc-edge-";
 
+/// The cookie name prefix every `Secure` configuration must use (exactly
+/// this spelling). A cookie without it can be set by any sibling subdomain
+/// with `Domain=` (cookie tossing, RFC 6265bis §4.1.3.2): it would shadow
+/// or add flow cookies, send logins in loops or lose their affinity.
+/// `__Secure-` is not enough: it still allows `Domain`.
+pub const HOST_PREFIX: &str = "__Host-";
+
 /// Default request header that carries the pinned node to Envoy's
 /// `stateful_session` filter (`HeaderBasedSessionState.name`).
 pub const DEFAULT_SESSION_HEADER: &str = "x-oidc-edge-node";
+
+/// An IdP authorization endpoint, parsed once at load: the request path
+/// compares a `Location` with it and never parses configuration again.
+///
+/// [`AbsoluteUri`] borrows from the text it parsed, so it cannot live in the
+/// configuration; this keeps the parts a comparison needs (scheme, host,
+/// effective port, path), owned, and the text as written for the
+/// `redirects` section, which defaults to the same endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationEndpoint {
+    written: String,
+    proto: Proto,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl AuthorizationEndpoint {
+    /// Parses an absolute `http(s)` URL without query or fragment (both
+    /// would be ignored when matching, so writing one is a mistake).
+    pub fn parse(s: &str) -> Result<AuthorizationEndpoint, String> {
+        let Some(u) = AbsoluteUri::parse(s) else {
+            return Err(format!(
+                "{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""
+            ));
+        };
+        if u.query.is_some() || u.fragment.is_some() {
+            return Err(format!(
+                "{s:?}: give the endpoint without query or fragment; they are ignored when matching"
+            ));
+        }
+        Ok(AuthorizationEndpoint {
+            written: s.to_string(),
+            proto: u.proto,
+            port: u.port(),
+            host: u.authority.host,
+            path: u.path.to_string(),
+        })
+    }
+
+    /// The endpoint as the operator wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// Whether `uri` addresses this endpoint: the same scheme, host,
+    /// effective port and path, byte for byte (query and fragment ignored),
+    /// as [`AbsoluteUri::same_endpoint`] compares two parsed URIs.
+    pub fn matches(&self, uri: &AbsoluteUri<'_>) -> bool {
+        self.proto == uri.proto
+            && self.host == uri.authority.host
+            && self.port == uri.port()
+            && self.path == uri.path
+    }
+}
+
+/// How the IdP answers the callback, as far as the flow cookie's
+/// `SameSite` depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum ResponseMode {
+    /// Read it from each authorization request: `response_mode=form_post`
+    /// in the `Location` gets `SameSite=None`, anything else `Lax`.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// Every flow's callback is a cross-site POST (an IdP whose client is
+    /// registered for `form_post` by default, so the authorization URL does
+    /// not say so): every flow cookie is `SameSite=None`, or the browser
+    /// would withhold it from the IdP's POST and every login would fail.
+    #[serde(rename = "form_post")]
+    FormPost,
+}
 
 /// How long requests stay pinned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -32,9 +113,12 @@ pub enum Affinity {
 #[derive(Debug, Clone)]
 pub struct LoginFlowConfig {
     /// The IdP's authorization endpoint(s) the app redirects browsers to,
-    /// as written (each parses as an [`crate::http::uri::AbsoluteUri`]).
-    pub authorization_endpoints: Vec<String>,
-    /// Paths (without query) where the IdP sends the browser back.
+    /// parsed once here.
+    pub authorization_endpoints: Vec<AuthorizationEndpoint>,
+    /// Paths (without query) where the IdP sends the browser back. A
+    /// request path matches in any spelling a lenient router maps to the
+    /// same handler ([`crate::http::uri::route_matches_any`]), so that
+    /// `/Callback` or `/callback;x` cannot skip the flow check.
     pub callback_paths: Vec<String>,
     /// Keys: the first signs, all verify.
     pub keys: KeyRing,
@@ -56,6 +140,26 @@ pub struct LoginFlowConfig {
     pub session_max_age: u64,
     /// Largest form-post callback body read, in bytes.
     pub max_callback_body: usize,
+    /// Whether every callback is a form post (`SameSite=None`), or that is
+    /// read from each authorization request.
+    pub response_mode: ResponseMode,
+}
+
+impl LoginFlowConfig {
+    /// A load warning when `forwarded.external_origin` makes every login
+    /// fail: plain `http` with `Secure` cookies, which browsers drop there,
+    /// so every login start is refused (`flow_insecure_origin`).
+    pub fn external_origin_warning(&self, external: &Origin) -> Option<String> {
+        (self.secure && external.proto == Proto::Http).then(|| {
+            format!(
+                "forwarded.external_origin is {:?} but login_flow cookies are Secure: browsers drop them \
+                 over plain http, so every login is refused (flow_insecure_origin); make external_origin \
+                 https, or for plain-HTTP testing set login_flow.insecure_cookies with a cookie_prefix \
+                 without __Host-",
+                external.serialize()
+            )
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -92,6 +196,8 @@ pub(crate) struct RawLoginFlow {
     session_max_age_seconds: u64,
     #[serde(default = "default_max_callback_body")]
     max_callback_body_bytes: usize,
+    #[serde(default)]
+    response_mode: ResponseMode,
 }
 
 fn default_session_max_age() -> u64 {
@@ -131,17 +237,9 @@ pub(crate) fn validate_login_flow(
     }
     let mut authorization_endpoints = Vec::new();
     for (i, s) in raw.authorization_endpoints.iter().enumerate() {
-        let field = format!("login_flow.authorization_endpoints[{i}]");
-        let Some(u) = crate::http::uri::AbsoluteUri::parse(s) else {
-            return Err(err(
-                &field,
-                format!("{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""),
-            ));
-        };
-        if u.query.is_some() || u.fragment.is_some() {
-            return Err(err(&field, format!("{s:?}: give the endpoint without query or fragment; they are ignored when matching")));
-        }
-        authorization_endpoints.push(s.clone());
+        let endpoint = AuthorizationEndpoint::parse(s)
+            .map_err(|m| err(format!("login_flow.authorization_endpoints[{i}]"), m))?;
+        authorization_endpoints.push(endpoint);
     }
     if raw.callback_paths.is_empty() {
         return Err(err(
@@ -211,10 +309,27 @@ pub(crate) fn validate_login_flow(
             format!("{p:?} must be letters, digits, '-' and '_'"),
         ));
     }
-    if raw.insecure_cookies && (p.starts_with("__Host-") || p.starts_with("__Secure-")) {
+    if !raw.insecure_cookies && !p.starts_with(HOST_PREFIX) {
+        return Err(err(
+            "login_flow.cookie_prefix",
+            format!(
+                "{p:?} must start with \"{HOST_PREFIX}\" (e.g. \"{DEFAULT_COOKIE_PREFIX}\", the default): without it a \
+                 sibling subdomain can plant cookies under these names (cookie tossing) and steer or break logins; \
+                 for plain-HTTP testing only, set login_flow.insecure_cookies: true with a prefix without \"__Host-\""
+            ),
+        ));
+    }
+    if raw.insecure_cookies && (p.starts_with(HOST_PREFIX) || p.starts_with("__Secure-")) {
         return Err(err(
             "login_flow.insecure_cookies",
             format!("browsers drop {p:?} cookies without Secure; use another cookie_prefix for plain-HTTP testing"),
+        ));
+    }
+    if raw.insecure_cookies && raw.response_mode == ResponseMode::FormPost {
+        return Err(err(
+            "login_flow.response_mode",
+            "\"form_post\" needs SameSite=None cookies, which browsers drop without Secure; \
+             remove insecure_cookies (and serve the site over https), or test with response_mode \"auto\"",
         ));
     }
     if raw.insecure_cookies {
@@ -263,5 +378,128 @@ pub(crate) fn validate_login_flow(
         secure: !raw.insecure_cookies,
         session_header: raw.session_header,
         max_flows: raw.max_flows,
+        response_mode: raw.response_mode,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    /// `login_flow` with `extra` fields; `extra` may replace the endpoints.
+    fn parse(extra: &str) -> Result<Config, crate::config::ConfigError> {
+        let endpoints = if extra.contains("authorization_endpoints") {
+            ""
+        } else {
+            r#""authorization_endpoints": ["https://idp.example.com/oauth2/authorize"],"#
+        };
+        let json = format!(
+            r#"{{"login_flow": {{{endpoints}
+                 "callback_paths": ["/callback"], "keys": [{{"id": "k1", "secret": "{SECRET}"}}]{extra}}}}}"#
+        );
+        Config::parse(json.as_bytes())
+    }
+
+    /// Settings refused at load: (case and source, `login_flow` extra,
+    /// field, words the message must hold, so it names the fix).
+    #[test]
+    fn refused_settings_name_the_field_and_the_fix() {
+        let rows: &[(&str, &str, &str, &[&str])] = &[
+            (
+                "cookie tossing: a prefix without __Host- (issue: cookies and affinity, point 1)",
+                r#", "cookie_prefix": "oidc-""#,
+                "login_flow.cookie_prefix",
+                &[
+                    "must start with \"__Host-\"",
+                    "sibling subdomain",
+                    "insecure_cookies",
+                ],
+            ),
+            (
+                "__Secure- still allows Domain= (RFC 6265bis §4.1.3.1)",
+                r#", "cookie_prefix": "__Secure-oidc-""#,
+                "login_flow.cookie_prefix",
+                &["must start with \"__Host-\""],
+            ),
+            (
+                "prefix spelled in another case: browsers may not treat it as the prefix",
+                r#", "cookie_prefix": "__host-oidc-""#,
+                "login_flow.cookie_prefix",
+                &["must start with \"__Host-\""],
+            ),
+            (
+                "__Host- without Secure is dropped by browsers (RFC 6265bis §4.1.3.2)",
+                r#", "insecure_cookies": true"#,
+                "login_flow.insecure_cookies",
+                &["without Secure", "another cookie_prefix"],
+            ),
+            (
+                "an endpoint with a query: ignored when matching, so a mistake",
+                r#", "authorization_endpoints": ["https://idp.example.com/authorize?x=1"]"#,
+                "login_flow.authorization_endpoints[0]",
+                &["without query or fragment"],
+            ),
+            (
+                "a relative endpoint",
+                r#", "authorization_endpoints": ["/authorize"]"#,
+                "login_flow.authorization_endpoints[0]",
+                &[
+                    "not an absolute http(s) URL",
+                    "https://idp.example.com/oauth2/authorize",
+                ],
+            ),
+            (
+                "form_post needs SameSite=None, which needs Secure (RFC 6265bis §5.6.7)",
+                r#", "response_mode": "form_post", "cookie_prefix": "oidc-", "insecure_cookies": true"#,
+                "login_flow.response_mode",
+                &["SameSite=None", "without Secure", "remove insecure_cookies"],
+            ),
+            (
+                "an unknown response mode",
+                r#", "response_mode": "fragment""#,
+                "login_flow.response_mode",
+                &["unknown variant `fragment`", "`auto`", "`form_post`"],
+            ),
+            (
+                "not a cookie-name token",
+                r#", "cookie_prefix": "__Host-a b""#,
+                "login_flow.cookie_prefix",
+                &["letters, digits"],
+            ),
+        ];
+        for (why, extra, field, words) in rows {
+            let e = parse(extra)
+                .err()
+                .unwrap_or_else(|| panic!("{why}: loaded"));
+            assert_eq!(e.field, *field, "{why}: {e}");
+            for w in *words {
+                assert!(e.message.contains(w), "{why}: {:?} lacks {w:?}", e.message);
+            }
+        }
+    }
+
+    /// Settings that load: (case, `login_flow` extra).
+    #[test]
+    fn accepted_cookie_settings() {
+        let rows: &[(&str, &str)] = &[
+            ("the default prefix", ""),
+            (
+                "another __Host- prefix",
+                r#", "cookie_prefix": "__Host-app-""#,
+            ),
+            (
+                "plain-HTTP testing without a prefix",
+                r#", "cookie_prefix": "oidc-", "insecure_cookies": true"#,
+            ),
+            (
+                "every callback a form post",
+                r#", "response_mode": "form_post""#,
+            ),
+        ];
+        for (why, extra) in rows {
+            assert!(parse(extra).is_ok(), "{why}: {:?}", parse(extra).err());
+        }
+    }
 }

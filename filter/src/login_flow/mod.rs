@@ -7,9 +7,14 @@
 //! exactly; query order and encoding do not matter) with exactly one `state`
 //! parameter starts a flow: a cookie named after the state, carrying the
 //! node that answered (`upstream.address`), is set. Stale flow cookies are
-//! cleared so the count stays bounded.
+//! cleared so the count stays bounded. Only a navigation starts one
+//! ([`request_context`]: no page can fill a browser's jar with flows), and
+//! never on a plain-`http` external origin, where the browser would drop
+//! the `Secure` cookie ([`FlowProblem::InsecureOrigin`]).
 //!
-//! Request phase ([`on_request`]): on a configured callback path, `state` is
+//! Request phase ([`on_request`]): on a configured callback path (in any
+//! spelling a lenient router maps to it: `/Callback`, `/callback/`,
+//! `/callback;x`, so none of them skips the check), `state` is
 //! read from the query, the flow's cookie is opened (any key of the ring,
 //! constant-time MAC, expiry), and the request is pinned to the node inside,
 //! through the header Envoy's `stateful_session` filter reads. The cookie is
@@ -17,14 +22,15 @@
 
 pub mod config;
 
+use crate::http::authority::{Origin, Proto};
 use crate::http::cookie::{self, SameSite};
-use crate::http::uri::{single_param, AbsoluteUri};
+use crate::http::uri::{route_matches_any, single_param, AbsoluteUri};
 use crate::http::Headers;
 use crate::metrics::{Counter, CounterSet};
 use crate::seal::sealed_cookie::{self, Binding, FlowClaims, Purpose, Validity};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use config::{Affinity, LoginFlowConfig};
+use config::{Affinity, LoginFlowConfig, ResponseMode};
 
 pub use crate::outcome::FlowProblem;
 
@@ -70,12 +76,15 @@ pub enum RequestKind {
     Other,
 }
 
-/// Classifies a request by method and path.
+/// Classifies a request by method and path. The path matches a callback
+/// path loosely ([`route_matches_any`]): an app's router may serve
+/// `/Callback/` or `/callback;jsessionid=1` from the `/callback` handler,
+/// and such a callback must not skip the flow check and its pinning.
 pub fn classify(cfg: &LoginFlowConfig, method: &str, path_and_query: &str) -> RequestKind {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    if !cfg.callback_paths.iter().any(|p| p == path) {
+    if !route_matches_any(path, cfg.callback_paths.iter().map(String::as_str)) {
         return RequestKind::Other;
     }
     if method == "POST" {
@@ -389,6 +398,72 @@ pub fn safe_local_path(path: &str) -> &str {
     }
 }
 
+/// What the browser says about a request in its Fetch Metadata headers
+/// (W3C Fetch Metadata Request Headers), as far as starting a login flow
+/// depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestContext {
+    /// A top-level navigation (`Sec-Fetch-Dest: document`), a frame's
+    /// navigation from this origin (`iframe`/`frame` with `Sec-Fetch-Site:
+    /// same-origin`: an app's own hidden-iframe silent refresh), or a client
+    /// that sends no Fetch Metadata (an old browser, curl, a test client).
+    #[default]
+    Navigation,
+    /// The browser says the request is something else: `fetch()`, XHR, an
+    /// image or script, or a frame another site embedded. Such a request
+    /// may not start a flow (see [`request_context`]).
+    NotNavigation,
+}
+
+/// Whether a response to a request with these headers may start a login
+/// flow: only when the browser says the request is a navigation.
+///
+/// Each flow sets a cookie of a few hundred bytes. A page on any site can
+/// make a victim's browser send hundreds of requests to `/login` at once
+/// (images, `fetch` with `no-cors`, hidden frames); the requests all carry
+/// the same flow cookies, so none of them sees the others' and eviction
+/// (`max_flows`) cannot keep up. A cookie jar past Envoy's request header
+/// limit locks the victim out of the site with 431s until the cookies
+/// expire. A browser's navigations come one at a time per window and show.
+/// Absent headers are allowed (every browser since 2023 sends them, so
+/// absence means an old browser or a non-browser client, which fills only
+/// its own jar). Frames are allowed only from this origin: the app's own
+/// silent refresh (`prompt=none` in a hidden iframe: `Sec-Fetch-Dest:
+/// iframe`, `Sec-Fetch-Mode: navigate`, `Sec-Fetch-Site: same-origin`, as
+/// Chromium sends it) keeps working, while a frame another site embeds —
+/// even a sibling subdomain, `same-site` — does not start flows.
+/// Values are compared case-insensitively; any header line that fails
+/// decides (a repeated header cannot hide a `no-cors`).
+pub fn request_context(headers: &Headers) -> RequestContext {
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| std::str::from_utf8(v).unwrap_or("").trim())
+    };
+    let mut frame = false;
+    for mode in values("sec-fetch-mode") {
+        if !mode.eq_ignore_ascii_case("navigate") {
+            return RequestContext::NotNavigation;
+        }
+    }
+    for dest in values("sec-fetch-dest") {
+        if dest.eq_ignore_ascii_case("iframe") || dest.eq_ignore_ascii_case("frame") {
+            frame = true;
+        } else if !dest.eq_ignore_ascii_case("document") {
+            return RequestContext::NotNavigation;
+        }
+    }
+    if frame {
+        for site in values("sec-fetch-site") {
+            if !site.eq_ignore_ascii_case("same-origin") {
+                return RequestContext::NotNavigation;
+            }
+        }
+    }
+    RequestContext::Navigation
+}
+
 /// What the request phase remembers for the response phase of a
 /// non-callback request: enough to start a flow and keep cookies bounded.
 #[derive(Debug, Clone, Default)]
@@ -401,11 +476,24 @@ pub struct RequestMemo {
     pub flow_cookies: Vec<(String, String)>,
     /// The browser carries the restart marker: a new flow is a restart.
     pub restarting: bool,
+    /// Whether the request may start a flow ([`request_context`]).
+    pub context: RequestContext,
+    /// The browser addressed a plain-`http` external origin, where it drops
+    /// `Secure` cookies (`false` when the scheme is unknown: `forwarded` off).
+    pub over_http: bool,
 }
 
-/// Collects the [`RequestMemo`] from the request headers.
-pub fn memo(cfg: &LoginFlowConfig, path_and_query: &str, headers: &Headers) -> RequestMemo {
+/// Collects the [`RequestMemo`] from the request headers. `external` is
+/// the external origin the browser addressed, when `forwarded` decided it.
+pub fn memo(
+    cfg: &LoginFlowConfig,
+    path_and_query: &str,
+    headers: &Headers,
+    external: Option<&Origin>,
+) -> RequestMemo {
     RequestMemo {
+        context: request_context(headers),
+        over_http: external.is_some_and(|o| o.proto == Proto::Http),
         path_and_query: path_and_query.to_string(),
         flow_cookies: cookie::pairs(headers)
             .filter(|(n, _)| is_flow_cookie(cfg, n))
@@ -420,8 +508,17 @@ pub fn memo(cfg: &LoginFlowConfig, path_and_query: &str, headers: &Headers) -> R
 }
 
 /// Response phase: the `Set-Cookie` values to add when this response starts
-/// a login flow. `location` is the response's `Location`; `node` the
+/// a login flow (`Ok`, empty when it starts none), or why the login may not
+/// start here (`Err`: the exchange refuses the response, or in report mode
+/// lets it pass). `location` is the response's `Location`; `node` the
 /// `upstream.address` that answered.
+///
+/// A redirect to the IdP in answer to a request that is not a navigation
+/// ([`request_context`]) passes unchanged, with no cookie and counted
+/// (`not_navigation`): without a cookie it costs the browser nothing, and
+/// an app's own `fetch` that meets an expired session still gets the
+/// redirect it always got (which the browser's CORS rules then stop)
+/// rather than an error page it never expected.
 pub fn on_response(
     cfg: &LoginFlowConfig,
     location: &str,
@@ -429,29 +526,37 @@ pub fn on_response(
     memo: &RequestMemo,
     now_ms: u64,
     origin: &str,
-) -> (Vec<String>, CounterSet) {
+) -> (Result<Vec<String>, FlowProblem>, CounterSet) {
     let mut counters = CounterSet::default();
     let mut out = Vec::new();
     let Some(url) = AbsoluteUri::parse(location) else {
-        return (out, counters);
+        return (Ok(out), counters);
     };
-    let is_authorize = cfg
-        .authorization_endpoints
-        .iter()
-        .filter_map(|e| AbsoluteUri::parse(e))
-        .any(|e| e.same_endpoint(&url));
+    let is_authorize = cfg.authorization_endpoints.iter().any(|e| e.matches(&url));
     if !is_authorize {
-        return (out, counters);
+        return (Ok(out), counters);
+    }
+    if memo.context == RequestContext::NotNavigation {
+        counters.add(Counter::FlowNotNavigation);
+        return (Ok(out), counters);
+    }
+    if memo.over_http && cfg.secure {
+        // The browser would drop the Secure (__Host-) cookie, and the
+        // callback would fail as flow_cookie_missing after the user's
+        // time at the IdP: say the real cause now.
+        counters.add(FlowProblem::InsecureOrigin.counter());
+        return (Err(FlowProblem::InsecureOrigin), counters);
     }
     let Some(state) = url.single_param("state") else {
         counters.add(Counter::FlowNoState);
-        return (out, counters);
+        return (Ok(out), counters);
     };
     let Some(node) = node else {
         counters.add(Counter::FlowNoNode);
-        return (out, counters);
+        return (Ok(out), counters);
     };
-    let form_post = url.single_param("response_mode").as_deref() == Some("form_post");
+    let form_post = cfg.response_mode == ResponseMode::FormPost
+        || url.single_param("response_mode").as_deref() == Some("form_post");
     let same_site = if form_post {
         SameSite::None
     } else {
@@ -506,7 +611,7 @@ pub fn on_response(
         cfg.secure,
     ));
     counters.add(Counter::FlowIssued);
-    (out, counters)
+    (Ok(out), counters)
 }
 
 #[cfg(test)]
@@ -537,7 +642,9 @@ mod tests {
         memo: &RequestMemo,
         now: u64,
     ) -> (Vec<String>, CounterSet) {
-        on_response(c, location, Some("10.1.2.3:8080"), memo, now, ORIGIN)
+        let (cookies, counters) =
+            on_response(c, location, Some("10.1.2.3:8080"), memo, now, ORIGIN);
+        (cookies.unwrap(), counters)
     }
 
     fn memo(path: &str) -> RequestMemo {
@@ -545,6 +652,7 @@ mod tests {
             path_and_query: path.into(),
             flow_cookies: vec![],
             restarting: false,
+            ..RequestMemo::default()
         }
     }
 
@@ -767,6 +875,363 @@ mod tests {
         );
     }
 
+    /// (request path, callback?, case and source): every spelling an app's
+    /// router may serve from the `/callback` handler is a callback.
+    #[test]
+    fn callback_paths_match_in_every_spelling_a_router_accepts() {
+        let c = cfg("");
+        let rows: &[(&str, bool, &str)] = &[
+            ("/callback?state=s1", true, "exact"),
+            (
+                "/Callback?state=s1",
+                true,
+                "letter case (IIS, ASP.NET, Spring case-insensitive)",
+            ),
+            (
+                "/callback/?state=s1",
+                true,
+                "trailing slash (Express, Spring MVC < 6)",
+            ),
+            (
+                "/callback;x?state=s1",
+                true,
+                "path parameter (Tomcat, Jetty)",
+            ),
+            (
+                "/callback;jsessionid=1?state=s1",
+                true,
+                "session id in the path (Servlet)",
+            ),
+            ("//callback?state=s1", true, "doubled slash (merge_slashes)"),
+            (
+                "/%63allback?state=s1",
+                true,
+                "percent-encoded letter (RFC 3986 §2.3)",
+            ),
+            (
+                "/x/../callback?state=s1",
+                true,
+                "dot segment (RFC 3986 §5.2.4)",
+            ),
+            ("/callbackx?state=s1", false, "another path"),
+            ("/callback/x?state=s1", false, "a path below it"),
+            ("/?state=s1", false, "the root"),
+        ];
+        for (path, is_callback, why) in rows {
+            let kind = classify(&c, "GET", path);
+            assert_eq!(
+                matches!(kind, RequestKind::Callback { state: Some(ref s) } if s == "s1"),
+                *is_callback,
+                "{why}: {path} -> {kind:?}"
+            );
+            assert_eq!(
+                classify(&c, "POST", path) == RequestKind::FormPostCallback,
+                *is_callback,
+                "{why} (form post): {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_endpoints_are_parsed_once_at_load() {
+        let c = cfg("");
+        let e = &c.authorization_endpoints[0];
+        assert_eq!(e.as_str(), "https://idp.example.com/oauth2/authorize");
+        for (location, same, why) in [
+            (
+                "https://IDP.example.com:443/oauth2/authorize?x=1",
+                true,
+                "case, default port, query",
+            ),
+            (
+                "https://idp.example.com/oauth2/authorize/",
+                false,
+                "trailing slash: exact path",
+            ),
+            (
+                "https://idp.example.com:8443/oauth2/authorize",
+                false,
+                "port",
+            ),
+            ("http://idp.example.com/oauth2/authorize", false, "scheme"),
+        ] {
+            let u = AbsoluteUri::parse(location).unwrap();
+            assert_eq!(e.matches(&u), same, "{why}");
+            let written = AbsoluteUri::parse(e.as_str()).unwrap();
+            assert_eq!(
+                written.same_endpoint(&u),
+                same,
+                "{why}: same as AbsoluteUri's own comparison"
+            );
+        }
+    }
+
+    /// (Fetch Metadata headers, may start a flow?, case and source).
+    #[test]
+    fn only_navigations_start_flows() {
+        use RequestContext::{Navigation, NotNavigation};
+        let rows: &[(&[(&str, &str)], RequestContext, &str)] = &[
+            (
+                &[],
+                Navigation,
+                "no Fetch Metadata: an old browser or a non-browser client",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-dest", "document"),
+                    ("sec-fetch-site", "none"),
+                ],
+                Navigation,
+                "typed in the address bar (Chromium)",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-dest", "document"),
+                    ("sec-fetch-site", "cross-site"),
+                ],
+                Navigation,
+                "a link from another site: top-level, visible, one at a time",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-dest", "iframe"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                Navigation,
+                "the app's hidden-iframe silent refresh, prompt=none (what Chromium sends)",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-dest", "frame"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                Navigation,
+                "a <frame> of this origin",
+            ),
+            (
+                &[
+                    ("Sec-Fetch-Mode", "NAVIGATE"),
+                    ("sec-fetch-dest", "Document"),
+                ],
+                Navigation,
+                "values in another case",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-dest", "iframe"),
+                    ("sec-fetch-site", "cross-site"),
+                ],
+                NotNavigation,
+                "a frame another site embeds (hidden iframes filling the jar)",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-dest", "iframe"),
+                    ("sec-fetch-site", "same-site"),
+                ],
+                NotNavigation,
+                "a frame a sibling subdomain embeds",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "no-cors"),
+                    ("sec-fetch-dest", "image"),
+                    ("sec-fetch-site", "cross-site"),
+                ],
+                NotNavigation,
+                "<img src=/login> on an attacker's page",
+            ),
+            (
+                &[("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty")],
+                NotNavigation,
+                "fetch() or XHR",
+            ),
+            (
+                &[("sec-fetch-mode", "no-cors")],
+                NotNavigation,
+                "mode alone says no",
+            ),
+            (
+                &[("sec-fetch-dest", "script")],
+                NotNavigation,
+                "destination alone says no",
+            ),
+            (
+                &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "object")],
+                NotNavigation,
+                "<object>/<embed> navigations are not logins",
+            ),
+            (
+                &[
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-mode", "no-cors"),
+                    ("sec-fetch-dest", "document"),
+                ],
+                NotNavigation,
+                "a repeated header cannot hide a no-cors",
+            ),
+        ];
+        for (headers, want, why) in rows {
+            let lower: Vec<(String, &[u8])> = headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.as_bytes()))
+                .collect();
+            let h: Vec<(&str, &[u8])> = lower.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            assert_eq!(request_context(&h), *want, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_redirect_to_the_idp_for_a_non_navigation_sets_no_cookie() {
+        let c = cfg("");
+        let location = "https://idp.example.com/oauth2/authorize?state=s1";
+        let not_nav = RequestMemo {
+            context: RequestContext::NotNavigation,
+            ..memo("/login")
+        };
+        let (cookies, counters) = start(&c, location, &not_nav);
+        assert!(cookies.is_empty(), "{cookies:?}");
+        assert!(counters.contains(Counter::FlowNotNavigation));
+        assert!(!counters.contains(Counter::FlowIssued));
+        let (cookies, counters) = start(&c, location, &memo("/login"));
+        assert_eq!(cookies.len(), 1);
+        assert!(!counters.contains(Counter::FlowNotNavigation));
+        let (cookies, counters) = start(&c, "https://elsewhere.example/", &not_nav);
+        assert!(
+            cookies.is_empty() && counters == CounterSet::default(),
+            "only redirects to the IdP count"
+        );
+    }
+
+    /// Issue (cookies and affinity, point 2): a login's cookie stays small
+    /// whatever the path it started on, so the jar a browser can gather
+    /// (max_flows of them, plus a session cookie) stays far below Envoy's
+    /// 60 KiB request header limit.
+    #[test]
+    fn a_flow_cookie_stays_small_whatever_its_return_path() {
+        let c = cfg(r#", "max_flows": 16"#);
+        let len = |path: &str| {
+            let (cookies, _) = on_response(
+                &c,
+                "https://idp.example.com/oauth2/authorize?state=s1",
+                Some("[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535"),
+                &memo(path),
+                1_000_000,
+                ORIGIN,
+            );
+            cookies.unwrap()[0].len()
+        };
+        let at_cap = format!("/{}", "a".repeat(sealed_cookie::MAX_RETURN_LEN - 1));
+        let longest = len(&at_cap);
+        assert!(longest < 600, "{longest} bytes");
+        assert!(
+            longest * 16 < 60 * 1024 / 4,
+            "16 flows use a quarter of Envoy's limit at most"
+        );
+        let over = format!("/{}", "a".repeat(10_000));
+        assert!(len(&over) < longest, "a longer path is not stored at all");
+        // ... and a restart after its node is gone goes to `/`.
+        let (cookies, _) = start(
+            &c,
+            "https://idp.example.com/oauth2/authorize?state=s2",
+            &memo(&over),
+        );
+        let pair = cookies[0].split(';').next().unwrap();
+        let headers: Vec<(&str, &[u8])> = vec![("cookie", pair.as_bytes())];
+        let (v, _) = on_request(&c, "/callback?state=s2", &headers, 1_100_000, ORIGIN);
+        let CallbackVerdict::Pin { claims, .. } = v else {
+            panic!("{v:?}")
+        };
+        let Recovery::Restart { location, .. } = on_node_gone(&c, &claims) else {
+            panic!("restart")
+        };
+        assert_eq!(location, "/");
+    }
+
+    /// Issue (cookies and affinity, point 3): browsers drop `Secure`
+    /// cookies set over plain http (RFC 6265bis §5.7 step 13), so a login
+    /// there cannot complete; say so rather than fail at the callback.
+    #[test]
+    fn no_login_starts_over_plain_http_with_secure_cookies() {
+        let location = "https://idp.example.com/oauth2/authorize?state=s1";
+        let http = RequestMemo {
+            over_http: true,
+            ..memo("/login")
+        };
+        let (verdict, counters) = on_response(
+            &cfg(""),
+            location,
+            Some("10.1.2.3:8080"),
+            &http,
+            1_000_000,
+            ORIGIN,
+        );
+        assert_eq!(verdict, Err(FlowProblem::InsecureOrigin));
+        assert!(counters.contains(Counter::FlowInsecureOrigin));
+        assert!(!counters.contains(Counter::FlowIssued));
+        let testing = cfg(r#", "cookie_prefix": "oidc-", "insecure_cookies": true"#);
+        let (verdict, _) = on_response(
+            &testing,
+            location,
+            Some("10.1.2.3:8080"),
+            &http,
+            1_000_000,
+            ORIGIN,
+        );
+        assert_eq!(
+            verdict.map(|c| c.len()),
+            Ok(1),
+            "insecure_cookies: plain-HTTP testing works"
+        );
+        let h: Vec<(&str, &[u8])> = vec![];
+        let https = Origin::parse("https://app.example.com").unwrap();
+        let plain = Origin::parse("http://app.example.com").unwrap();
+        assert!(!super::memo(&testing, "/", &h, Some(&https)).over_http);
+        assert!(super::memo(&testing, "/", &h, Some(&plain)).over_http);
+        assert!(
+            !super::memo(&testing, "/", &h, None).over_http,
+            "unknown: forwarded off"
+        );
+    }
+
+    /// Issue (cookies and affinity, point 4): an IdP whose client is
+    /// registered for form_post does not say so in the authorization URL.
+    #[test]
+    fn response_mode_form_post_makes_every_flow_cookie_same_site_none() {
+        let location = "https://idp.example.com/oauth2/authorize?state=s1";
+        let rows: &[(&str, &str, &str, &str)] = &[
+            (
+                "",
+                location,
+                "SameSite=Lax",
+                "auto, no response_mode: a top-level GET callback",
+            ),
+            (
+                "",
+                "https://idp.example.com/oauth2/authorize?state=s1&response_mode=form_post",
+                "SameSite=None",
+                "auto, the URL asks for form_post",
+            ),
+            (
+                r#", "response_mode": "form_post""#,
+                location,
+                "SameSite=None",
+                "form_post: the IdP posts whatever the URL says",
+            ),
+        ];
+        for (extra, loc, attr, why) in rows {
+            let (cookies, _) = start(&cfg(extra), loc, &memo("/"));
+            assert!(cookies[0].ends_with(attr), "{why}: {}", cookies[0]);
+            assert!(cookies[0].contains("; Secure"), "{why}");
+        }
+    }
+
     /// A flow cookie for `state` issued at `now` by a browser that already
     /// holds `held` (name, value) flow cookies.
     fn issue(
@@ -779,6 +1244,7 @@ mod tests {
             path_and_query: "/".into(),
             flow_cookies: held.to_vec(),
             restarting: false,
+            ..RequestMemo::default()
         };
         let (cookies, _) = start_at(
             c,
@@ -813,6 +1279,7 @@ mod tests {
             path_and_query: "/".into(),
             flow_cookies: vec![a.clone(), b.clone(), cc.clone(), forged.clone()],
             restarting: false,
+            ..RequestMemo::default()
         };
         let (cookies, _) = start(&c, "https://idp.example.com/oauth2/authorize?state=new", &m);
         // b expired and the forged one does not open: clearing them leaves a,
@@ -824,6 +1291,7 @@ mod tests {
             path_and_query: "/".into(),
             flow_cookies: vec![cc.clone(), e, a.clone()],
             restarting: false,
+            ..RequestMemo::default()
         };
         let (cookies, _) = start(
             &c,
@@ -847,6 +1315,7 @@ mod tests {
             path_and_query: "/".into(),
             flow_cookies: vec![older.clone()],
             restarting: false,
+            ..RequestMemo::default()
         };
         let (cookies, _) = on_response(
             &c,
@@ -857,6 +1326,7 @@ mod tests {
             ORIGIN,
         );
         let newer = cookies
+            .unwrap()
             .last()
             .unwrap()
             .split(';')
@@ -916,7 +1386,7 @@ mod tests {
             .map(|i| format!("__Host-oidc-edge-{i:016}=AAAA; "))
             .collect();
         let headers: Vec<(&str, &[u8])> = vec![("cookie", line.as_bytes())];
-        let m = super::memo(&c, "/", &headers);
+        let m = super::memo(&c, "/", &headers, None);
         assert_eq!(
             m.flow_cookies.len(),
             cookie::MAX_PIECES,
