@@ -238,16 +238,48 @@ pub fn route_matches_any<'a>(
     request_path: &str,
     configured: impl IntoIterator<Item = &'a str>,
 ) -> bool {
-    // Routers disagree on the order of some steps; a request matches if any
-    // of the orders maps it onto the configured path.
-    const ORDERS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+    let patterns: Vec<RoutePattern> = configured.into_iter().map(RoutePattern::new).collect();
+    route_matches_patterns(request_path, &patterns)
+}
+
+/// Routers disagree on the order of some steps; a request matches if any
+/// of the orders maps it onto the configured path.
+const ORDERS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+/// A configured path with its loose forms ([`loose_route_in`], one per step
+/// order) computed once at load, so matching a request normalizes only the
+/// request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePattern {
+    path: String,
+    forms: [Vec<u8>; 4],
+}
+
+impl RoutePattern {
+    /// The pattern for a configured path.
+    pub fn new(path: &str) -> RoutePattern {
+        RoutePattern {
+            path: path.to_string(),
+            forms: ORDERS.map(|(p, d)| loose_route_in(path.as_bytes(), p, d)),
+        }
+    }
+
+    /// The path as configured.
+    pub fn as_str(&self) -> &str {
+        &self.path
+    }
+}
+
+/// [`route_matches`] against patterns made at load: linear in the request
+/// path, times the (configured, small) number of patterns.
+pub fn route_matches_patterns(request_path: &str, patterns: &[RoutePattern]) -> bool {
+    if patterns.is_empty() {
+        return false;
+    }
     let req = ORDERS.map(|(p, d)| loose_route_in(request_path.as_bytes(), p, d));
-    configured.into_iter().any(|c| {
-        ORDERS
-            .iter()
-            .zip(&req)
-            .any(|((p, d), r)| loose_route_in(c.as_bytes(), *p, *d) == *r)
-    })
+    patterns
+        .iter()
+        .any(|pat| pat.forms.iter().zip(&req).any(|(f, r)| f == r))
 }
 
 /// The loosest spelling of a path (see [`route_matches`]): query and

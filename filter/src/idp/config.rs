@@ -35,19 +35,29 @@ pub(crate) fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigE
             "is empty; map each client_id to its registered redirect URIs",
         ));
     }
-    for (client, uris) in &raw.clients {
+    let mut clients = std::collections::BTreeMap::new();
+    for (client, uris) in raw.clients {
+        let mut parsed = Vec::with_capacity(uris.len());
         for (i, u) in uris.iter().enumerate() {
-            if crate::http::uri::AbsoluteUri::parse(u).is_none_or(|p| p.fragment.is_some()) {
-                return Err(err(
-                    format!("idp.clients.{client}[{i}]"),
-                    format!("{u:?} must be an absolute http(s) URI without fragment"),
-                ));
+            match crate::http::uri::OwnedUri::parse(u) {
+                Some(p) if p.fragment().is_none() => parsed.push(p),
+                _ => {
+                    return Err(err(
+                        format!("idp.clients.{client}[{i}]"),
+                        format!("{u:?} must be an absolute http(s) URI without fragment"),
+                    ))
+                }
             }
         }
+        clients.insert(client, parsed);
     }
     Ok(crate::idp::IdpConfig {
-        authorization_paths: raw.authorization_paths,
-        clients: raw.clients,
+        authorization_paths: raw
+            .authorization_paths
+            .iter()
+            .map(|p| crate::http::uri::RoutePattern::new(p))
+            .collect(),
+        clients,
         mode: raw.mode,
     })
 }

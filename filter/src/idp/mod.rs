@@ -22,7 +22,7 @@
 
 pub mod config;
 
-use crate::http::uri::{route_matches_any, AbsoluteUri};
+use crate::http::uri::{route_matches_patterns, AbsoluteUri, OwnedUri, RoutePattern};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -30,9 +30,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone)]
 pub struct IdpConfig {
     /// Paths of the IdP's authorization endpoint (exact).
-    pub authorization_paths: Vec<String>,
-    /// Registered redirect URIs per client id.
-    pub clients: BTreeMap<String, Vec<String>>,
+    pub authorization_paths: Vec<RoutePattern>,
+    /// Registered redirect URIs per client id, parsed once at load.
+    pub clients: BTreeMap<String, Vec<OwnedUri>>,
     /// Enforce (400) or report.
     pub mode: crate::outcome::Mode,
 }
@@ -69,7 +69,7 @@ pub fn is_authorization_path(cfg: &IdpConfig, path_and_query: &str) -> bool {
     let path = path_and_query
         .split_once('?')
         .map_or(path_and_query, |(p, _)| p);
-    route_matches_any(path, cfg.authorization_paths.iter().map(String::as_str))
+    route_matches_patterns(path, &cfg.authorization_paths)
 }
 
 /// Checks a GET authorization request (`path?query`); `None` if the path is
@@ -170,10 +170,7 @@ fn check_params(cfg: &IdpConfig, params: &[Param<'_>]) -> Result<(), &'static st
     let Some(sent) = AbsoluteUri::parse(sent).filter(|u| u.fragment.is_none()) else {
         return Err("redirect_uri is not a plain absolute URI");
     };
-    let ok = registered
-        .iter()
-        .filter_map(|r| AbsoluteUri::parse(r))
-        .any(|r| r.equivalent(&sent));
+    let ok = registered.iter().any(|r| r.equivalent(&sent));
     if ok {
         Ok(())
     } else {
@@ -189,10 +186,10 @@ mod tests {
         let mut clients = BTreeMap::new();
         clients.insert(
             "app".to_string(),
-            vec!["https://app.example.com/callback".to_string()],
+            vec![OwnedUri::parse("https://app.example.com/callback").unwrap()],
         );
         IdpConfig {
-            authorization_paths: vec!["/authorize".into()],
+            authorization_paths: vec![RoutePattern::new("/authorize")],
             clients,
             mode: crate::outcome::Mode::Enforce,
         }

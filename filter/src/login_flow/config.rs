@@ -119,7 +119,7 @@ pub struct LoginFlowConfig {
     /// request path matches in any spelling a lenient router maps to the
     /// same handler ([`crate::http::uri::route_matches_any`]), so that
     /// `/Callback` or `/callback;x` cannot skip the flow check.
-    pub callback_paths: Vec<String>,
+    pub callback_paths: Vec<crate::http::uri::RoutePattern>,
     /// Keys: the first signs, all verify.
     pub keys: KeyRing,
     /// Enforce or only report.
@@ -370,7 +370,11 @@ pub(crate) fn validate_login_flow(
         session_max_age: raw.session_max_age_seconds,
         max_callback_body: raw.max_callback_body_bytes,
         authorization_endpoints,
-        callback_paths: raw.callback_paths,
+        callback_paths: raw
+            .callback_paths
+            .iter()
+            .map(|p| crate::http::uri::RoutePattern::new(p))
+            .collect(),
         keys,
         mode: raw.mode,
         max_age: raw.max_age_seconds,

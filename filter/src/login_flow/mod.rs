@@ -24,7 +24,7 @@ pub mod config;
 
 use crate::http::authority::{Origin, Proto};
 use crate::http::cookie::{self, SameSite};
-use crate::http::uri::{route_matches_any, single_param, AbsoluteUri};
+use crate::http::uri::{route_matches_patterns, single_param, AbsoluteUri};
 use crate::http::Headers;
 use crate::metrics::{Counter, CounterSet};
 use crate::seal::sealed_cookie::{self, Binding, FlowClaims, Purpose, Validity};
@@ -77,14 +77,14 @@ pub enum RequestKind {
 }
 
 /// Classifies a request by method and path. The path matches a callback
-/// path loosely ([`route_matches_any`]): an app's router may serve
+/// path loosely ([`route_matches_patterns`]): an app's router may serve
 /// `/Callback/` or `/callback;jsessionid=1` from the `/callback` handler,
 /// and such a callback must not skip the flow check and its pinning.
 pub fn classify(cfg: &LoginFlowConfig, method: &str, path_and_query: &str) -> RequestKind {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    if !route_matches_any(path, cfg.callback_paths.iter().map(String::as_str)) {
+    if !route_matches_patterns(path, &cfg.callback_paths) {
         return RequestKind::Other;
     }
     if method == "POST" {

@@ -153,7 +153,11 @@ pub(crate) fn validate_redirects(
             }
             Some(ReturnToConfig {
                 params: rt.params,
-                paths: rt.paths,
+                paths: rt
+                    .paths
+                    .iter()
+                    .map(|p| crate::http::uri::RoutePattern::new(p))
+                    .collect(),
                 allowed_hosts,
                 mode: rt.mode,
             })

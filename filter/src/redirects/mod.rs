@@ -25,7 +25,7 @@
 pub mod config;
 
 use crate::http::authority::{HostPattern, Origin, Proto};
-use crate::http::uri::{route_matches_any, AbsoluteUri, OwnedUri};
+use crate::http::uri::{route_matches_patterns, AbsoluteUri, OwnedUri, RoutePattern};
 use crate::metrics::{Counter, CounterSet};
 use crate::outcome::Mode;
 pub use crate::outcome::ReturnToProblem;
@@ -94,7 +94,7 @@ pub struct ReturnToConfig {
     pub params: Vec<String>,
     /// Paths on which they are checked, in any spelling that
     /// [`crate::http::uri::route_matches`] relates; empty means every path.
-    pub paths: Vec<String>,
+    pub paths: Vec<RoutePattern>,
     /// Hosts besides the external one that absolute targets may name.
     pub allowed_hosts: Vec<HostPattern>,
     /// Enforce (400) or report.
@@ -383,7 +383,7 @@ pub fn check_return_to(
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    if !cfg.paths.is_empty() && !route_matches_any(path, cfg.paths.iter().map(String::as_str)) {
+    if !cfg.paths.is_empty() && !route_matches_patterns(path, &cfg.paths) {
         return Ok(());
     }
     let guarded = |name: &str| cfg.params.iter().position(|p| p == name);
@@ -1196,7 +1196,7 @@ mod tests {
         use ReturnToProblem::*;
         let c = ReturnToConfig {
             params: vec!["rd".into(), "next".into()],
-            paths: vec!["/login".into()],
+            paths: vec![RoutePattern::new("/login")],
             allowed_hosts: vec![],
             mode: Mode::Enforce,
         };
