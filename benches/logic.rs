@@ -166,5 +166,55 @@ fn bench_idp(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_idp);
+/// One sealed flow cookie: what issuing a login and checking its callback
+/// cost (AES-SIV, AES-256, software AES).
+fn bench_seal(c: &mut Criterion) {
+    use oidc_edge::seal::keyring::{Key, KeyRing};
+    use oidc_edge::seal::sealed_cookie::{
+        cookie_name, open_flow, seal, state_hash, Binding, FlowClaims, Purpose, Validity,
+    };
+    let Ok(key) = Key::new("k1", &[7; 32]) else {
+        return;
+    };
+    let Ok(ring) = KeyRing::new(vec![key]) else {
+        return;
+    };
+    let state = "af0ifjsldkj-Qw3rTy";
+    let name = cookie_name("__Host-oidc-edge-", state);
+    let binding = Binding {
+        purpose: Purpose::Flow,
+        name: &name,
+        origin: "https://app.example.com",
+    };
+    let claims = FlowClaims {
+        node: "10.1.2.3:8080".into(),
+        issued_at: 1_800_000_000_000,
+        expires_at: 1_800_000_600,
+        seq: 1,
+        restarts: 0,
+        return_to: "/account?tab=profile".into(),
+    };
+    let value = seal(ring.signing(), &binding, &state_hash(state), &claims);
+    let at = Validity {
+        now_ms: 1_800_000_100_000,
+        max_lifetime_s: 600,
+    };
+    let mut g = c.benchmark_group("sealed flow cookie");
+    g.bench_function("seal", |b| {
+        b.iter(|| {
+            seal(
+                ring.signing(),
+                black_box(&binding),
+                &state_hash(state),
+                &claims,
+            )
+        })
+    });
+    g.bench_function("open and check", |b| {
+        b.iter(|| open_flow(&ring, black_box(&binding), state, black_box(&value), &at))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_idp, bench_seal);
 criterion_main!(benches);
