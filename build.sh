@@ -150,7 +150,7 @@ lint() {
   log "clippy (native, all targets)"
   cargo clippy --quiet --workspace --all-targets -- -D warnings
   log "clippy ($WASM_TARGET)"
-  cargo clippy --quiet -p oidc-edge -p oidc-edge-module --target "$WASM_TARGET" -- -D warnings
+  cargo clippy --quiet -p oidc-edge -p oidc-edge-module -p oidc-edge-noop-filter --target "$WASM_TARGET" -- -D warnings
 }
 
 run_tests() {
@@ -201,15 +201,32 @@ fuzz() {
   done
 }
 
+# The no-op Rust wasm filter (benches/noop-filter): the ABI floor the bench
+# compares oidc-edge with, built with the module's profile and wasm-opt flags.
+build_noop() {
+  cargo build --quiet --release -p oidc-edge-noop-filter --target "$WASM_TARGET"
+  local raw="$ROOT/target/$WASM_TARGET/release/oidc_edge_noop_filter.wasm"
+  if command -v wasm-opt >/dev/null; then
+    wasm-opt -Oz --strip-debug --strip-producers \
+      --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+      --enable-mutable-globals --enable-multivalue --enable-reference-types \
+      "$raw" -o "$ROOT/target/noop_filter.wasm"
+  else
+    cp "$raw" "$ROOT/target/noop_filter.wasm"
+  fi
+}
+
 bench() {
   ensure_envoy
-  apt_install wrk
+  apt_install wrk nginx util-linux
   build
+  build_noop
   export OIDC_EDGE_WASM="$WASM"
   log "micro benchmarks (native, criterion)"
   cargo bench --quiet -p oidc-edge-benches 2>&1 | grep -vE '^(Benchmarking|Found|  +[0-9]+ \()|^$'
-  log "load comparison inside Envoy $ENVOY_VERSION (wrk, 1 worker, ${BENCH_SECONDS:-10}s per variant)"
-  cargo run --quiet --release -p integration-tests --bin loadbench -- "${BENCH_SECONDS:-10}"
+  log "load comparison inside Envoy $ENVOY_VERSION (interleaved rounds; BENCH_ROUNDS, BENCH_SECONDS, BENCH_ONLY, BENCH_BASE_WASM)"
+  BENCH_README="${BENCH_README-$ROOT/benches/README.md}" \
+    cargo run --quiet --release -p integration-tests --bin loadbench
 }
 
 demo() {
