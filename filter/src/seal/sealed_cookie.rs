@@ -89,7 +89,8 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn label(self) -> &'static [u8] {
+    /// The label this purpose contributes to the associated data.
+    pub fn label(self) -> &'static [u8] {
         match self {
             Purpose::Flow => b"flow",
             Purpose::Session => b"session",
@@ -246,6 +247,10 @@ impl<'a> Reader<'a> {
 /// times; nothing from the cookie is trusted before it proved authentic.
 /// Returns the claims and the state hash to compare with the login's
 /// state once it is known ([`open_flow`] does both).
+///
+/// An opening that passed everything but the times is remembered by the
+/// ring ([`crate::seal::opened`]): the same value under the same binding is
+/// not decrypted again, and its times are checked on every use.
 pub fn open(
     ring: &KeyRing,
     binding: &Binding,
@@ -255,6 +260,33 @@ pub fn open(
     if binding.name.len() + value.len() + 1 > MAX_COOKIE_BYTES {
         return Err(CookieError::TooLarge);
     }
+    let purpose = binding.purpose.label();
+    let (claims, hash) = match ring.opened().get(purpose, binding, value) {
+        Some(known) => known,
+        None => {
+            let (claims, hash) = open_authentic(ring, binding, value)?;
+            ring.opened().put(purpose, binding, value, &claims, hash);
+            (claims, hash)
+        }
+    };
+    if claims.issued_at > validity.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(CookieError::NotYetValid);
+    }
+    if validity.now_ms / 1000 >= claims.expires_at {
+        return Err(CookieError::Expired);
+    }
+    if claims.expires_at.saturating_sub(claims.issued_at / 1000) > validity.max_lifetime_s {
+        return Err(CookieError::LifetimeTooLong);
+    }
+    Ok((claims, hash))
+}
+
+/// Everything [`open`] checks except the times.
+fn open_authentic(
+    ring: &KeyRing,
+    binding: &Binding,
+    value: &str,
+) -> Result<(FlowClaims, [u8; STATE_HASH_LEN]), CookieError> {
     let raw = URL_SAFE_NO_PAD
         .decode(value)
         .map_err(|_| CookieError::Malformed)?;
@@ -284,15 +316,6 @@ pub fn open(
     let ret = p.take(ret_len)?;
     if !p.b.is_empty() {
         return Err(CookieError::Malformed);
-    }
-    if issued_at > validity.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
-        return Err(CookieError::NotYetValid);
-    }
-    if validity.now_ms / 1000 >= expires_at {
-        return Err(CookieError::Expired);
-    }
-    if expires_at.saturating_sub(issued_at / 1000) > validity.max_lifetime_s {
-        return Err(CookieError::LifetimeTooLong);
     }
     let claims = FlowClaims {
         node: String::from_utf8(node.to_vec()).map_err(|_| CookieError::Malformed)?,
@@ -386,6 +409,65 @@ mod tests {
             v.len() + name.len() < 200,
             "cookie stays small: {}",
             v.len()
+        );
+    }
+
+    #[test]
+    fn a_remembered_cookie_still_expires_and_forgeries_are_not_remembered() {
+        let (r, name, v) = sealed();
+        assert!(r.opened().is_empty());
+        let mut forged = v.clone().into_bytes();
+        forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(open_flow(&r, &flow(&name), STATE, &forged, &at(1_100_000)).is_err());
+        assert!(r.opened().is_empty(), "a refused cookie was remembered");
+        assert_eq!(
+            open_flow(&r, &flow(&name), STATE, &v, &at(1_100_000)),
+            Ok(claims())
+        );
+        assert_eq!(r.opened().len(), 1);
+        // Remembered, and still checked against the clock on every use.
+        assert_eq!(
+            open_flow(&r, &flow(&name), STATE, &v, &at(1_000_000 + 700_000)),
+            Err(CookieError::Expired)
+        );
+        assert_eq!(
+            open_flow(&r, &flow(&name), STATE, &v, &at(1_000_000 - 120_000)),
+            Err(CookieError::NotYetValid)
+        );
+        assert_eq!(
+            open(
+                &r,
+                &flow(&name),
+                &v,
+                &Validity {
+                    now_ms: 1_100_000,
+                    max_lifetime_s: 60
+                }
+            )
+            .map(|_| ()),
+            Err(CookieError::LifetimeTooLong)
+        );
+        // Remembered for this binding only.
+        let session = Binding {
+            purpose: Purpose::Session,
+            ..flow(&name)
+        };
+        assert_eq!(
+            open(&r, &session, &v, &at(1_100_000)).map(|_| ()),
+            Err(CookieError::BadSignature)
+        );
+        let elsewhere = Binding {
+            origin: "https://evil.example.com",
+            ..flow(&name)
+        };
+        assert_eq!(
+            open(&r, &elsewhere, &v, &at(1_100_000)).map(|_| ()),
+            Err(CookieError::BadSignature)
+        );
+        assert_eq!(
+            open_flow(&r, &flow(&name), "other-state", &v, &at(1_100_000)),
+            Err(CookieError::WrongState)
         );
     }
 
