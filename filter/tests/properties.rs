@@ -297,8 +297,6 @@ mod cookie_codec {
             let name = cookie_name("__Host-oidc-edge-", &state);
             let v = seal(r.signing(), &binding(&name), &state_hash(&state), &c);
             let now = at(&c);
-            // Opened once first: the ring now remembers the genuine value,
-            // and every change below must still be refused.
             prop_assert!(open_flow(&r, &binding(&name), &state, &v, &now).is_ok());
             let mut raw = e.decode(&v).unwrap();
             let i = pos.index(raw.len());
@@ -326,9 +324,11 @@ mod cookie_codec {
             c in claims(),
             opens in prop::collection::vec((0usize..4, 0u8..3, -2i64..3), 1..12),
         ) {
+            // Session cookies are the ones a ring remembers.
             let r = ring();
             let name = cookie_name("__Host-oidc-edge-", &state);
-            let v = seal(r.signing(), &binding(&name), &state_hash(&state), &c);
+            let session = |n| Binding { purpose: Purpose::Session, ..binding(n) };
+            let v = seal(r.signing(), &session(&name), &state_hash(&state), &c);
             let mut tampered = v.clone().into_bytes();
             let last = tampered.len() - 1;
             tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
@@ -336,9 +336,9 @@ mod cookie_codec {
             let values = [v.clone(), tampered, v.clone(), format!("{v}A")];
             for (which, bind, days) in opens {
                 let b = match bind {
-                    0 => binding(&name),
-                    1 => Binding { origin: "https://other.example.com", ..binding(&name) },
-                    _ => Binding { purpose: Purpose::Session, ..binding(&name) },
+                    0 => session(&name),
+                    1 => Binding { origin: "https://other.example.com", ..session(&name) },
+                    _ => binding(&name),
                 };
                 let now = Validity {
                     now_ms: c.issued_at.saturating_add_signed(days * 40_000_000),

@@ -1,4 +1,4 @@
-//! A bounded memory of sealed cookies this key ring has already found
+//! A bounded memory of session cookies this key ring has already found
 //! authentic, so a logged-in browser's session cookie, sent on every
 //! request, is decrypted once per worker rather than once per request.
 //!

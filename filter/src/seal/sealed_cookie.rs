@@ -248,9 +248,10 @@ impl<'a> Reader<'a> {
 /// Returns the claims and the state hash to compare with the login's
 /// state once it is known ([`open_flow`] does both).
 ///
-/// An opening that passed everything but the times is remembered by the
-/// ring ([`crate::seal::opened`]): the same value under the same binding is
-/// not decrypted again, and its times are checked on every use.
+/// A session cookie's opening that passed everything but the times is
+/// remembered by the ring ([`crate::seal::opened`]): the same value under
+/// the same binding is not decrypted again, and its times are checked on
+/// every use.
 pub fn open(
     ring: &KeyRing,
     binding: &Binding,
@@ -260,12 +261,22 @@ pub fn open(
     if binding.name.len() + value.len() + 1 > MAX_COOKIE_BYTES {
         return Err(CookieError::TooLarge);
     }
+    // Only session cookies are remembered: a browser sends the same one on
+    // every request, while a flow cookie is used once, at its callback.
+    let remember = binding.purpose == Purpose::Session;
     let purpose = binding.purpose.label();
-    let (claims, hash) = match ring.opened().get(purpose, binding, value) {
+    let known = if remember {
+        ring.opened().get(purpose, binding, value)
+    } else {
+        None
+    };
+    let (claims, hash) = match known {
         Some(known) => known,
         None => {
             let (claims, hash) = open_authentic(ring, binding, value)?;
-            ring.opened().put(purpose, binding, value, &claims, hash);
+            if remember {
+                ring.opened().put(purpose, binding, value, &claims, hash);
+            }
             (claims, hash)
         }
     };
@@ -414,61 +425,62 @@ mod tests {
 
     #[test]
     fn a_remembered_cookie_still_expires_and_forgeries_are_not_remembered() {
-        let (r, name, v) = sealed();
-        assert!(r.opened().is_empty());
+        let r = ring(&[("k1", 1)]);
+        let session = Binding {
+            purpose: Purpose::Session,
+            name: "__Host-oidc-edge-session",
+            origin: ORIGIN,
+        };
+        let v = seal(r.signing(), &session, &[0; STATE_HASH_LEN], &claims());
         let mut forged = v.clone().into_bytes();
         forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).unwrap();
-        assert!(open_flow(&r, &flow(&name), STATE, &forged, &at(1_100_000)).is_err());
+        assert!(open(&r, &session, &forged, &at(1_100_000)).is_err());
         assert!(r.opened().is_empty(), "a refused cookie was remembered");
         assert_eq!(
-            open_flow(&r, &flow(&name), STATE, &v, &at(1_100_000)),
+            open(&r, &session, &v, &at(1_100_000)).map(|(c, _)| c),
             Ok(claims())
         );
         assert_eq!(r.opened().len(), 1);
         // Remembered, and still checked against the clock on every use.
+        let when = |now_ms| open(&r, &session, &v, &at(now_ms)).map(|_| ());
+        assert_eq!(when(1_000_000 + 700_000), Err(CookieError::Expired));
+        assert_eq!(when(1_000_000 - 120_000), Err(CookieError::NotYetValid));
+        assert_eq!(when(1_100_000), Ok(()));
+        let short = Validity {
+            now_ms: 1_100_000,
+            max_lifetime_s: 60,
+        };
         assert_eq!(
-            open_flow(&r, &flow(&name), STATE, &v, &at(1_000_000 + 700_000)),
-            Err(CookieError::Expired)
-        );
-        assert_eq!(
-            open_flow(&r, &flow(&name), STATE, &v, &at(1_000_000 - 120_000)),
-            Err(CookieError::NotYetValid)
-        );
-        assert_eq!(
-            open(
-                &r,
-                &flow(&name),
-                &v,
-                &Validity {
-                    now_ms: 1_100_000,
-                    max_lifetime_s: 60
-                }
-            )
-            .map(|_| ()),
+            open(&r, &session, &v, &short).map(|_| ()),
             Err(CookieError::LifetimeTooLong)
         );
         // Remembered for this binding only.
-        let session = Binding {
-            purpose: Purpose::Session,
-            ..flow(&name)
+        let as_flow = Binding {
+            purpose: Purpose::Flow,
+            ..session
         };
-        assert_eq!(
-            open(&r, &session, &v, &at(1_100_000)).map(|_| ()),
-            Err(CookieError::BadSignature)
-        );
         let elsewhere = Binding {
             origin: "https://evil.example.com",
-            ..flow(&name)
+            ..session
         };
+        let renamed = Binding {
+            name: "__Host-oidc-edge-sessioN",
+            ..session
+        };
+        for b in [as_flow, elsewhere, renamed] {
+            assert_eq!(
+                open(&r, &b, &v, &at(1_100_000)).map(|_| ()),
+                Err(CookieError::BadSignature)
+            );
+        }
+        // Flow cookies are used once: never remembered.
+        let (fr, name, fv) = sealed();
         assert_eq!(
-            open(&r, &elsewhere, &v, &at(1_100_000)).map(|_| ()),
-            Err(CookieError::BadSignature)
+            open_flow(&fr, &flow(&name), STATE, &fv, &at(1_100_000)),
+            Ok(claims())
         );
-        assert_eq!(
-            open_flow(&r, &flow(&name), "other-state", &v, &at(1_100_000)),
-            Err(CookieError::WrongState)
-        );
+        assert!(fr.opened().is_empty());
     }
 
     #[test]
