@@ -77,6 +77,19 @@ ensure_e2e() {
   fi
 }
 
+ensure_schema_validator() {
+  # The manifest tests validate envoy/istio/ and envoy/gateway/ with
+  # integration-tests/schemas/validate.py: jsonschema, PyYAML and cel-python
+  # (the CRDs' CEL rules) from PyPI, into .tools/python.
+  local dir="$TOOLS/python"
+  if ! PYTHONPATH="$dir" python3 -c 'import jsonschema, yaml, celpy' 2>/dev/null; then
+    log "installing the manifest validator's Python packages into .tools/python"
+    rm -rf "$dir"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$dir" \
+      "jsonschema==4.26.0" "PyYAML==6.0.2" "cel-python==0.5.0"
+  fi
+}
+
 build() {
   ensure_wasm_target
   # The commit goes into the module's start-up log line. Panic locations
@@ -223,6 +236,7 @@ run_tests() {
   # The OCI test pushes the image to a local registry and pulls it back; the
   # real-browser tests log in with headless Chromium.
   apt_install skopeo docker-registry
+  ensure_schema_validator
   [ -n "${CHROMIUM:-}" ] || apt_install chromium
   lint
   build
