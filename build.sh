@@ -5,9 +5,17 @@
 #   ./build.sh test    install what is missing, then lint, unit-test and run the Envoy integration tests
 #   ./build.sh demo    real OIDC logins (oidc-provider, Express app on 3 nodes) through TLS load
 #                      balancers with and without the filter; stays up until Ctrl-C (--once: exits)
-#   ./build.sh oci [REF] package the module as an OCI image in target/oci (the format Istio's
-#                      WasmPlugin pulls: one tar+gzip layer holding plugin.wasm); with REF
-#                      (registry/name:tag) also push it there with skopeo
+#   ./build.sh oci [REF] package the module as OCI images in target/oci/compat (one tar+gzip
+#                      layer holding plugin.wasm) and target/oci/artifact (the Wasm
+#                      artifact media types); Istio and Envoy Gateway pull either. With
+#                      REF (registry/name:tag) also push one (OCI_VARIANT=compat|artifact,
+#                      default compat) there with skopeo
+#   ./build.sh release [DIR] build the module, then write a release into DIR (default
+#                      target/dist/VERSION): oidc_edge.wasm and its sha256, both OCI
+#                      layouts (oci/compat, oci/artifact) and RELEASE_NOTES.md from
+#                      CHANGELOG.md; reproducible (same commit, same bytes)
+#   ./build.sh package DIR [MODULE] the same for a module already built (default
+#                      target/oidc_edge.wasm), without building
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
 #
@@ -218,6 +226,50 @@ oci() {
   fi
 }
 
+# A release in DIST (default target/dist/VERSION): the module and its
+# sha256, both OCI layouts, and RELEASE_NOTES.md from CHANGELOG.md's entry
+# for the crate's version with the checksums to pin. Everything in it is
+# a function of the module and the commit, so a rebuild gives the same bytes.
+DIST="$ROOT/target/dist"
+release_notes() {
+  # release_notes VERSION: CHANGELOG.md's "## [VERSION] - DATE" section.
+  awk -v v="$1" '
+    index($0, "## [" v "]") == 1 { on = 1; print; next }
+    on && /^## \[/ { exit }
+    on { print }' "$ROOT/CHANGELOG.md"
+}
+package_release() {
+  local version out wasm="${2:-$WASM}" notes
+  version=$(crate_version)
+  out="${1:-$DIST/$version}"
+  notes=$(release_notes "$version")
+  if [ -z "$notes" ]; then
+    log "CHANGELOG.md has no entry '## [$version] - YYYY-MM-DD': write the release notes first"; return 1
+  fi
+  rm -rf "$out"; mkdir -p "$out"
+  cp "$wasm" "$out/oidc_edge.wasm"
+  (cd "$out" && sha256sum oidc_edge.wasm > oidc_edge.wasm.sha256)
+  oci_layouts "$out/oci" "$wasm" 2>/dev/null
+  local compat artifact
+  compat=$(sed -n 's/.*"digest":"sha256:\([0-9a-f]*\)".*/\1/p' "$out/oci/compat/index.json")
+  artifact=$(sed -n 's/.*"digest":"sha256:\([0-9a-f]*\)".*/\1/p' "$out/oci/artifact/index.json")
+  {
+    printf '# oidc-edge %s\n\n' "$version"
+    printf '%s\n' "$notes" | tail -n +2
+    printf '\n## Artifacts\n\n'
+    printf -- '- commit: `%s` (%s)\n' "$(source_commit)" "$(commit_date)"
+    printf -- '- `oidc_edge.wasm`: sha256 `%s` (Envoy `vm_config.code.remote.sha256`)\n' "$(cut -d' ' -f1 "$out/oidc_edge.wasm.sha256")"
+    printf -- '- OCI image, compat variant (`oci/compat`, tag %s): manifest sha256 `%s` (Istio `WasmPlugin.sha256`, Envoy Gateway `image.sha256`)\n' "$version" "$compat"
+    printf -- '- OCI image, oci variant (`oci/artifact`, tag %s): manifest sha256 `%s`\n' "$version" "$artifact"
+    printf '\nPush an image with `skopeo copy --preserve-digests oci:oci/compat:%s docker://REGISTRY/oidc-edge:%s`.\n' "$version" "$version"
+  } > "$out/RELEASE_NOTES.md"
+  log "release $version in $out"
+}
+release() {
+  build
+  package_release "${1:-}"
+}
+
 lint() {
   log "cargo fmt --check"
   cargo fmt --all -- --check
@@ -302,6 +354,8 @@ case "${1:-}" in
   demo) shift; demo "$@" ;;
   fuzz) fuzz "${2:-120}" ;;
   oci) oci "${2:-}" ;;
+  release) release "${2:-}" ;;
+  package) package_release "${2:-}" "${3:-}" ;;
   bench) bench ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
