@@ -20,7 +20,6 @@ import json
 import re
 import sys
 
-import celpy
 import jsonschema
 import yaml
 
@@ -66,15 +65,35 @@ def _parse_request_uri(s):
     return "" if s.startswith("/") else None
 
 
+def _celpy():
+    """cel-python, imported only when a CRD has CEL rules (it is slow to load)."""
+    import celpy
+
+    return celpy
+
+
+_PROGRAMS = {}
+
+
+def _program(rule):
+    """The compiled rule (compiling is the costly step; rules repeat)."""
+    if rule not in _PROGRAMS:
+        env = _celpy().Environment()
+        _PROGRAMS[rule] = env.program(env.compile(rule), functions=k8s_functions())
+    return _PROGRAMS[rule]
+
+
 # The Kubernetes CEL URL library (k8s.io/apiserver/pkg/cel/library/urls.go),
 # as far as the vendored CRDs use it.
-K8S_FUNCTIONS = {
-    "isURL": lambda s: celpy.celtypes.BoolType(_parse_request_uri(s) is not None),
-    "url": lambda s: celpy.celtypes.StringType(s)
-    if _parse_request_uri(s) is not None
-    else celpy.CELEvalError("URL parse error"),
-    "getScheme": lambda u: celpy.celtypes.StringType(_parse_request_uri(u) or ""),
-}
+def k8s_functions():
+    celpy = _celpy()
+    return {
+        "isURL": lambda s: celpy.celtypes.BoolType(_parse_request_uri(s) is not None),
+        "url": lambda s: celpy.celtypes.StringType(s)
+        if _parse_request_uri(s) is not None
+        else celpy.CELEvalError("URL parse error"),
+        "getScheme": lambda u: celpy.celtypes.StringType(_parse_request_uri(u) or ""),
+    }
 
 
 def cel_errors(schema, value, path):
@@ -84,14 +103,12 @@ def cel_errors(schema, value, path):
     if not isinstance(schema, dict):
         return errors
     for rule in schema.get("x-kubernetes-validations", []):
-        env = celpy.Environment()
         try:
-            program = env.program(env.compile(rule["rule"]), functions=K8S_FUNCTIONS)
-            result = program.evaluate({"self": celpy.json_to_cel(value)})
+            result = _program(rule["rule"]).evaluate({"self": _celpy().json_to_cel(value)})
         except Exception as e:  # a rule this evaluator cannot run
             errors.append(f"{path}: cannot evaluate {rule['rule']!r}: {e}")
             continue
-        if isinstance(result, Exception) or not bool(result):
+        if isinstance(result, Exception) or not bool(result):  # a CELEvalError is a failure
             errors.append(f"{path}: {rule.get('message', rule['rule'])}")
     if isinstance(value, dict):
         for name, child in value.items():
