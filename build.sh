@@ -70,32 +70,39 @@ ensure_envoy() {
   export ENVOY_BIN="$bin"
 }
 
-ensure_e2e() {
-  # The end-to-end bed runs real OIDC software (oidc-provider 8, openid-client 6,
-  # Express) on Node.js 20 or later, from integration-tests/e2e/package-lock.json.
+ensure_node() {
+  # The end-to-end bed and the manifest check run on Node.js 20 or later.
   command -v node >/dev/null || apt_install nodejs npm
   local major; major=$(node -p 'process.versions.node.split(".")[0]')
   if [ "$major" -lt 20 ]; then
-    log "Node.js $(node --version) is too old for the end-to-end bed: install Node.js 20 or later"; return 1
+    log "Node.js $(node --version) is too old: install Node.js 20 or later"; return 1
   fi
-  local dir="$ROOT/integration-tests/e2e"
+}
+
+npm_ci() {
+  # Installs $1's npm packages from its package-lock.json, when they are
+  # missing or older than the lock file.
+  local dir="$ROOT/$1"
   if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    log "installing the end-to-end bed's npm packages (npm ci in integration-tests/e2e)"
+    log "installing npm packages (npm ci in $1)"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
 
-ensure_schema_validator() {
-  # The manifest tests validate envoy/istio/ and envoy/gateway/ with
-  # integration-tests/schemas/validate.py: jsonschema, PyYAML and cel-python
-  # (the CRDs' CEL rules) from PyPI, into .tools/python.
-  local dir="$TOOLS/python"
-  if ! PYTHONPATH="$dir" python3 -c 'import jsonschema, yaml, celpy' 2>/dev/null; then
-    log "installing the manifest validator's Python packages into .tools/python"
-    rm -rf "$dir"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$dir" \
-      "jsonschema==4.26.0" "PyYAML==6.0.2" "cel-python==0.5.0"
-  fi
+ensure_e2e() {
+  # The end-to-end bed runs real OIDC software (oidc-provider 8, openid-client 6,
+  # Express), from integration-tests/e2e/package-lock.json.
+  ensure_node
+  npm_ci integration-tests/e2e
+}
+
+ensure_manifest_check() {
+  # The manifest tests validate envoy/istio/ and envoy/gateway/ with the
+  # Istio and Envoy Gateway models from npm (@kubernetes-models/istio,
+  # @kubernetes-models/envoy-gateway), from
+  # integration-tests/manifest-check/package-lock.json.
+  ensure_node
+  npm_ci integration-tests/manifest-check
 }
 
 build() {
@@ -288,7 +295,7 @@ run_tests() {
   # The OCI test pushes the image to a local registry and pulls it back; the
   # real-browser tests log in with headless Chromium.
   apt_install skopeo docker-registry
-  ensure_schema_validator
+  ensure_manifest_check
   [ -n "${CHROMIUM:-}" ] || apt_install chromium
   lint
   build

@@ -1,9 +1,13 @@
 //! The Istio (`envoy/istio/`) and Envoy Gateway (`envoy/gateway/`)
 //! manifests, checked as far as can be done without Kubernetes:
 //!
-//! - they validate against the vendored CRD schemas of Istio 1.30.3 and
-//!   Envoy Gateway 1.9.0 (`schemas/validate.py`: unknown fields are errors,
-//!   CEL rules evaluated), and the Helm values against the chart's schema;
+//! - they validate against the schemas of the npm packages
+//!   `@kubernetes-models/istio` (Istio 1.29.2's CRDs) and
+//!   `@kubernetes-models/envoy-gateway` (Envoy Gateway's Go API types),
+//!   installed by `./build.sh test` (`manifest-check/check.mjs`: the
+//!   packages' validators, plus a type check of each document against the
+//!   packages' types so that unknown fields are errors; CEL rules are not
+//!   evaluated);
 //! - the plugin configuration in each is `envoy/edge.yaml`'s, and oidc-edge's
 //!   own parser accepts it with the environment they pass into the VM;
 //! - their Envoy patches, applied the way Istio (EnvoyFilter) and Envoy
@@ -59,85 +63,122 @@ fn doc(rel: &str, kind: &str) -> Value {
     found.remove(0)
 }
 
-/// Runs schemas/validate.py; returns (success, output).
-fn validate(args: &[&Path]) -> (bool, String) {
-    // ./build.sh test installs the validator's packages there.
-    let mut tools = path(".tools/python").into_os_string();
-    if let Some(more) = std::env::var_os("PYTHONPATH") {
-        tools.push(":");
-        tools.push(more);
-    }
-    let out = Command::new("python3")
-        .arg(path("integration-tests/schemas/validate.py"))
-        .args(args)
-        .env("PYTHONPATH", &tools)
+/// Runs manifest-check/check.mjs on `files`; returns (success, output).
+fn check(files: &[PathBuf]) -> (bool, String) {
+    let dir = path("integration-tests/manifest-check");
+    assert!(
+        dir.join("node_modules/@kubernetes-models").is_dir(),
+        "the manifest check's npm packages are missing (./build.sh test installs them: npm ci in integration-tests/manifest-check)"
+    );
+    let out = Command::new("node")
+        .arg(dir.join("check.mjs"))
+        .args(files)
         .output()
-        .expect("python3");
+        .expect("node");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        !text.contains("ModuleNotFoundError"),
-        "the validator's packages are missing (./build.sh test installs them into .tools/python): {text}"
-    );
     (out.status.success(), text)
 }
 
-fn crds(dir: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(path(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    v.sort();
-    v
+/// The errors check.mjs printed for `file` (the indented lines after its
+/// `FAIL` line), or None if it was not refused.
+fn refused<'a>(out: &'a str, file: &Path) -> Option<Vec<&'a str>> {
+    let mut lines = out.lines();
+    lines.find(|l| *l == format!("FAIL {}", file.display()))?;
+    Some(lines.take_while(|l| l.starts_with("  ")).collect())
 }
 
-fn validate_manifests(schemas: &str, manifests: &[&str]) {
-    let crds = crds(schemas);
-    let manifests: Vec<PathBuf> = manifests.iter().map(|m| path(m)).collect();
-    // The validator is not lenient: with them, a copy of the first
-    // manifest with one field misspelled is refused, naming it (one run:
-    // loading the schemas is the slow part).
-    let text = std::fs::read_to_string(&manifests[0]).unwrap();
-    let bad = std::env::temp_dir().join(format!(
-        "oidc-edge-bad-{}-{}",
+/// A copy of `file` in the temporary directory with `from` replaced by `to`
+/// (which must be there).
+fn altered(file: &Path, tag: &str, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{} has {from:?}", file.display());
+    let copy = std::env::temp_dir().join(format!(
+        "oidc-edge-{tag}-{}-{}",
         std::process::id(),
-        manifests[0].file_name().unwrap().to_string_lossy()
+        file.file_name().unwrap().to_string_lossy()
     ));
-    std::fs::write(
-        &bad,
-        text.replacen("spec:\n", "spec:\n  fialStrategy: x\n", 1),
-    )
-    .unwrap();
-    let mut args: Vec<&Path> = vec![Path::new("--crds")];
-    args.extend(crds.iter().map(PathBuf::as_path));
-    args.push(Path::new("--manifests"));
-    args.extend(manifests.iter().map(PathBuf::as_path));
-    args.push(bad.as_path());
-    let (ok, out) = validate(&args);
-    let _ = std::fs::remove_file(&bad);
-    assert!(!ok, "the misspelled copy must fail: {out}");
+    std::fs::write(&copy, text.replacen(from, to, 1)).unwrap();
+    copy
+}
+
+/// Every manifest passes the check, and the check is not lenient: copies
+/// of the first manifest with one field misspelled (at the top of `spec`
+/// and, `nested`, deeper down) or one value of the wrong type are each
+/// refused, naming the field (one run: loading the models' types is the
+/// slow part).
+/// `nested` is a line of the first manifest (with its newline) and a
+/// misspelled field added after it at its indentation; `wrong_type` a
+/// `field: value` there and the value of the wrong type.
+fn validate_manifests(manifests: &[&str], nested: (&str, &str), wrong_type: (&str, &str)) {
+    let manifests: Vec<PathBuf> = manifests.iter().map(|m| path(m)).collect();
+    let first = &manifests[0];
+    let misspelled = altered(first, "misspelled", "spec:\n", "spec:\n  fialStrategy: x\n");
+    let (line, deep_field) = nested;
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let misspelled_deep = altered(
+        first,
+        "misspelled-deep",
+        line,
+        &format!("{line}{indent}{deep_field}: x\n"),
+    );
+    let (field, value) = wrong_type.0.split_once(": ").unwrap();
+    let field = field.trim();
+    let mistyped = altered(
+        first,
+        "mistyped",
+        wrong_type.0,
+        &wrong_type.0.replacen(value, wrong_type.1, 1),
+    );
+    let mut files = manifests.clone();
+    files.extend([
+        misspelled.clone(),
+        misspelled_deep.clone(),
+        mistyped.clone(),
+    ]);
+    let (ok, out) = check(&files);
+    for f in [&misspelled, &misspelled_deep, &mistyped] {
+        let _ = std::fs::remove_file(f);
+    }
+    assert!(!ok, "the altered copies must fail: {out}");
     for m in &manifests {
-        let shown = m.display().to_string();
         assert!(
-            out.lines()
-                .any(|l| l.starts_with("ok ") && l.contains(&shown)),
-            "{shown} validates: {out}"
+            out.lines().any(|l| l == format!("ok {}", m.display())),
+            "{} validates: {out}",
+            m.display()
         );
     }
-    let bad_shown = bad.display().to_string();
+    let unknown = |file: &Path, field: &str| {
+        let errors = refused(&out, file).unwrap_or_else(|| panic!("{field} refused: {out}"));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(&format!("\"{field}\"' does not exist"))),
+            "{out}"
+        );
+    };
+    unknown(&misspelled, "fialStrategy");
+    unknown(&misspelled_deep, deep_field);
+    let errors = refused(&out, &mistyped).unwrap_or_else(|| panic!("{out}"));
+    // Both layers say so: the schema validator and the type check.
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("FAIL ") && l.contains(&bad_shown))
-            && out.contains("'fialStrategy' was unexpected"),
+        errors
+            .iter()
+            .any(|e| e.contains(&format!("/{field} must be"))),
+        "{out}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains(&format!("/{field}: Type"))),
         "{out}"
     );
     assert_eq!(
         out.lines().filter(|l| l.starts_with("FAIL ")).count(),
-        1,
+        3,
         "{out}"
     );
 }
@@ -233,20 +274,16 @@ fn istio_vm_env(plugin: &Value) -> Vec<String> {
 }
 
 #[test]
-fn istio_manifests_validate_against_istio_1_30_schemas() {
+fn istio_manifests_validate_against_the_istio_models_schemas() {
     validate_manifests(
-        "integration-tests/schemas/istio-1.30.3",
         &[
             "envoy/istio/wasmplugin.yaml",
             "envoy/istio/envoyfilter.yaml",
+            "envoy/istio/secret.yaml",
         ],
+        ("      valueFrom: HOST\n", "valeuFrom"),
+        ("failStrategy: FAIL_RELOAD", "1"),
     );
-    let (ok, out) = validate(&[
-        Path::new("--values"),
-        &path("integration-tests/schemas/istio-1.30.3/gateway-chart-values.schema.json"),
-        &path("envoy/istio/gateway-values.yaml"),
-    ]);
-    assert!(ok, "{out}");
     let values = docs("envoy/istio/gateway-values.yaml").remove(0);
     assert_env_from_secret(
         &values["envVarFrom"],
@@ -660,15 +697,17 @@ fn eg_wasm() -> Value {
 }
 
 #[test]
-fn envoy_gateway_manifests_validate_against_envoy_gateway_1_9_schemas() {
+fn envoy_gateway_manifests_validate_against_the_envoy_gateway_models_schemas() {
     validate_manifests(
-        "integration-tests/schemas/envoy-gateway-v1.9.0",
         &[
             "envoy/gateway/envoyextensionpolicy.yaml",
             "envoy/gateway/clienttrafficpolicy.yaml",
             "envoy/gateway/envoypatchpolicy.yaml",
             "envoy/gateway/envoyproxy.yaml",
+            "envoy/gateway/secret.yaml",
         ],
+        ("    failOpen: false\n", "fialOpen"),
+        ("failOpen: false", "\"no\""),
     );
     let proxy = doc("envoy/gateway/envoyproxy.yaml", "EnvoyProxy");
     assert_env_from_secret(
