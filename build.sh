@@ -94,6 +94,20 @@ build() {
   log "sha256: $(sha256sum "$WASM" | cut -d' ' -f1)"
 }
 
+# A test-only build of the module that traps when a request carries
+# x-oidc-edge-test-fault (feature fault-injection), for the VM fault test
+# (integration-tests/tests/vm_fault.rs). Written to its own file; the
+# shipped module never has the feature.
+FAULT_WASM="$ROOT/target/oidc_edge_fault.wasm"
+build_fault_module() {
+  ensure_wasm_target
+  cargo build --quiet --release -p oidc-edge-module --target "$WASM_TARGET" --features fault-injection
+  cp "$RAW_WASM" "$FAULT_WASM"
+  # Put the shipped build back at the path 'build' optimises from.
+  cargo build --quiet --release -p oidc-edge-module --target "$WASM_TARGET"
+  log "test-only fault module: $FAULT_WASM"
+}
+
 # The module as an OCI image layout in target/oci, tagged with the crate's
 # version: Istio's "compat" format (https://github.com/solo-io/wasm spec),
 # which Istio, Envoy Gateway and plain registries all accept. Reproducible:
@@ -165,9 +179,10 @@ run_tests() {
   [ -n "${CHROMIUM:-}" ] || apt_install chromium
   lint
   build
+  build_fault_module
   oci_layout
   fuzz "${FUZZ_SECONDS:-20}"
-  export OIDC_EDGE_WASM="$WASM"
+  export OIDC_EDGE_WASM="$WASM" OIDC_EDGE_FAULT_WASM="$FAULT_WASM"
   log "unit tests and Envoy $ENVOY_VERSION integration tests"
   local out rc=0; out=$(mktemp)
   cargo test --workspace 2>&1 | tee "$out" || rc=$?

@@ -33,6 +33,8 @@ pub struct EnvoyConfig {
     pub env: Vec<(String, String)>,
     /// The `edge` listener's port; `None` lets the kernel choose.
     pub listen_port: Option<u16>,
+    /// The wasm module to load; `None` is the module under test ([`wasm_path`]).
+    pub module: Option<PathBuf>,
 }
 
 impl EnvoyConfig {
@@ -53,7 +55,15 @@ impl EnvoyConfig {
             // and oidc-edge refuses to trust a peer header without it.
             env: vec![(PEER_TOKEN_ENV.to_string(), PEER_TOKEN.to_string())],
             listen_port: None,
+            module: None,
         }
+    }
+
+    /// Loads this wasm module instead of the module under test (a test-only
+    /// build, say).
+    pub fn module(mut self, path: PathBuf) -> EnvoyConfig {
+        self.module = Some(path);
+        self
     }
 
     /// Listens on this port (from [`free_port`]) rather than one the kernel
@@ -212,6 +222,20 @@ pub fn wasm_path() -> PathBuf {
         .unwrap_or_else(|| panic!("no oidc_edge.wasm: run ./build.sh build (or ./build.sh test), or set OIDC_EDGE_WASM"))
 }
 
+/// The test-only module that traps on demand (see `build_fault_module` in
+/// build.sh): `OIDC_EDGE_FAULT_WASM`, or `target/oidc_edge_fault.wasm`.
+pub fn fault_wasm_path() -> PathBuf {
+    let p = std::env::var("OIDC_EDGE_FAULT_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/oidc_edge_fault.wasm"));
+    assert!(
+        p.exists(),
+        "no test-only fault module at {}: ./build.sh test builds it (build_fault_module)",
+        p.display()
+    );
+    p
+}
+
 /// The Envoy binary: `ENVOY_BIN`, or the one `./build.sh test` installs.
 pub fn envoy_bin() -> PathBuf {
     if let Ok(p) = std::env::var("ENVOY_BIN") {
@@ -255,7 +279,12 @@ impl Envoy {
         );
         let dir = std::env::temp_dir().join(format!("oidc-edge-it-{id}"));
         fs::create_dir_all(&dir).expect("temp dir");
-        let wasm = wasm_path().canonicalize().expect("wasm path");
+        let wasm = cfg
+            .module
+            .clone()
+            .unwrap_or_else(wasm_path)
+            .canonicalize()
+            .expect("wasm path");
         let cfg_path = dir.join("envoy.json");
         fs::write(
             &cfg_path,

@@ -113,6 +113,8 @@ impl HttpContext for Request {
         _num_headers: usize,
         end_of_stream: bool,
     ) -> proxy_wasm::types::Action {
+        #[cfg(feature = "fault-injection")]
+        fault_injection::trap_if_asked();
         action(
             self.exchange
                 .on_request_headers(&mut self.host, end_of_stream),
@@ -136,5 +138,23 @@ impl HttpContext for Request {
         _end_of_stream: bool,
     ) -> proxy_wasm::types::Action {
         action(self.exchange.on_response_headers(&mut self.host))
+    }
+}
+
+/// Test builds only (feature `fault-injection`): trap on demand, so a test
+/// can show what Envoy does when the module faults.
+#[cfg(feature = "fault-injection")]
+mod fault_injection {
+    use proxy_wasm::hostcalls;
+    use proxy_wasm::types::MapType;
+
+    /// The header that makes a test build trap.
+    const HEADER: &str = "x-oidc-edge-test-fault";
+
+    #[allow(clippy::panic)]
+    pub fn trap_if_asked() {
+        if let Ok(Some(_)) = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, HEADER) {
+            panic!("{HEADER}: a fault on demand (test build)");
+        }
     }
 }
