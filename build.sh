@@ -10,6 +10,9 @@
 #                      (registry/name:tag) also push it there with skopeo
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
+#   ./build.sh soak [N] [C] N requests (default 500000) of a fixed mix from C keep-alive clients
+#                      (default 4) through Envoy with the filter: every answer, counter and
+#                      memory figure checked (results: docs/reliability.md)
 #
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/
@@ -227,6 +230,14 @@ bench() {
   cargo run --quiet --release -p integration-tests --bin loadbench -- "${BENCH_SECONDS:-10}"
 }
 
+soak() {
+  ensure_envoy
+  build
+  export OIDC_EDGE_WASM="$WASM"
+  log "soak through Envoy $ENVOY_VERSION (one worker)"
+  cargo run --quiet --release -p integration-tests --bin soak -- "$@"
+}
+
 demo() {
   ensure_envoy
   apt_install openssl
@@ -243,5 +254,6 @@ case "${1:-}" in
   fuzz) fuzz "${2:-120}" ;;
   oci) oci "${2:-}" ;;
   bench) bench ;;
+  soak) shift; soak "$@" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

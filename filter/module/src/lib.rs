@@ -37,10 +37,46 @@ mod entry {
 struct Shared {
     config: Rc<Config>,
     metric_ids: Rc<[Option<u32>; Counter::ALL.len()]>,
+    memory: MemoryGauge,
 }
 
 struct Root {
     shared: Option<Shared>,
+}
+
+/// The VM's linear memory size, as the gauge `oidc_edge.vm.memory_bytes`:
+/// the one figure that shows a leak in the module (wasm memory only grows,
+/// and Envoy reports no such stat; V8 maps it outside Envoy's allocator, so
+/// `/memory` does not see it either). Recorded at load and whenever it
+/// changed when a request starts: a compare per request, a host call only
+/// on growth. With several workers each has its own VM and the gauge shows
+/// the last one that grew.
+struct MemoryGauge {
+    id: Option<u32>,
+    last: std::cell::Cell<usize>,
+}
+
+impl MemoryGauge {
+    const NAME: &'static str = "oidc_edge.vm.memory_bytes";
+
+    fn define() -> MemoryGauge {
+        let gauge = MemoryGauge {
+            id: hostcalls::define_metric(MetricType::Gauge, Self::NAME).ok(),
+            last: std::cell::Cell::new(0),
+        };
+        gauge.update();
+        gauge
+    }
+
+    fn update(&self) {
+        let bytes = core::arch::wasm32::memory_size(0).saturating_mul(65536);
+        if bytes != self.last.get() {
+            self.last.set(bytes);
+            if let Some(id) = self.id {
+                let _ = hostcalls::record_metric(id, bytes as u64);
+            }
+        }
+    }
 }
 
 impl Context for Root {}
@@ -75,12 +111,14 @@ impl RootContext for Root {
         self.shared = Some(Shared {
             config: Rc::new(config),
             metric_ids: Rc::new(metric_ids),
+            memory: MemoryGauge::define(),
         });
         true
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let shared = self.shared.as_ref()?;
+        shared.memory.update();
         Some(Box::new(Request {
             exchange: Exchange::new(shared.config.clone()),
             host: WasmHost::new(shared.metric_ids.clone()),
