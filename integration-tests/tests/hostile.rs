@@ -656,7 +656,14 @@ fn huge_slow_and_truncated_bodies_on_the_callback_and_idp_paths() {
         raw.extend(std::iter::repeat_n(b'a', len));
         let resp = one(&edge.raw(LB, &raw), "a huge callback body");
         assert_eq!(resp.status, 413, "{len}: {}", short(&resp));
+        // oidc-edge's answer, not Envoy's buffer limit.
+        assert_eq!(reason(&resp), Some("callback_body_too_large"), "{len}");
     }
+    assert_eq!(
+        edge.envoy
+            .counter("oidc_edge.login_flow.rejected.body_too_large"),
+        2
+    );
     // A POST authorization request over 64 KiB at the IdP path: refused.
     let len = 100_000;
     let mut raw = post_bytes("/oauth2/authorize", "", FORM, len);
