@@ -819,21 +819,27 @@ fn misbehave(mut conn: TcpStream) {
         "/reset-mid-body" => {
             let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\nconnection: close\r\n\r\n");
             let _ = conn.write_all(&[b'x'; 1000]);
-            thread::sleep(Duration::from_millis(50));
+            // Long enough for Envoy to have read what was sent: a reset
+            // discards what the peer has not read yet.
+            thread::sleep(Duration::from_millis(300));
             return reset(conn);
         }
         "/reset-mid-redirect" => {
             let _ = conn.write_all(
                 b"HTTP/1.1 302 Found\r\nlocation: http://app.internal:8080/x\r\ncontent-length: 100\r\nconnection: close\r\n\r\nab",
             );
-            thread::sleep(Duration::from_millis(50));
+            // Long enough for Envoy to have read what was sent: a reset
+            // discards what the peer has not read yet.
+            thread::sleep(Duration::from_millis(300));
             return reset(conn);
         }
         "/login-then-reset" => {
             let _ = conn.write_all(
                 b"HTTP/1.1 302 Found\r\nlocation: https://idp.example.com/oauth2/authorize?state=s1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback\r\ncontent-length: 100\r\nconnection: close\r\n\r\nab",
             );
-            thread::sleep(Duration::from_millis(50));
+            // Long enough for Envoy to have read what was sent: a reset
+            // discards what the peer has not read yet.
+            thread::sleep(Duration::from_millis(300));
             return reset(conn);
         }
         "/bad-location" => {
