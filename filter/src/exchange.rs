@@ -612,7 +612,10 @@ impl Exchange {
         if !status.is_some_and(|s| s.starts_with('3')) {
             return Action::Continue;
         }
-        let Some(mut location) = response_header(host, "location") else {
+        let Some(mut location) = host
+            .response_header("location")
+            .map(crate::http::uri::location_from_bytes)
+        else {
             return Action::Continue;
         };
         let node = host

@@ -393,6 +393,37 @@ fn a_callback_response_is_still_checked_like_any_other() {
     assert_eq!(host.replies[0].status, 502);
 }
 
+#[test]
+fn an_internal_location_that_is_not_ascii_is_still_moved() {
+    // Found by sending it through Envoy (integration-tests/tests/hostile.rs):
+    // one non-ASCII byte in the path, UTF-8 or not, made the Location
+    // unparseable, so an internal origin reached the browser as sent.
+    let sections = r#", "redirects": {"redirect_uris": ["https://app.example.com/callback"],
+        "internal_origins": ["http://app.internal:8080"]}"#;
+    let cfg = envoy("", sections);
+    for (path, moved) in [
+        (
+            b"/caf\xc3\xa9?q=\xe2\x82\xac".as_slice(),
+            "/caf%C3%A9?q=%E2%82%AC",
+        ),
+        (b"/\xff\xfe".as_slice(), "/%FF%FE"),
+    ] {
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", "/account", "", T0);
+        forward(&mut ex, &mut host);
+        host.respond(&[(":status", "302")], Some(NODE_A), "via_upstream");
+        let mut location = b"http://app.internal:8080".to_vec();
+        location.extend_from_slice(path);
+        host.response.push(("location".to_string(), location));
+        ex.on_response_headers(&mut host);
+        assert_eq!(
+            host.response_value("location"),
+            Some(format!("https://app.example.com{moved}").as_str())
+        );
+        assert_eq!(host.counter("oidc_edge.redirects.location_rewritten"), 1);
+    }
+}
+
 /// Enforce answers; report forwards, counts the reason and `report_only`
 /// once each.
 #[test]

@@ -33,8 +33,7 @@ pub struct EnvoyConfig {
     pub env: Vec<(String, String)>,
     /// The `edge` listener's port; `None` lets the kernel choose.
     pub listen_port: Option<u16>,
-    /// The wasm module to load instead of [`wasm_path`] (benchmarks compare
-    /// modules side by side).
+    /// The wasm module to load; `None` is the module under test ([`wasm_path`]).
     pub module: Option<PathBuf>,
 }
 
@@ -60,9 +59,10 @@ impl EnvoyConfig {
         }
     }
 
-    /// Loads this wasm module rather than the one under test.
-    pub fn module(mut self, path: &Path) -> EnvoyConfig {
-        self.module = Some(path.to_path_buf());
+    /// Loads this wasm module instead of the module under test (a test-only
+    /// build, say).
+    pub fn module(mut self, path: PathBuf) -> EnvoyConfig {
+        self.module = Some(path);
         self
     }
 
@@ -223,6 +223,20 @@ pub fn wasm_path() -> PathBuf {
         .into_iter()
         .find(|p| p.exists())
         .unwrap_or_else(|| panic!("no oidc_edge.wasm: run ./build.sh build (or ./build.sh test), or set OIDC_EDGE_WASM"))
+}
+
+/// The test-only module that traps on demand (see `build_fault_module` in
+/// build.sh): `OIDC_EDGE_FAULT_WASM`, or `target/oidc_edge_fault.wasm`.
+pub fn fault_wasm_path() -> PathBuf {
+    let p = std::env::var("OIDC_EDGE_FAULT_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/oidc_edge_fault.wasm"));
+    assert!(
+        p.exists(),
+        "no test-only fault module at {}: ./build.sh test builds it (build_fault_module)",
+        p.display()
+    );
+    p
 }
 
 /// The Envoy binary: `ENVOY_BIN`, or the one `./build.sh test` installs.

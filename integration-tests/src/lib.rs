@@ -12,6 +12,7 @@ pub mod client;
 pub mod envoy;
 pub mod node;
 pub mod oidc_bed;
+pub mod soak;
 pub mod tls;
 pub mod upstream;
 

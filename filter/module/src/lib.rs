@@ -37,10 +37,46 @@ mod entry {
 struct Shared {
     config: Rc<Config>,
     metric_ids: Rc<[Option<u32>; Counter::ALL.len()]>,
+    memory: MemoryGauge,
 }
 
 struct Root {
     shared: Option<Shared>,
+}
+
+/// The VM's linear memory size, as the gauge `oidc_edge.vm.memory_bytes`:
+/// the one figure that shows a leak in the module (wasm memory only grows,
+/// and Envoy reports no such stat; V8 maps it outside Envoy's allocator, so
+/// `/memory` does not see it either). Recorded at load and whenever it
+/// changed when a request starts: a compare per request, a host call only
+/// on growth. With several workers each has its own VM and the gauge shows
+/// the last one that grew.
+struct MemoryGauge {
+    id: Option<u32>,
+    last: std::cell::Cell<usize>,
+}
+
+impl MemoryGauge {
+    const NAME: &'static str = "oidc_edge.vm.memory_bytes";
+
+    fn define() -> MemoryGauge {
+        let gauge = MemoryGauge {
+            id: hostcalls::define_metric(MetricType::Gauge, Self::NAME).ok(),
+            last: std::cell::Cell::new(0),
+        };
+        gauge.update();
+        gauge
+    }
+
+    fn update(&self) {
+        let bytes = core::arch::wasm32::memory_size(0).saturating_mul(65536);
+        if bytes != self.last.get() {
+            self.last.set(bytes);
+            if let Some(id) = self.id {
+                let _ = hostcalls::record_metric(id, bytes as u64);
+            }
+        }
+    }
 }
 
 impl Context for Root {}
@@ -92,12 +128,14 @@ impl RootContext for Root {
         self.shared = Some(Shared {
             config: Rc::new(config),
             metric_ids: Rc::new(metric_ids),
+            memory: MemoryGauge::define(),
         });
         true
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let shared = self.shared.as_ref()?;
+        shared.memory.update();
         Some(Box::new(Request {
             exchange: Exchange::new(shared.config.clone()),
             host: WasmHost::new(shared.metric_ids.clone()),
@@ -130,6 +168,8 @@ impl HttpContext for Request {
         _num_headers: usize,
         end_of_stream: bool,
     ) -> proxy_wasm::types::Action {
+        #[cfg(feature = "fault-injection")]
+        fault_injection::trap_if_asked();
         action(
             self.exchange
                 .on_request_headers(&mut self.host, end_of_stream),
@@ -153,5 +193,23 @@ impl HttpContext for Request {
         _end_of_stream: bool,
     ) -> proxy_wasm::types::Action {
         action(self.exchange.on_response_headers(&mut self.host))
+    }
+}
+
+/// Test builds only (feature `fault-injection`): trap on demand, so a test
+/// can show what Envoy does when the module faults.
+#[cfg(feature = "fault-injection")]
+mod fault_injection {
+    use proxy_wasm::hostcalls;
+    use proxy_wasm::types::MapType;
+
+    /// The header that makes a test build trap.
+    const HEADER: &str = "x-oidc-edge-test-fault";
+
+    #[allow(clippy::panic)]
+    pub fn trap_if_asked() {
+        if let Ok(Some(_)) = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, HEADER) {
+            panic!("{HEADER}: a fault on demand (test build)");
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! where a check is scoped.
 
 use crate::http::authority::{Authority, Origin, Proto};
+use std::fmt::Write as _;
 
 /// An absolute `http`/`https` URI split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +207,29 @@ pub fn single_param(query: &str, name: &str) -> Option<String> {
     found.filter(|v| !v.is_empty())
 }
 
+/// A `Location` header's bytes as the URL a browser follows: every byte
+/// above 0x7f percent-encoded (WHATWG URL parsing encodes non-ASCII in the
+/// path, query and fragment as UTF-8 bytes), the rest untouched. Without
+/// this, a `Location` on an internal origin with one non-ASCII byte in its
+/// path (`/caf\xc3\xa9`, or bytes that are not UTF-8 at all) escaped every
+/// check that parses it, and reached the browser unrewritten.
+pub fn location_from_bytes(bytes: Vec<u8>) -> String {
+    if bytes.is_ascii() {
+        // ASCII is UTF-8: no copy.
+        return String::from_utf8(bytes).unwrap_or_default();
+    }
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    for b in bytes {
+        if b.is_ascii() {
+            out.push(char::from(b));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 /// Rounds of percent-decoding [`loose_route`] applies: a server that decodes
 /// once more than its router (`%2561` → `%61` → `a`) is caught; more rounds
 /// than this no server we know of does, and each round is a linear pass.
@@ -389,6 +413,25 @@ fn percent_decode_once(s: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_are_read_as_a_browser_follows_them() {
+        for (bytes, want) in [
+            (
+                b"https://app.example.com/a?b#c".to_vec(),
+                "https://app.example.com/a?b#c",
+            ),
+            (
+                b"http://app.internal:8080/caf\xc3\xa9".to_vec(),
+                "http://app.internal:8080/caf%C3%A9",
+            ),
+            (b"/x?\xff\xfe".to_vec(), "/x?%FF%FE"),
+            (b"".to_vec(), ""),
+        ] {
+            assert_eq!(location_from_bytes(bytes.clone()), want, "{bytes:?}");
+            assert!(AbsoluteUri::parse(want).is_some() || !want.contains("://"));
+        }
+    }
 
     #[test]
     fn parts() {

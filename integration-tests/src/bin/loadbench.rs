@@ -251,11 +251,11 @@ fn configure(v: &Variant, upstream: u16, noop: &Path) -> EnvoyConfig {
         Filter::Edge(plugin, module) => {
             cfg = cfg.plugin_config(plugin);
             if let Some(m) = module {
-                cfg = cfg.module(m);
+                cfg = cfg.module(m.clone());
             }
             cfg
         }
-        Filter::Noop => cfg.plugin_config("{}").module(noop),
+        Filter::Noop => cfg.plugin_config("{}").module(noop.to_path_buf()),
         Filter::None => cfg.edit(|doc| {
             http_filters(doc).retain(|f| f["name"] != "envoy.filters.http.wasm");
         }),
