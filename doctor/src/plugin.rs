@@ -82,11 +82,15 @@ pub fn check(f: &Node, place: &str, report: &mut Report) -> Option<Plugin> {
     let value = config.at(&["configuration", "value"]);
     let text = value.and_then(Node::str).unwrap_or("");
     let base = value.map_or(config.line, Node::content_line);
-    // The plugin JSON with its own lines, shifted to the bootstrap's.
+    // The plugin JSON with its own lines, shifted to the bootstrap's when
+    // it is a block scalar (a quoted string's lines are not the file's).
     let tree = yaml::parse(text).ok();
+    let block = value.is_some_and(Node::is_block);
     let line_of = |field: &str| -> usize {
-        tree.as_ref()
-            .map_or(base, |t| base + t.along(field).0.line.saturating_sub(1))
+        match &tree {
+            Some(t) if block => base + t.along(field).0.line.saturating_sub(1),
+            _ => base,
+        }
     };
 
     let asked = RefCell::new(Vec::<String>::new());
@@ -167,8 +171,12 @@ pub fn check(f: &Node, place: &str, report: &mut Report) -> Option<Plugin> {
         }
     }
     for w in config_parsed.warnings() {
-        // The inline-secret note has its own finding above.
-        if w.contains(".secret is inline in the configuration") {
+        // The inline secret has its own finding above; whether
+        // source_address is the true peer is checked against the
+        // connection manager's settings (source_address_spoofable).
+        if w.contains(".secret is inline in the configuration")
+            || w.contains("peer_address_from is \"source_address\"")
+        {
             continue;
         }
         report.push(Finding {

@@ -21,8 +21,9 @@ pub enum Kind {
     /// A sequence.
     Seq(Vec<Node>),
     /// A scalar as written (numbers and booleans as their text), with the
-    /// line its content starts on (the line after a `|` or `>` indicator).
-    Scalar(String, usize),
+    /// line its content starts on (the line after a `|` or `>` indicator)
+    /// and whether it is such a block scalar (its lines are the file's).
+    Scalar(String, usize, bool),
     /// `null`, `~` or an empty value.
     Null,
 }
@@ -58,8 +59,14 @@ fn convert(y: &MarkedYamlOwned, lines: &[&str], key_line: Option<usize>) -> Node
             Kind::Seq(s.iter().map(|i| convert(i, lines, None)).collect())
         }
         YamlDataOwned::Value(ScalarOwned::Null) => Kind::Null,
-        YamlDataOwned::Value(s) => Kind::Scalar(scalar_text(s), content_line(y, lines)),
-        YamlDataOwned::Representation(s, _, _) => Kind::Scalar(s.clone(), content_line(y, lines)),
+        YamlDataOwned::Value(s) => {
+            let (l, block) = content_line(y, lines, key_line);
+            Kind::Scalar(scalar_text(s), l, block)
+        }
+        YamlDataOwned::Representation(s, _, _) => {
+            let (l, block) = content_line(y, lines, key_line);
+            Kind::Scalar(s.clone(), l, block)
+        }
         YamlDataOwned::Tagged(_, inner) => return convert(inner, lines, key_line),
         YamlDataOwned::Alias(_) | YamlDataOwned::BadValue => Kind::Null,
     };
@@ -76,18 +83,31 @@ fn scalar_text(s: &ScalarOwned) -> String {
     }
 }
 
-/// The line a scalar's text starts on: a block scalar (`|`, `>`) starts on
-/// the line after its indicator.
-fn content_line(y: &MarkedYamlOwned, lines: &[&str]) -> usize {
+/// The line a scalar's text starts on, and whether it is a block scalar
+/// (`|`, `>`): its span starts at its first line of text, after the
+/// indicator that ends the key's line (or at the indicator itself).
+fn content_line(y: &MarkedYamlOwned, lines: &[&str], key_line: Option<usize>) -> (usize, bool) {
     let line = y.span.start.line().max(1);
+    let ends_with_indicator = |l: usize| {
+        lines.get(l.wrapping_sub(1)).is_some_and(|t| {
+            let t = t
+                .trim_end()
+                .trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
+            t.ends_with(": |") || t.ends_with(": >") || t.ends_with("- |") || t.ends_with("- >")
+        })
+    };
     let rest: String = lines
         .get(line - 1)
         .map(|l| l.chars().skip(y.span.start.col()).collect())
         .unwrap_or_default();
     if rest.starts_with('|') || rest.starts_with('>') {
-        line + 1
+        (line + 1, true)
+    } else if key_line.is_some_and(|k| k < line && ends_with_indicator(k))
+        || ends_with_indicator(line - 1)
+    {
+        (line, true)
     } else {
-        line
+        (line, false)
     }
 }
 
@@ -108,7 +128,7 @@ impl Node {
     /// The scalar's text.
     pub fn str(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Scalar(s, _) => Some(s),
+            Kind::Scalar(s, _, _) => Some(s),
             _ => None,
         }
     }
@@ -147,9 +167,15 @@ impl Node {
     /// The line a scalar's content starts on, else the node's line.
     pub fn content_line(&self) -> usize {
         match &self.kind {
-            Kind::Scalar(_, l) => *l,
+            Kind::Scalar(_, l, _) => *l,
             _ => self.line,
         }
+    }
+
+    /// Whether this is a block scalar (`|`, `>`), whose text lines are the
+    /// file's lines.
+    pub fn is_block(&self) -> bool {
+        matches!(self.kind, Kind::Scalar(_, _, true))
     }
 
     /// The deepest node along a plugin-configuration field path such as
