@@ -165,7 +165,7 @@ pub fn check(hcm: &Hcm<'_>, at: usize, p: &Plugin, report: &mut Report) {
                 "login_flow is on but no stateful_session filter follows oidc-edge".into(),
                 "nothing routes on the node oidc-edge writes into the session header: callbacks go \
                  wherever the load balancing points, land on nodes that never started the login, \
-                 and the app refuses them (state mismatch); oidc-edge still counts them as pinned",
+                 and the app refuses them (state mismatch)",
                 "add envoy.filters.http.stateful_session after oidc-edge, with \
                  envoy.http.stateful_session.header named like login_flow.session_header and \
                  strict: true (envoy/edge.yaml)",
@@ -262,13 +262,20 @@ pub fn check(hcm: &Hcm<'_>, at: usize, p: &Plugin, report: &mut Report) {
                 removes(Some(vh), h) || vh.items_at(&["routes"]).iter().all(|r| removes(Some(r), h))
             });
         if !everywhere {
+            let why = if p.session_header.as_deref() == Some(h) {
+                "stateful_session leaves the header on the request: the pinned node's internal \
+                 address reaches the app, and a client-sent copy does too whenever oidc-edge does not \
+                 run (a failure policy, a route without it)"
+            } else {
+                "oidc-edge removes the peer header itself, but whenever it does not run (a failure \
+                 policy, a route without it) the app receives the peer token that vouches for your \
+                 load balancer"
+            };
             push(
                 "internal_header_reaches_app",
                 rc.line,
                 format!("{h} is not in route_config.request_headers_to_remove"),
-                "the header between oidc-edge and Envoy reaches the app nodes: the pinned node's \
-                 address, or the peer token that vouches for your load balancer, is then known to \
-                 the app and anything it logs to",
+                why,
                 "route_config: { request_headers_to_remove: [x-oidc-edge-node, x-oidc-edge-peer] }",
             );
         }

@@ -530,3 +530,64 @@ fn exit_status_and_json_output() {
     assert!(v["error"].as_str().unwrap().contains("not valid YAML"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The README's example: oidc-edge added by hand to an existing Envoy.
+#[test]
+fn a_first_try_gets_every_missing_piece_named() {
+    let text = std::fs::read_to_string(root().join("doctor/tests/broken/first-try.yaml")).unwrap();
+    let report = diagnose(&text).unwrap();
+    assert_eq!(
+        report.checks(),
+        [
+            "use_remote_address_overwrites_proto",
+            "internal_header_reaches_app",
+            "internal_header_reaches_app",
+            "peer_header_not_written",
+            "stateful_session_missing",
+            "failure_policy",
+            "secret_env_not_exposed",
+        ],
+        "{}",
+        report.text("first-try.yaml")
+    );
+}
+
+/// build.sh names what is wrong with a command line and exits 2, before
+/// building or installing anything.
+#[test]
+fn build_sh_refuses_unknown_commands_and_bad_arguments() {
+    let rows: &[(&[&str], &str)] = &[
+        (&[], "no command given"),
+        (&["frobnicate"], "unknown command: frobnicate"),
+        (&["fuzz", "abc"], "fuzz takes a number of seconds"),
+        (&["fuzz", "1", "2"], "fuzz takes at most 1"),
+        (&["build", "x"], "build takes no arguments"),
+        (&["test", "--fast"], "test takes no arguments"),
+        (&["demo", "--twice"], "demo takes only --once"),
+        (&["doctor"], "doctor needs the Envoy configuration"),
+    ];
+    for (args, says) in rows {
+        let out = Command::new(root().join("build.sh"))
+            .args(*args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("build.sh: {says}")),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("./build.sh test"),
+            "{args:?} shows the usage: {err}"
+        );
+    }
+    let out = Command::new(root().join("build.sh"))
+        .arg("help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("./build.sh doctor ENVOY_CONFIG"));
+}
