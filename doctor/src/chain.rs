@@ -116,8 +116,9 @@ pub fn check(hcm: &Hcm<'_>, at: usize, p: &Plugin, report: &mut Report) {
                             "{h} is written with append_action {}",
                             action.unwrap_or("APPEND_IF_EXISTS_OR_ADD (the default)")
                         ),
-                        "a client-sent copy of the header survives beside Envoy's: the client names \
-                         its own peer address",
+                        "a client-sent copy of the header survives beside Envoy's: only the peer \
+                         token then keeps a client from naming your load balancer as its peer (and \
+                         with peer_token_env null nothing does)",
                         "append_action: OVERWRITE_IF_EXISTS_OR_ADD",
                     );
                 }

@@ -114,10 +114,12 @@ pub fn check(hcm: &Hcm<'_>, p: &Plugin, report: &mut Report) {
                     },
                     after.join(",")
                 ),
-                why: "these conditions retry a request the app has already received: a callback \
-                      redeems its one-time authorization code twice (the second redemption fails \
-                      at the IdP with invalid_grant), and a retry that leaves the pinned node lands \
-                      where the login or session does not exist"
+                why: "these conditions retry a request the app has already received. oidc-edge \
+                      turns retries off for the requests it pins (x-envoy-max-retries: 0), but not \
+                      for those it does not (report mode, or whenever the filter does not run): a \
+                      callback then redeems its one-time authorization code twice (the second \
+                      redemption fails at the IdP with invalid_grant), or lands on a node where the \
+                      login or session does not exist"
                     .into(),
                 fix: "retry_on: connect-failure (with the previous_hosts predicate), as in \
                       envoy/edge.yaml: the request never reached the refusing node"

@@ -591,3 +591,157 @@ fn build_sh_refuses_unknown_commands_and_bad_arguments() {
         .unwrap()
         .contains("./build.sh doctor ENVOY_CONFIG"));
 }
+
+/// Every check name in the doctor's sources (`check: "..."`, and the first
+/// argument of chain.rs's `push(`).
+fn checks_in_sources() -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root().join("doctor/src")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for marker in ["check: \"", "push(\n"] {
+            for (at, _) in text.match_indices(marker) {
+                let rest = text[at + marker.len()..]
+                    .trim_start()
+                    .trim_start_matches('"');
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if rest[name.len()..].starts_with('"') && !name.is_empty() {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every reason code the filter can answer with. The matches fail to
+/// compile when a variant is added, so the list cannot fall behind.
+fn reason_codes() -> Vec<&'static str> {
+    use oidc_edge::outcome::{FlowProblem, Reason, ReturnToProblem};
+    use oidc_edge::seal::sealed_cookie::CookieError;
+    fn cookie(e: CookieError) -> CookieError {
+        match e {
+            CookieError::Malformed
+            | CookieError::TooLarge
+            | CookieError::UnknownKey
+            | CookieError::BadSignature
+            | CookieError::Expired
+            | CookieError::WrongState
+            | CookieError::NotYetValid
+            | CookieError::LifetimeTooLong => e,
+        }
+    }
+    fn flow(p: FlowProblem) -> FlowProblem {
+        match p {
+            FlowProblem::NoState
+            | FlowProblem::Missing
+            | FlowProblem::Duplicate
+            | FlowProblem::Cookie(_)
+            | FlowProblem::NodeGone
+            | FlowProblem::OtherNode
+            | FlowProblem::InsecureOrigin => p,
+        }
+    }
+    fn reason(r: Reason) -> Reason {
+        match r {
+            Reason::HostNotAllowed
+            | Reason::HostMalformed
+            | Reason::Internal
+            | Reason::LoginFlow(_)
+            | Reason::CallbackBodyTooLarge
+            | Reason::RedirectUriMismatch
+            | Reason::ReturnTo(_)
+            | Reason::IdpInvalidRequest(_) => r,
+        }
+    }
+    let cookies = [
+        CookieError::Malformed,
+        CookieError::TooLarge,
+        CookieError::UnknownKey,
+        CookieError::BadSignature,
+        CookieError::Expired,
+        CookieError::WrongState,
+        CookieError::NotYetValid,
+        CookieError::LifetimeTooLong,
+    ]
+    .map(cookie);
+    let mut flows = vec![
+        FlowProblem::NoState,
+        FlowProblem::Missing,
+        FlowProblem::Duplicate,
+        FlowProblem::NodeGone,
+        FlowProblem::OtherNode,
+        FlowProblem::InsecureOrigin,
+    ];
+    flows.extend(cookies.map(FlowProblem::Cookie));
+    let mut reasons = vec![
+        Reason::HostNotAllowed,
+        Reason::HostMalformed,
+        Reason::Internal,
+        Reason::CallbackBodyTooLarge,
+        Reason::RedirectUriMismatch,
+        Reason::IdpInvalidRequest("x"),
+    ];
+    reasons.extend(flows.into_iter().map(|p| Reason::LoginFlow(flow(p))));
+    reasons.extend(ReturnToProblem::ALL.map(Reason::ReturnTo));
+    reasons.into_iter().map(|r| reason(r).code()).collect()
+}
+
+#[test]
+fn troubleshooting_lists_every_reason_code_and_every_check() {
+    let doc = std::fs::read_to_string(root().join("docs/troubleshooting.md")).unwrap();
+    let codes = reason_codes();
+    assert_eq!(codes.len(), 24, "{codes:?}");
+    for code in codes {
+        assert!(
+            doc.contains(&format!("| `{code}` |")),
+            "docs/troubleshooting.md has no row for {code}"
+        );
+    }
+    let checks = checks_in_sources();
+    assert!(checks.len() >= 30, "{checks:?}");
+    let tested: Vec<&str> = cases().iter().map(|c| c.check).collect();
+    for check in &checks {
+        assert!(
+            doc.contains(&format!("| `{check}` |")),
+            "docs/troubleshooting.md has no row for the check {check}"
+        );
+        assert!(
+            tested.contains(&check.as_str()),
+            "no broken configuration yields {check}"
+        );
+    }
+    // Every test the document cites exists.
+    let mut cited = 0;
+    for (at, _) in doc.match_indices("::") {
+        let file: String = doc[..at]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect();
+        let test: String = doc[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        // Citations are written `file::test`.
+        if test.is_empty() || !doc[..at - file.len()].ends_with('`') {
+            continue;
+        }
+        let src =
+            std::fs::read_to_string(root().join(format!("integration-tests/tests/{file}.rs")))
+                .unwrap_or_else(|_| panic!("{file}::{test}: no integration-tests/tests/{file}.rs"));
+        assert!(
+            src.contains(&format!("fn {test}()")),
+            "{file}::{test} does not exist"
+        );
+        cited += 1;
+    }
+    assert!(cited >= 20, "only {cited} citations read");
+}

@@ -317,3 +317,18 @@ fn the_default_retry_circuit_breaker_turns_a_dead_node_into_503s() {
         "requests did go to the dead node and were retried"
     );
 }
+
+/// Backs `router_not_last`: Envoy refuses the configuration.
+#[test]
+fn envoy_refuses_a_chain_whose_router_is_not_last() {
+    let app = Upstream::start("app-1");
+    let err = Envoy::try_start(
+        &EnvoyConfig::reference()
+            .plugin_config(FORWARDED)
+            .upstreams(&[app.addr])
+            .edit(|doc| move_before_wasm(doc, "envoy.filters.http.router")),
+    )
+    .err()
+    .expect("Envoy refuses it");
+    assert!(err.contains("must be the last filter"), "{err}");
+}
