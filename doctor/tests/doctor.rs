@@ -745,3 +745,15 @@ fn troubleshooting_lists_every_reason_code_and_every_check() {
     }
     assert!(cited >= 20, "only {cited} citations read");
 }
+
+#[test]
+fn the_readme_shows_the_doctors_real_output_on_the_first_try() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let file = "doctor/tests/broken/first-try.yaml";
+    let report = diagnose(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap();
+    let shown = format!("$ ./build.sh doctor {file}\n{}```", report.text(file));
+    assert!(
+        readme.contains(&shown),
+        "update the README's example to:\n{shown}"
+    );
+}
