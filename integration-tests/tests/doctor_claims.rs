@@ -252,7 +252,7 @@ fn at_once(port: u16, n: usize, ms: u64) -> Vec<u16> {
 }
 
 /// Backs `default_retry_circuit_breaker`: one node of two refuses
-/// connections, the other is busy (each answer takes a second). Every
+/// connections, the other is busy (each answer takes two seconds). Every
 /// request routed to the dead node is retried on the live one, and with
 /// Envoy's default retry circuit breaker (3 retries at once) the rest are
 /// answered 503 at once; with edge.yaml's `max_retries` every request is
@@ -292,7 +292,7 @@ fn the_default_retry_circuit_breaker_turns_a_dead_node_into_503s() {
             .expect("cluster")
             .remove("circuit_breakers");
     }));
-    let statuses = at_once(defaults.port, 24, 1000);
+    let statuses = at_once(defaults.port, 32, 2000);
     let refused = statuses.iter().filter(|s| **s == 503).count();
     assert!(
         refused >= 1 && cluster_stat(&defaults, "upstream_rq_retry_overflow") >= 1,
@@ -306,7 +306,7 @@ fn the_default_retry_circuit_breaker_turns_a_dead_node_into_503s() {
     drop(defaults);
 
     let sized = Envoy::start(&base());
-    let statuses = at_once(sized.port, 24, 1000);
+    let statuses = at_once(sized.port, 32, 2000);
     assert!(
         statuses.iter().all(|s| *s == 200),
         "edge.yaml's breaker serves every request: {statuses:?}"
@@ -331,4 +331,72 @@ fn envoy_refuses_a_chain_whose_router_is_not_last() {
     .err()
     .expect("Envoy refuses it");
     assert!(err.contains("must be the last filter"), "{err}");
+}
+
+/// Backs `stateful_session_cookie`: Envoy's cookie-based session state is
+/// the upstream address in base64'd protobuf, unsigned. The browser reads
+/// the internal address, and an edited cookie picks any node.
+#[test]
+fn envoys_session_cookie_shows_the_node_and_a_forged_one_picks_any() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let nodes: Vec<Upstream> = ["node-a", "node-b", "node-c"]
+        .iter()
+        .map(|n| Upstream::start(n))
+        .collect();
+    let envoy = Envoy::start(
+        &EnvoyConfig::reference()
+            .plugin_config("{}")
+            .upstreams(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>())
+            .edit(|doc| {
+                let f = http_filters(doc)
+                    .iter_mut()
+                    .find(|f| f["name"] == "envoy.filters.http.stateful_session")
+                    .expect("stateful_session");
+                f["typed_config"]["session_state"] = serde_json::json!({
+                    "name": "envoy.http.stateful_session.cookie",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState",
+                        "cookie": {"name": "route", "path": "/", "ttl": "3600s"}
+                    }
+                });
+            }),
+    );
+    let first = Request::get("app.example.com", "/").send(envoy.port);
+    let served_by = Echo::parse(&first.body).node;
+    let set = first
+        .all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("route="))
+        .expect("Envoy sets its session cookie");
+    let value = set["route=".len()..]
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"');
+    let raw = STANDARD.decode(value).expect("base64");
+    let node = nodes.iter().find(|n| n.name == served_by).expect("node");
+    let addr = node.addr.to_string();
+    assert!(
+        raw.windows(addr.len()).any(|w| w == addr.as_bytes()),
+        "the cookie holds the internal address {addr} in clear: {raw:?}"
+    );
+    // Field 1 (the address) is first: rewrite it to another node's.
+    let other = nodes.iter().find(|n| n.name != served_by).expect("other");
+    let new_addr = other.addr.to_string();
+    assert_eq!((raw[0], raw[1] as usize), (0x0a, addr.len()), "{raw:?}");
+    let mut forged = vec![0x0a, new_addr.len() as u8];
+    forged.extend_from_slice(new_addr.as_bytes());
+    forged.extend_from_slice(&raw[2 + addr.len()..]);
+    let forged = STANDARD.encode(forged);
+    for _ in 0..4 {
+        let resp = Request::get("app.example.com", "/")
+            .header("Cookie", &format!("route=\"{forged}\""))
+            .send(envoy.port);
+        assert_eq!(
+            Echo::parse(&resp.body).node,
+            other.name,
+            "the forged cookie chose the node"
+        );
+    }
 }
