@@ -10,7 +10,7 @@
 #                      (registry/name:tag) also push it there with skopeo
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
-#   ./build.sh doctor ENVOY_CONFIG [--json]
+#   ./build.sh doctor ENVOY_CONFIG [--json] [--ecds FILE]
 #                      check an Envoy bootstrap (YAML or JSON) for the settings that break logins
 #                      behind a load balancer; exit 0 clean, 1 problems, 2 unreadable
 #                      (the same as target/release/oidc-edge-doctor, see README)

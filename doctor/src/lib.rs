@@ -20,6 +20,12 @@ use yaml::Node;
 /// Checks a bootstrap given as YAML or JSON text. `Err` when it cannot be
 /// read as an Envoy bootstrap at all (exit code 2).
 pub fn diagnose(text: &str) -> Result<Report, String> {
+    diagnose_with(text, &|_| None)
+}
+
+/// Like [`diagnose`], reading the files the bootstrap names (an ECDS
+/// resource holding the oidc-edge filter) through `read`.
+pub fn diagnose_with(text: &str, read: &dyn Fn(&str) -> Option<String>) -> Result<Report, String> {
     let doc = yaml::parse(text).map_err(|e| format!("not valid YAML or JSON: {e}"))?;
     if !matches!(doc.kind, yaml::Kind::Map(_)) {
         return Err("not an Envoy bootstrap: the top level is not a mapping".to_string());
@@ -28,6 +34,12 @@ pub fn diagnose(text: &str) -> Result<Report, String> {
         return Err(format!(
             "not an Envoy bootstrap but a Kubernetes manifest (kind: {kind}); give the Envoy configuration itself"
         ));
+    }
+    if doc.get("static_resources").is_none() && doc.get("dynamic_resources").is_none() {
+        return Err(
+            "not an Envoy bootstrap: it has neither static_resources nor dynamic_resources"
+                .to_string(),
+        );
     }
     let mut report = Report::default();
     let clusters = doc.items_at(&["static_resources", "clusters"]);
@@ -59,6 +71,7 @@ pub fn diagnose(text: &str) -> Result<Report, String> {
                     place: &place,
                     tls: fc.get("transport_socket").is_some(),
                     clusters,
+                    read,
                 };
                 wasm_found |= listener::check(&hcm_ctx, &mut report);
             }

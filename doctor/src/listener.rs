@@ -16,6 +16,8 @@ pub struct Hcm<'a> {
     pub tls: bool,
     /// The bootstrap's static clusters.
     pub clusters: &'a [Node],
+    /// Reads a file the bootstrap names (an ECDS resource), if it can.
+    pub read: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// One route of the inline route configuration.
@@ -54,13 +56,20 @@ impl Hcm<'_> {
 pub fn check(hcm: &Hcm<'_>, report: &mut Report) -> bool {
     let filters = hcm.node.items_at(&["http_filters"]);
     chain::check_cookie_sessions(hcm, report);
-    let Some(at) = filters.iter().position(plugin::is_oidc_edge) else {
+    let Some(at) = filters
+        .iter()
+        .position(|f| plugin::is_oidc_edge(f) || plugin::ecds_path(f).is_some())
+    else {
         return false;
     };
-    let Some(p) = filters
-        .get(at)
-        .and_then(|f| plugin::check(f, hcm.place, report))
-    else {
+    let Some(f) = filters.get(at) else {
+        return false;
+    };
+    let p = match plugin::ecds_path(f) {
+        None => plugin::check(f, hcm.place, report),
+        Some(path) => check_ecds(hcm, f, path, report),
+    };
+    let Some(p) = p else {
         return true;
     };
     chain::check(hcm, at, &p, report);
@@ -68,6 +77,31 @@ pub fn check(hcm: &Hcm<'_>, report: &mut Report) -> bool {
     check_streams(hcm, report);
     retries::check(hcm, &p, report);
     true
+}
+
+/// An oidc-edge filter delivered through ECDS: its configuration is in the
+/// resource file, read through `hcm.read`; its findings point at the filter
+/// in the bootstrap and name the line in that file.
+fn check_ecds(hcm: &Hcm<'_>, f: &Node, path: &str, report: &mut Report) -> Option<Plugin> {
+    let name = f.str_at(&["name"]).unwrap_or("oidc-edge");
+    let doc = (hcm.read)(path).and_then(|t| crate::yaml::parse(&t).ok());
+    let Some(resource) = doc.as_ref().and_then(|d| plugin::ecds_resource(d, name)) else {
+        report.notes.push(format!(
+            "{}: the oidc-edge configuration comes through ECDS from {path:?}, which could not be read: \
+             the filters around it were checked against envoy/edge.yaml's header names (give the file \
+             with --ecds FILE)",
+            hcm.place
+        ));
+        return Some(Plugin::reference_defaults());
+    };
+    let mut own = Report::default();
+    let p = plugin::check(resource, hcm.place, &mut own);
+    for mut finding in own.findings {
+        finding.place = format!("{} (ECDS {path}:{})", finding.place, finding.line);
+        finding.line = f.line;
+        report.push(finding);
+    }
+    p
 }
 
 fn check_forwarded(hcm: &Hcm<'_>, p: &Plugin, report: &mut Report) {

@@ -6,14 +6,25 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: oidc-edge-doctor [--json] ENVOY_CONFIG (YAML or JSON)";
+const USAGE: &str = "usage: oidc-edge-doctor [--json] [--ecds FILE] ENVOY_CONFIG (YAML or JSON)\n  \
+    --ecds FILE  the ECDS resource file holding the oidc-edge filter, when the bootstrap names a path \
+    that is not readable here";
 
 fn main() -> ExitCode {
     let mut json = false;
     let mut file = None;
-    for a in std::env::args().skip(1) {
+    let mut ecds: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
         match a.as_str() {
             "--json" => json = true,
+            "--ecds" => match args.next() {
+                Some(f) => ecds = Some(f),
+                None => {
+                    eprintln!("oidc-edge-doctor: --ecds needs a file\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}\nexit status: 0 no problems, 1 problems found, 2 unreadable");
                 return ExitCode::SUCCESS;
@@ -41,7 +52,26 @@ fn main() -> ExitCode {
     };
     let result = text
         .map_err(|e| format!("cannot read it: {e}"))
-        .and_then(|t| oidc_edge_doctor::diagnose(&t));
+        .and_then(|t| {
+            // An ECDS path: the one given, else as written, else beside
+            // the bootstrap.
+            let dir = std::path::Path::new(&file)
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default();
+            let read = |path: &str| -> Option<String> {
+                let candidates = [
+                    ecds.clone().map(std::path::PathBuf::from),
+                    Some(std::path::PathBuf::from(path)),
+                    std::path::Path::new(path).file_name().map(|n| dir.join(n)),
+                ];
+                candidates
+                    .into_iter()
+                    .flatten()
+                    .find_map(|p| std::fs::read_to_string(p).ok())
+            };
+            oidc_edge_doctor::diagnose_with(&t, &read)
+        });
     match result {
         Err(e) => {
             if json {

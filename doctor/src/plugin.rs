@@ -61,6 +61,49 @@ pub fn is_oidc_edge(f: &Node) -> bool {
         .any(|n| n.contains("oidc-edge") || n.contains("oidc_edge"))
 }
 
+/// Where an oidc-edge filter delivered through ECDS (`config_discovery`
+/// with the wasm type) reads its configuration from, if it is one.
+pub fn ecds_path(f: &Node) -> Option<&str> {
+    let d = f.get("config_discovery")?;
+    let wasm = d
+        .items_at(&["type_urls"])
+        .iter()
+        .filter_map(Node::str)
+        .any(|t| t.ends_with(".Wasm"));
+    let named = f
+        .str_at(&["name"])
+        .is_some_and(|n| n.contains("oidc-edge") || n.contains("oidc_edge"));
+    if !(wasm && named) {
+        return None;
+    }
+    d.str_at(&["config_source", "path_config_source", "path"])
+        .or(d.str_at(&["config_source", "path"]))
+        .or(Some(""))
+}
+
+/// The resource named `name` (else the first) of an ECDS discovery
+/// response: a `TypedExtensionConfig` whose `typed_config` is the filter's.
+pub fn ecds_resource<'a>(doc: &'a Node, name: &str) -> Option<&'a Node> {
+    let rs = doc.items_at(&["resources"]);
+    rs.iter()
+        .find(|r| r.str_at(&["name"]) == Some(name))
+        .or(rs.first())
+}
+
+impl Plugin {
+    /// What the chain is checked against when the configuration cannot be
+    /// read: envoy/edge.yaml's header names, forwarded and login_flow on.
+    pub fn reference_defaults() -> Plugin {
+        Plugin {
+            peer_header: Some(oidc_edge::forwarded::config::DEFAULT_PEER_HEADER.into()),
+            peer_token_env: Some(oidc_edge::forwarded::config::DEFAULT_PEER_TOKEN_ENV.into()),
+            forwarded: true,
+            session_header: Some(oidc_edge::login_flow::config::DEFAULT_SESSION_HEADER.into()),
+            ..Plugin::default()
+        }
+    }
+}
+
 /// Checks one oidc-edge filter; `None` when its configuration does not
 /// parse (the chain checks then have nothing to agree with).
 pub fn check(f: &Node, place: &str, report: &mut Report) -> Option<Plugin> {

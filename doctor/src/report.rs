@@ -25,6 +25,8 @@ pub struct Finding {
 pub struct Report {
     /// The problems, by line.
     pub findings: Vec<Finding>,
+    /// What could not be checked, and why (no effect on the exit status).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -54,6 +56,9 @@ impl Report {
                 f.line, f.place, f.problem, f.check, f.why, f.fix
             ));
         }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
         match self.findings.len() {
             0 => out.push_str(&format!("{file}: no problems found\n")),
             1 => out.push_str(&format!("{file}: 1 problem\n")),
@@ -78,6 +83,6 @@ impl Report {
                 })
             })
             .collect();
-        json!({ "file": file, "problems": problems }).to_string()
+        json!({ "file": file, "problems": problems, "notes": self.notes }).to_string()
     }
 }

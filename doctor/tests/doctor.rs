@@ -511,12 +511,14 @@ fn exit_status_and_json_output() {
         );
     }
 
+    std::fs::write(dir.join("rules.yml"), "groups: []\n").unwrap();
     let garbage = dir.join("garbage.yaml");
     std::fs::write(&garbage, "static_resources: [unclosed\n").unwrap();
     for args in [
         vec![garbage.to_str().unwrap()],
         vec![dir.join("missing.yaml").to_str().unwrap()],
         vec![root().join("envoy/istio-wasmplugin.yaml").to_str().unwrap()],
+        vec![dir.join("rules.yml").to_str().unwrap()],
         vec![],
         vec!["--bogus", edge_path.to_str().unwrap()],
     ] {
@@ -755,5 +757,82 @@ fn the_readme_shows_the_doctors_real_output_on_the_first_try() {
     assert!(
         readme.contains(&shown),
         "update the README's example to:\n{shown}"
+    );
+}
+
+/// edge.yaml with its oidc-edge filter delivered through ECDS, and the
+/// resource file (JSON) that holds it.
+fn ecds_edge() -> (String, String) {
+    let e = edge();
+    let doc = oidc_edge_doctor::yaml::parse(&e).unwrap();
+    let filters = doc.at(&["static_resources", "listeners"]).unwrap().items()[0]
+        .items_at(&["filter_chains"])[0]
+        .items_at(&["filters"])[0]
+        .items_at(&["typed_config", "http_filters"])
+        .to_vec();
+    let wasm = filters
+        .iter()
+        .find(|f| f.str_at(&["name"]) == Some("envoy.filters.http.wasm"))
+        .unwrap();
+    let resource = serde_json::json!({"resources": [{
+        "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+        "name": "oidc-edge",
+        "typed_config": to_json(wasm.get("typed_config").unwrap()),
+    }]});
+    let bootstrap = replace(
+        &e,
+        block(&e, "- name: envoy.filters.http.wasm", STATEFUL),
+        "          - name: oidc-edge\n            config_discovery:\n              config_source:\n                \
+         path_config_source: { path: /etc/envoy/oidc-edge.json }\n              type_urls:\n              \
+         - type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n",
+    );
+    (bootstrap, serde_json::to_string_pretty(&resource).unwrap())
+}
+
+#[test]
+fn a_filter_through_ecds_is_checked_from_its_resource_file() {
+    let (bootstrap, resource) = ecds_edge();
+    let read = |r: String| move |p: &str| (p == "/etc/envoy/oidc-edge.json").then(|| r.clone());
+    let report = oidc_edge_doctor::diagnose_with(&bootstrap, &read(resource.clone())).unwrap();
+    assert!(
+        report.findings.is_empty() && report.notes.is_empty(),
+        "{}",
+        report.text("x")
+    );
+    // Unreadable: checked against the reference header names, and said so.
+    let report = diagnose(&bootstrap).unwrap();
+    assert!(report.findings.is_empty(), "{}", report.text("x"));
+    assert_eq!(report.notes.len(), 1);
+    assert!(report.notes[0].contains("--ecds"), "{:?}", report.notes);
+    // The resource's plugin configuration is the one checked.
+    let broken = replace(&resource, "\\\"callback_paths\\\"", "\\\"callback_path\\\"");
+    let report = oidc_edge_doctor::diagnose_with(&bootstrap, &read(broken)).unwrap();
+    assert_eq!(
+        report.checks(),
+        ["plugin_config_invalid"],
+        "{}",
+        report.text("x")
+    );
+    let f = &report.findings[0];
+    assert_eq!(f.line, line_of(&bootstrap, "- name: oidc-edge"));
+    assert!(
+        f.place.contains("(ECDS /etc/envoy/oidc-edge.json:"),
+        "{}",
+        f.place
+    );
+    let misnamed = replace(
+        &resource,
+        "\\\"callback_paths\\\": [\\\"/callback\\\"],",
+        "\\\"callback_paths\\\": [\\\"/callback\\\"], \\\"session_header\\\": \\\"x-other\\\",",
+    );
+    let report = oidc_edge_doctor::diagnose_with(&bootstrap, &read(misnamed)).unwrap();
+    assert_eq!(
+        report.checks(),
+        [
+            "internal_header_reaches_app",
+            "stateful_session_header_mismatch"
+        ],
+        "{}",
+        report.text("x")
     );
 }
