@@ -29,7 +29,8 @@ pub struct Plugin {
     pub peer_from_source_address: bool,
     /// `forwarded` is on.
     pub forwarded: bool,
-    /// `forwarded.external_origin` is set (nothing is read from headers).
+    /// The external scheme comes from the configuration, never from
+    /// `X-Forwarded-Proto` (`external_origin`, or TCP load balancers only).
     pub external_origin: bool,
     /// `login_flow` is on: stateful_session must read this header.
     pub session_header: Option<String>,
@@ -258,8 +259,19 @@ pub fn check(f: &Node, place: &str, report: &mut Report) -> Option<Plugin> {
     let mut p = Plugin::default();
     if let Some(fw) = &config_parsed.forwarded {
         p.forwarded = true;
-        p.external_origin = fw.external_origin.is_some();
-        let trusts = !fw.trusted_cidrs.is_empty() || fw.trusted_hops > 0;
+        // The scheme comes from the configuration, not X-Forwarded-Proto:
+        // a fixed external origin (or one per host), or only TCP load
+        // balancers with their configured scheme.
+        let raw = |k: &str| json.and_then(|t| t.at(&["forwarded", k]));
+        let http_lbs = raw("trusted_cidrs").is_some_and(|c| !c.items().is_empty())
+            || raw("trusted_hops").and_then(Node::str).is_some_and(|h| h != "0");
+        p.external_origin = fw.external_origin.is_some()
+            || raw("external_origins").is_some()
+            || (raw("tcp_load_balancers").is_some() && !http_lbs);
+        // A peer token is required exactly when some peer is trusted (the
+        // parser decides, whatever section names the trusted peers).
+        let trusts =
+            fw.peer_token.is_some() || !fw.trusted_cidrs.is_empty() || fw.trusted_hops > 0;
         match &fw.peer {
             PeerSource::Header(h) if trusts => {
                 p.peer_header = Some(h.clone());
