@@ -264,14 +264,15 @@ pub fn check(f: &Node, place: &str, report: &mut Report) -> Option<Plugin> {
         // balancers with their configured scheme.
         let raw = |k: &str| json.and_then(|t| t.at(&["forwarded", k]));
         let http_lbs = raw("trusted_cidrs").is_some_and(|c| !c.items().is_empty())
-            || raw("trusted_hops").and_then(Node::str).is_some_and(|h| h != "0");
+            || raw("trusted_hops")
+                .and_then(Node::str)
+                .is_some_and(|h| h != "0");
         p.external_origin = fw.external_origin.is_some()
             || raw("external_origins").is_some()
             || (raw("tcp_load_balancers").is_some() && !http_lbs);
         // A peer token is required exactly when some peer is trusted (the
         // parser decides, whatever section names the trusted peers).
-        let trusts =
-            fw.peer_token.is_some() || !fw.trusted_cidrs.is_empty() || fw.trusted_hops > 0;
+        let trusts = fw.peer_token.is_some() || !fw.trusted_cidrs.is_empty() || fw.trusted_hops > 0;
         match &fw.peer {
             PeerSource::Header(h) if trusts => {
                 p.peer_header = Some(h.clone());
