@@ -38,10 +38,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("host", &["http", "metrics"]),
+    ("diagnostics", &["metrics"]),
     (
         "exchange",
         &[
             "config",
+            "diagnostics",
             "forwarded",
             "host",
             "http",

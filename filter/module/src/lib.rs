@@ -10,6 +10,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod header_map_call;
+mod property_call;
 mod wasm_host;
 
 use oidc_edge::config::Config;
@@ -136,5 +137,12 @@ impl HttpContext for Request {
         _end_of_stream: bool,
     ) -> proxy_wasm::types::Action {
         action(self.exchange.on_response_headers(&mut self.host))
+    }
+
+    fn on_log(&mut self) {
+        // Envoy 1.40 runs this before the HTTP connection manager's access
+        // logs, so the decisions stored here are the ones they print.
+        let touched = self.host.touched();
+        self.exchange.on_log(&mut self.host, touched);
     }
 }
