@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "forwarded",
             "idp",
             "login_flow",
+            "outcome",
             "redirects",
         ],
     ),

@@ -69,6 +69,7 @@ impl RootContext for Root {
         for w in config.warnings() {
             host.log(LogLevel::Warn, &w);
         }
+        host.log(LogLevel::Info, &loaded_line(&config));
         let mut metric_ids = [None; Counter::ALL.len()];
         for (slot, c) in metric_ids.iter_mut().zip(Counter::ALL) {
             *slot = hostcalls::define_metric(MetricType::Counter, c.name()).ok();
@@ -91,6 +92,15 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+/// The one line logged when a configuration loads: a good load is not
+/// silent, and says which sections are on.
+fn loaded_line(config: &Config) -> String {
+    format!(
+        "oidc-edge: configuration loaded; sections on: {}",
+        config.sections_on()
+    )
 }
 
 /// One request: its exchange and the host it talks through.
