@@ -163,6 +163,8 @@ run_tests() {
   # real-browser tests log in with headless Chromium.
   apt_install skopeo docker-registry
   [ -n "${CHROMIUM:-}" ] || apt_install chromium
+  # A real Prometheus scrapes Envoy in a test; promtool tests the rules.
+  apt_install prometheus
   lint
   build
   oci_layout
