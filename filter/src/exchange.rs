@@ -719,9 +719,9 @@ impl Exchange {
                         LogLevel::Warn,
                         &format!(
                             "redirect_uri_mode fix: the app redirected to the IdP with redirect_uri={sent:?}; \
-                             sent the registered {registered:?} instead (request {}). {}{}",
-                            self.request_id(),
+                             sent the registered {registered:?} instead. {} (request {}){}",
                             redirects::FIX_CAVEAT,
+                            self.request_id(),
                             self.peer_problem.map(|p| format!(" Cause: {p}.")).unwrap_or_default()
                         ),
                     );
@@ -731,16 +731,16 @@ impl Exchange {
                 RedirectUriVerdict::Mismatch { sent, why } => {
                     let line = match self.peer_problem {
                         Some(cause) => format!(
-                            "the app redirected to the IdP with redirect_uri={sent:?} (request {}): {why}; \
-                             registered: {:?}. Cause: {cause}",
-                            self.request_id(),
-                            rc.registered()
+                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; \
+                             registered: {:?} (request {}). Cause: {cause}",
+                            rc.registered(),
+                            self.request_id()
                         ),
                         None => format!(
-                            "the app redirected to the IdP with redirect_uri={sent:?} (request {}): {why}; \
-                             registered: {:?}",
-                            self.request_id(),
-                            rc.registered()
+                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; \
+                             registered: {:?} (request {})",
+                            rc.registered(),
+                            self.request_id()
                         ),
                     };
                     host.log(LogLevel::Warn, &line);
