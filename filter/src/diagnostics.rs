@@ -55,23 +55,50 @@ pub fn access_log_value(touched: CounterSet, reason: Option<&str>) -> Option<Str
 /// tracing systems' ids up to 64.
 const MAX_REQUEST_ID: usize = 64;
 
-/// The request id (`x-request-id`) as a log line may carry it. Envoy keeps
-/// a client's `x-request-id` whenever it treats the request as internal
-/// (as with `use_remote_address: false`), so the value is a client's to
-/// choose: only a short token of `[A-Za-z0-9._:-]` is repeated, anything
-/// else is logged as `invalid`, so no one can write into the log through it.
-pub fn request_id(raw: &str) -> Box<str> {
-    let ok = !raw.is_empty()
-        && raw.len() <= MAX_REQUEST_ID
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok {
-        raw.into()
-    } else if raw.is_empty() {
-        "none".into()
-    } else {
-        "invalid".into()
+/// The request id (`x-request-id`) as a log line may carry it, kept inline
+/// (no allocation per request). Envoy keeps a client's `x-request-id`
+/// whenever it treats the request as internal (as with
+/// `use_remote_address: false`), so the value is a client's to choose: only
+/// a short token of `[A-Za-z0-9._:-]` is repeated, anything else is logged
+/// as `invalid`, so no one can write into the log through it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId {
+    bytes: [u8; MAX_REQUEST_ID],
+    len: u8,
+}
+
+impl RequestId {
+    /// The id from the header's raw value.
+    pub fn new(raw: &str) -> RequestId {
+        let ok = !raw.is_empty()
+            && raw.len() <= MAX_REQUEST_ID
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        let shown = if ok {
+            raw
+        } else if raw.is_empty() {
+            "none"
+        } else {
+            "invalid"
+        };
+        let mut bytes = [0; MAX_REQUEST_ID];
+        let len = shown.len().min(MAX_REQUEST_ID);
+        for (dst, src) in bytes.iter_mut().zip(shown.bytes()) {
+            *dst = src;
+        }
+        RequestId {
+            bytes,
+            len: u8::try_from(len).unwrap_or(0),
+        }
+    }
+
+    /// The id as logged.
+    pub fn as_str(&self) -> &str {
+        self.bytes
+            .get(..usize::from(self.len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("invalid")
     }
 }
 
@@ -201,8 +228,10 @@ mod tests {
     #[test]
     fn a_request_id_cannot_write_into_the_log() {
         let uuid = "4004b4d8-43d1-4c7f-af01-b5488dddc0f3";
-        assert_eq!(&*request_id(uuid), uuid);
-        assert_eq!(&*request_id(""), "none");
+        assert_eq!(RequestId::new(uuid).as_str(), uuid);
+        assert_eq!(RequestId::new("").as_str(), "none");
+        let longest = "a".repeat(64);
+        assert_eq!(RequestId::new(&longest).as_str(), longest);
         for hostile in [
             "a\nfake log line",
             "x y",
@@ -210,7 +239,7 @@ mod tests {
             "id\"quote",
             &"a".repeat(65),
         ] {
-            assert_eq!(&*request_id(hostile), "invalid", "{hostile:?}");
+            assert_eq!(RequestId::new(hostile).as_str(), "invalid", "{hostile:?}");
         }
     }
 

@@ -12,7 +12,7 @@
 //! `report_only` counter) and logged, and the request goes on.
 
 use crate::config::Config;
-use crate::diagnostics::{self, Routed};
+use crate::diagnostics::{self, RequestId, Routed};
 use crate::forwarded::{self, Connection, Headers};
 use crate::host::{Action, Host, LogLevel, Property};
 use crate::http::authority::Origin;
@@ -76,8 +76,8 @@ pub struct Exchange {
     answered: bool,
     /// The node the session cookie pinned the request to.
     session_node: Option<String>,
-    /// The request id as log lines name the request ([`diagnostics::request_id`]).
-    request_id: Option<Box<str>>,
+    /// The request id as log lines name the request.
+    request_id: Option<RequestId>,
     /// Why the forwarding headers were not believed, when Envoy's wiring
     /// is the cause ([`diagnostics::peer_problem`]).
     peer_problem: Option<&'static str>,
@@ -337,10 +337,7 @@ impl Exchange {
         let Some(headers) = header_map::decode(&buf) else {
             return self.internal_error(host);
         };
-        self.request_id = Some(diagnostics::request_id(request_value(
-            &headers,
-            "x-request-id",
-        )));
+        self.request_id = Some(RequestId::new(request_value(&headers, "x-request-id")));
         let mut ops = Vec::new();
         if let Some(cfg) = &config.forwarded {
             let decision = forwarded::decide(cfg, &headers, &mut HostConnection(host));
@@ -623,7 +620,7 @@ impl Exchange {
 
     /// The request id for log lines.
     fn request_id(&self) -> &str {
-        self.request_id.as_deref().unwrap_or("none")
+        self.request_id.as_ref().map_or("none", RequestId::as_str)
     }
 
     /// Counts a pinned request as pinned only if its node answered (read
