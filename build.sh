@@ -323,6 +323,8 @@ run_tests() {
   apt_install skopeo docker-registry
   ensure_manifest_check
   [ -n "${CHROMIUM:-}" ] || apt_install chromium
+  # A real Prometheus scrapes Envoy in a test; promtool tests the rules.
+  apt_install prometheus
   lint
   build
   build_fault_module

@@ -12,6 +12,7 @@
 //! `report_only` counter) and logged, and the request goes on.
 
 use crate::config::Config;
+use crate::diagnostics::{self, RequestId, Routed};
 use crate::forwarded::{self, Connection, Headers};
 use crate::host::{Action, Host, LogLevel, Property};
 use crate::http::authority::Origin;
@@ -73,6 +74,15 @@ pub struct Exchange {
     now: u64,
     /// A local answer was sent: nothing more to do.
     answered: bool,
+    /// The node the session cookie pinned the request to.
+    session_node: Option<String>,
+    /// The request id as log lines name the request.
+    request_id: Option<RequestId>,
+    /// Why the forwarding headers were not believed, when Envoy's wiring
+    /// is the cause ([`diagnostics::peer_problem`]).
+    peer_problem: Option<&'static str>,
+    /// The reason code of a refusal (enforce) or would-be refusal (report).
+    reason: Option<&'static str>,
 }
 
 /// What a form-post callback carries from its headers to its body.
@@ -167,6 +177,10 @@ impl Exchange {
             origin: String::new(),
             now: 0,
             answered: false,
+            session_node: None,
+            request_id: None,
+            peer_problem: None,
+            reason: None,
         }
     }
 
@@ -178,9 +192,15 @@ impl Exchange {
 
     /// Sends the local answer for `reason`, clearing `clear` if given.
     fn answer<H: Host>(&mut self, host: &mut H, reason: Reason, clear: Option<String>) -> Action {
+        self.reason = Some(reason.code());
         host.log(
             LogLevel::Debug,
-            &format!("answered {}: {}", reason.status(), reason.code()),
+            &format!(
+                "answered {}: {} (request {})",
+                reason.status(),
+                reason.code(),
+                self.request_id()
+            ),
         );
         let clear = match (clear, &self.config.login_flow) {
             (Some(name), Some(lf)) => Some(cookie::clear_cookie(&name, lf.secure)),
@@ -217,12 +237,14 @@ impl Exchange {
             return Some(self.answer(host, reason, clear));
         }
         host.increment(feature.report_counter());
+        self.reason = Some(reason.code());
         host.log(
             LogLevel::Info,
             &format!(
-                "report mode: would answer {} {}",
+                "report mode: would answer {} {} (request {})",
                 reason.status(),
-                reason.code()
+                reason.code(),
+                self.request_id()
             ),
         );
         if let Some(name) = clear {
@@ -315,10 +337,12 @@ impl Exchange {
         let Some(headers) = header_map::decode(&buf) else {
             return self.internal_error(host);
         };
+        self.request_id = Some(RequestId::new(request_value(&headers, "x-request-id")));
         let mut ops = Vec::new();
         if let Some(cfg) = &config.forwarded {
             let decision = forwarded::decide(cfg, &headers, &mut HostConnection(host));
             Self::count(host, decision.counters);
+            self.peer_problem = diagnostics::peer_problem(decision.counters);
             match decision.verdict {
                 Verdict::Forward(o) => ops = o,
                 Verdict::Reject(reason) => return self.answer(host, reason, None),
@@ -416,7 +440,8 @@ impl Exchange {
                 Some(Ok(node)) => {
                     ops.extend(pin_ops(lf, &node));
                     self.session_pinned = true;
-                    host.increment(Counter::SessionPinned);
+                    // Counted as pinned once the response shows where it went.
+                    self.session_node = Some(node);
                 }
                 Some(Err(name)) => {
                     self.clear_cookies.push(name);
@@ -570,6 +595,7 @@ impl Exchange {
                 }
                 return true;
             }
+            self.check_routed(host, lf, "a login callback", &claims.node, true);
             let accepted = status.is_some_and(|s| s.starts_with('2') || s.starts_with('3'));
             if lf.affinity == Affinity::Session && accepted {
                 let cookie = login_flow::session_cookie(lf, &claims.node, self.now, &self.origin);
@@ -589,7 +615,70 @@ impl Exchange {
             }
             return true;
         }
+        if let Some(node) = self.session_node.take() {
+            self.check_routed(host, lf, "a request with a session cookie", &node, false);
+        }
         false
+    }
+
+    /// The request id for log lines.
+    fn request_id(&self) -> &str {
+        self.request_id.as_ref().map_or("none", RequestId::as_str)
+    }
+
+    /// Counts a pinned request as pinned only if its node answered (read
+    /// from `upstream.address`, only on pinned requests); another node
+    /// answering means Envoy ignored the session header: counted, and
+    /// warned of once per worker. `flow`: a login callback (else a session).
+    fn check_routed<H: Host>(
+        &mut self,
+        host: &mut H,
+        lf: &LoginFlowConfig,
+        what: &str,
+        node: &str,
+        flow: bool,
+    ) {
+        let upstream = host.property(Property::UpstreamAddress);
+        match diagnostics::routed(node, upstream.as_deref()) {
+            Routed::ToPinnedNode => host.increment(if flow {
+                Counter::FlowPinned
+            } else {
+                Counter::SessionPinned
+            }),
+            Routed::Elsewhere => {
+                host.increment(if flow {
+                    Counter::FlowPinIgnored
+                } else {
+                    Counter::SessionPinIgnored
+                });
+                if diagnostics::first_pin_ignored_on_this_worker() {
+                    let answered_by = String::from_utf8_lossy(upstream.as_deref().unwrap_or(b""));
+                    host.log(
+                        LogLevel::Warn,
+                        &diagnostics::pin_ignored_message(
+                            what,
+                            &lf.session_header,
+                            node,
+                            &answered_by,
+                            self.request_id(),
+                        ),
+                    );
+                }
+            }
+            Routed::Nowhere => {}
+        }
+    }
+
+    /// End of the stream (before Envoy's access logs run): stores the
+    /// request's notable decisions, `touched` being the counters it bumped,
+    /// where the access log prints them. Nothing is written for a request
+    /// with nothing to tell.
+    pub fn on_log<H: Host>(&mut self, host: &mut H, touched: CounterSet) {
+        if let Some(v) = diagnostics::access_log_value(touched, self.reason) {
+            if !host.set_decisions(&v) {
+                host.log(LogLevel::Debug, "could not store the access-log decisions");
+            }
+        }
     }
 
     /// Response headers: login flow, then the redirect checks, then a new
@@ -635,21 +724,31 @@ impl Exchange {
                         LogLevel::Warn,
                         &format!(
                             "redirect_uri_mode fix: the app redirected to the IdP with redirect_uri={sent:?}; \
-                             sent the registered {registered:?} instead. {}",
-                            redirects::FIX_CAVEAT
+                             sent the registered {registered:?} instead. {} (request {}){}",
+                            redirects::FIX_CAVEAT,
+                            self.request_id(),
+                            self.peer_problem.map(|p| format!(" Cause: {p}.")).unwrap_or_default()
                         ),
                     );
                     host.set_response_header("location", Some(&fixed));
                     location = fixed;
                 }
                 RedirectUriVerdict::Mismatch { sent, why } => {
-                    host.log(
-                        LogLevel::Warn,
-                        &format!(
-                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; registered: {:?}",
-                            rc.registered()
+                    let line = match self.peer_problem {
+                        Some(cause) => format!(
+                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; \
+                             registered: {:?} (request {}). Cause: {cause}",
+                            rc.registered(),
+                            self.request_id()
                         ),
-                    );
+                        None => format!(
+                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; \
+                             registered: {:?} (request {})",
+                            rc.registered(),
+                            self.request_id()
+                        ),
+                    };
+                    host.log(LogLevel::Warn, &line);
                     let mode = match rc.redirect_uri_mode {
                         RedirectUriMode::Report => Mode::Report,
                         RedirectUriMode::Enforce | RedirectUriMode::Fix => Mode::Enforce,

@@ -21,6 +21,9 @@
 //! - [`outcome`]: what features decide (refusal reasons with their status,
 //!   body, code and counter; header changes; enforce or report), and
 //!   [`metrics`]: the counters.
+//! - [`diagnostics`]: what operators are told about a request (its
+//!   decisions for Envoy's access log, the request id in log lines, a pin
+//!   another node answered).
 //! - [`config`]: the operator's JSON, assembled from the features' sections
 //!   and validated once at load.
 //! - Primitives: [`seal`] (key ring, sealed cookies) and [`http`] (header
@@ -33,6 +36,7 @@
 //! validation needs of another's. No module cycles.
 
 pub mod config;
+pub mod diagnostics;
 pub mod exchange;
 pub mod forwarded;
 pub mod host;

@@ -65,7 +65,8 @@ counters! {
     FlowEvicted => "oidc_edge.login_flow.evicted",
     /// A callback's flow cookie checked out.
     FlowValid => "oidc_edge.login_flow.valid",
-    /// A callback was pinned to the node that started its flow.
+    /// A callback was pinned to the node that started its flow, and that
+    /// node answered it (checked on the response: `upstream.address`).
     FlowPinned => "oidc_edge.login_flow.pinned",
     /// Callback refused: no flow cookie.
     FlowMissing => "oidc_edge.login_flow.rejected.missing",
@@ -91,7 +92,8 @@ counters! {
     FlowNodeGone => "oidc_edge.login_flow.rejected.node_gone",
     /// Session affinity cookie set after a login.
     SessionIssued => "oidc_edge.session.issued",
-    /// A request was pinned by its session affinity cookie.
+    /// A request was pinned by its session affinity cookie, and the
+    /// cookie's node answered it.
     SessionPinned => "oidc_edge.session.pinned",
     /// A session affinity cookie was invalid and cleared.
     SessionInvalid => "oidc_edge.session.invalid",
@@ -145,6 +147,19 @@ counters! {
     /// not written by Envoy's `header_mutation`, so a client's; the request
     /// was treated as untrusted (and `peer_unknown` counted too).
     ForwardedPeerUnverified => "oidc_edge.forwarded.peer_unverified",
+    /// A request arrived without the peer header (`forwarded.
+    /// peer_address_header`): Envoy's `header_mutation` filter is missing,
+    /// placed after oidc-edge, or writes another header name. The request
+    /// was treated as untrusted (`peer_unknown` counted too).
+    ForwardedPeerMissing => "oidc_edge.forwarded.peer_missing",
+    /// A callback oidc-edge pinned was answered by another node than the
+    /// one it named: Envoy did not route on the session header
+    /// (`stateful_session` missing, after the router, or reading another
+    /// header name). `pinned` counts only callbacks that reached their node.
+    FlowPinIgnored => "oidc_edge.login_flow.pin_ignored",
+    /// A request pinned by its session cookie was answered by another node
+    /// than the cookie named (the same wiring mistake as `pin_ignored`).
+    SessionPinIgnored => "oidc_edge.session.pin_ignored",
 }
 
 /// A small set of counters touched by one request.
@@ -202,3 +217,7 @@ mod tests {
         );
     }
 }
+
+/// The one gauge: the wasm VM's linear memory in bytes (set by the module,
+/// which alone can read it).
+pub const VM_MEMORY_GAUGE: &str = "oidc_edge.vm.memory_bytes";

@@ -34,14 +34,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "forwarded",
             "idp",
             "login_flow",
+            "outcome",
             "redirects",
         ],
     ),
     ("host", &["http", "metrics"]),
+    ("diagnostics", &["metrics"]),
     (
         "exchange",
         &[
             "config",
+            "diagnostics",
             "forwarded",
             "host",
             "http",

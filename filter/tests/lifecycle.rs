@@ -10,7 +10,7 @@
 use oidc_edge::config::Config;
 use oidc_edge::exchange::{node_unreachable, Exchange};
 use oidc_edge::host::fake::FakeHost;
-use oidc_edge::host::Action;
+use oidc_edge::host::{Action, LogLevel};
 use std::rc::Rc;
 
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -105,13 +105,19 @@ fn a_login_started_on_one_envoy_is_pinned_by_another() {
         Some("0"),
         "a retry would move the callback off its node"
     );
-    assert_eq!(host.counter("oidc_edge.login_flow.pinned"), 1);
+    assert_eq!(
+        host.counter("oidc_edge.login_flow.pinned"),
+        0,
+        "pinned is counted once the node has answered"
+    );
     app_answers(
         &mut ex,
         &mut host,
         NODE_B,
         &[(":status", "302"), ("location", "/account")],
     );
+    assert_eq!(host.counter("oidc_edge.login_flow.pinned"), 1);
+    assert_eq!(host.counter("oidc_edge.login_flow.pin_ignored"), 0);
     let flow_name = flow.split('=').next().unwrap();
     assert!(
         host.set_cookies()
@@ -861,6 +867,253 @@ fn a_login_over_plain_http_is_refused_with_its_reason() {
             assert_eq!(action, Action::Continue);
             assert!(host.replies.is_empty());
             assert_eq!(host.counter("oidc_edge.login_flow.report_only"), 1);
+        }
+    }
+}
+
+/// A browser request through the trusted LB with Envoy's request id.
+fn browser_with_id(method: &str, path: &str, cookie: &str, now: u64, id: &str) -> FakeHost {
+    let mut h = browser(method, path, cookie, now);
+    h.request
+        .push(("x-request-id".into(), id.as_bytes().to_vec()));
+    h
+}
+
+#[test]
+fn a_pin_another_node_answers_is_not_counted_as_pinned_and_is_warned_of_once() {
+    // Envoy without stateful_session (or with it reading another header):
+    // the pin is written, round robin sends the callback elsewhere.
+    let cfg = envoy("", "");
+    for (i, state) in ["s1", "s2"].into_iter().enumerate() {
+        let flow = start_login(&cfg, NODE_A, state, "", T0);
+        let mut ex = Exchange::new(cfg.clone());
+        let id = format!("rid-{i}");
+        let mut host = browser_with_id(
+            "GET",
+            &format!("/callback?code=c&state={state}"),
+            &flow,
+            T0 + 1_000,
+            &id,
+        );
+        forward(&mut ex, &mut host);
+        app_answers(&mut ex, &mut host, NODE_B, &[(":status", "200")]);
+        assert_eq!(host.counter("oidc_edge.login_flow.pinned"), 0);
+        assert_eq!(host.counter("oidc_edge.login_flow.pin_ignored"), 1);
+        let warnings: Vec<&String> = host
+            .logs
+            .iter()
+            .filter(|(l, m)| *l == LogLevel::Warn && m.contains("stateful_session"))
+            .map(|(_, m)| m)
+            .collect();
+        if i == 0 {
+            assert_eq!(warnings.len(), 1, "{:?}", host.logs);
+            for w in [NODE_A, NODE_B, "\"x-oidc-edge-node\"", "request rid-0"] {
+                assert!(warnings[0].contains(w), "{} lacks {w}", warnings[0]);
+            }
+        } else {
+            assert!(warnings.is_empty(), "once per worker: {warnings:?}");
+        }
+        let touched = host.touched;
+        ex.on_log(&mut host, touched);
+        assert!(
+            host.decisions
+                .as_deref()
+                .is_some_and(|d| d.contains("login_flow.pin_ignored")),
+            "{:?}",
+            host.decisions
+        );
+    }
+}
+
+#[test]
+fn a_session_pin_another_node_answers_is_counted_apart() {
+    let cfg = envoy(r#", "affinity": "session""#, "");
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/callback?code=c&state=s1", &flow, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    app_answers(
+        &mut ex,
+        &mut host,
+        NODE_A,
+        &[(":status", "302"), ("location", "/me")],
+    );
+    assert_eq!(host.counter("oidc_edge.login_flow.pinned"), 1);
+    let (n, v) = host
+        .set_cookies()
+        .into_iter()
+        .find(|(n, v)| n.contains("session") && !v.is_empty())
+        .unwrap();
+    let session = format!("{n}={v}");
+    for (answered_by, pinned, ignored) in [(NODE_A, 1, 0), (NODE_B, 0, 1)] {
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", "/me", &session, T0 + 2_000);
+        forward(&mut ex, &mut host);
+        assert_eq!(host.pinned_node(SESSION_HEADER).as_deref(), Some(NODE_A));
+        app_answers(&mut ex, &mut host, answered_by, &[(":status", "200")]);
+        assert_eq!(host.counter("oidc_edge.session.pinned"), pinned);
+        assert_eq!(host.counter("oidc_edge.session.pin_ignored"), ignored);
+    }
+}
+
+#[test]
+fn without_the_peer_header_the_redirect_uri_log_names_the_wiring_not_the_app() {
+    // header_mutation missing: the LB's request arrives without the peer
+    // header, so the app is told plain http and builds an http redirect_uri.
+    let cfg = envoy(
+        "",
+        r#", "redirects": {"redirect_uris": ["https://app.example.com/callback"]}"#,
+    );
+    let mut ex = Exchange::new(cfg);
+    let mut host = FakeHost::request(
+        &[
+            (":method", "GET"),
+            (":path", "/login"),
+            (":authority", "app.example.com"),
+            ("x-forwarded-proto", "https"),
+            ("x-request-id", "4004b4d8-43d1-4c7f-af01-b5488dddc0f3"),
+        ],
+        T0,
+    );
+    forward(&mut ex, &mut host);
+    assert_eq!(host.request_value("x-forwarded-proto"), Some("http"));
+    assert_eq!(host.counter("oidc_edge.forwarded.peer_missing"), 1);
+    assert_eq!(host.counter("oidc_edge.forwarded.peer_unknown"), 1);
+    let location = format!(
+        "{IDP}?client_id=app&redirect_uri=http%3A%2F%2Fapp.example.com%2Fcallback&state=s1"
+    );
+    host.respond(
+        &[(":status", "302"), ("location", &location)],
+        Some(NODE_A),
+        "via_upstream",
+    );
+    ex.on_response_headers(&mut host);
+    assert_eq!(host.replies[0].status, 502);
+    let line = host
+        .logs
+        .iter()
+        .find(|(_, m)| m.contains("redirect_uri="))
+        .map(|(_, m)| m.as_str())
+        .unwrap();
+    for w in [
+        "without the peer header",
+        "header_mutation",
+        "not the app's redirect_uri",
+        "request 4004b4d8-43d1-4c7f-af01-b5488dddc0f3",
+    ] {
+        assert!(line.contains(w), "{line} lacks {w}");
+    }
+    let touched = host.touched;
+    ex.on_log(&mut host, touched);
+    let d = host.decisions.unwrap();
+    for w in [
+        "forwarded.peer_missing",
+        "redirects.redirect_uri_mismatch",
+        "reason=redirect_uri_mismatch",
+    ] {
+        assert!(d.contains(w), "{d} lacks {w}");
+    }
+}
+
+#[test]
+fn each_request_leaves_its_decisions_for_the_access_log() {
+    let cfg = envoy("", "");
+    // A plain request through the LB: nothing notable, nothing written.
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/", "", T0);
+    forward(&mut ex, &mut host);
+    app_answers(&mut ex, &mut host, NODE_A, &[(":status", "200")]);
+    let touched = host.touched;
+    ex.on_log(&mut host, touched);
+    assert_eq!(host.decisions, None);
+
+    // A pinned callback.
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let mut ex = Exchange::new(cfg.clone());
+    let mut host = browser("GET", "/callback?code=c&state=s1", &flow, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    app_answers(&mut ex, &mut host, NODE_A, &[(":status", "200")]);
+    let touched = host.touched;
+    ex.on_log(&mut host, touched);
+    assert_eq!(host.decisions.as_deref(), Some("login_flow.pinned"));
+
+    // A refused callback (enforce), and the same in report mode.
+    for (extra, want) in [
+        ("", "login_flow.rejected.missing,reason=flow_cookie_missing"),
+        (
+            r#", "mode": "report""#,
+            "login_flow.rejected.missing,login_flow.report_only,reason=flow_cookie_missing",
+        ),
+    ] {
+        let mut ex = Exchange::new(envoy(extra, ""));
+        let mut host = browser("GET", "/callback?code=c&state=s9", "", T0);
+        ex.on_request_headers(&mut host, true);
+        if host.replies.is_empty() {
+            app_answers(&mut ex, &mut host, NODE_A, &[(":status", "200")]);
+        }
+        let touched = host.touched;
+        ex.on_log(&mut host, touched);
+        assert_eq!(host.decisions.as_deref(), Some(want), "{extra}");
+    }
+}
+
+#[test]
+fn log_lines_about_refusals_name_the_request_and_no_secret() {
+    // Refusals of every kind the request phase makes, each with a request
+    // id, a sealed-looking cookie value and the peer token on the wire: the
+    // log may say which request and why, never a cookie value or a secret.
+    let cfg = envoy(
+        r#", "mode": "report""#,
+        r#", "redirects": {"redirect_uris": ["https://app.example.com/callback"],
+                          "return_to": {"paths": ["/login"], "mode": "report"}}"#,
+    );
+    let cookie_value = "Zm9yZ2VkLWZsb3ctY29va2llLXZhbHVlLXRoYXQtbXVzdC1ub3QtbGVhaw";
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let flow_value = flow.split_once('=').unwrap().1.to_string();
+    let cases = [
+        (
+            "/callback?code=c&state=s1",
+            format!("__Host-oidc-edge-x={cookie_value}; {flow}; {flow}"),
+        ),
+        (
+            "/callback?code=c&state=s2",
+            format!("__Host-oidc-edge-x={cookie_value}"),
+        ),
+        (
+            "/login?next=https://evil.example/",
+            format!("sid={cookie_value}"),
+        ),
+    ];
+    for (i, (path, cookie)) in cases.iter().enumerate() {
+        let id = format!("req-{i}");
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser_with_id("GET", path, cookie, T0 + 1_000, &id);
+        forward(&mut ex, &mut host);
+        let location =
+            format!("{IDP}?client_id=app&redirect_uri=http%3A%2F%2Finternal%2Fcallback&state=s3");
+        // The app's redirect_uri is refused too (502, enforce).
+        host.respond(
+            &[(":status", "302"), ("location", &location)],
+            Some(NODE_B),
+            "via_upstream",
+        );
+        ex.on_response_headers(&mut host);
+        let refusals: Vec<&String> = host
+            .logs
+            .iter()
+            .filter(|(l, m)| {
+                *l >= LogLevel::Info && (m.contains("would answer") || m.contains("redirect_uri="))
+            })
+            .map(|(_, m)| m)
+            .collect();
+        assert!(!refusals.is_empty(), "{path}: {:?}", host.logs);
+        for line in &refusals {
+            assert!(line.contains(&format!("request {id}")), "{line}");
+        }
+        for (_, line) in &host.logs {
+            for secret in [cookie_value, flow_value.as_str(), KEY, PEER_TOKEN] {
+                assert!(!line.contains(secret), "{line} contains {secret}");
+            }
         }
     }
 }

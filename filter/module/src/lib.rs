@@ -10,6 +10,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod header_map_call;
+mod property_call;
 mod wasm_host;
 
 use oidc_edge::config::Config;
@@ -57,7 +58,7 @@ struct MemoryGauge {
 }
 
 impl MemoryGauge {
-    const NAME: &'static str = "oidc_edge.vm.memory_bytes";
+    const NAME: &'static str = oidc_edge::metrics::VM_MEMORY_GAUGE;
 
     fn define() -> MemoryGauge {
         let gauge = MemoryGauge {
@@ -121,6 +122,7 @@ impl RootContext for Root {
         for w in config.warnings() {
             host.log(LogLevel::Warn, &w);
         }
+        host.log(LogLevel::Info, &loaded_line(&config));
         let mut metric_ids = [None; Counter::ALL.len()];
         for (slot, c) in metric_ids.iter_mut().zip(Counter::ALL) {
             *slot = hostcalls::define_metric(MetricType::Counter, c.name()).ok();
@@ -145,6 +147,15 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+/// The one line logged when a configuration loads: a good load is not
+/// silent, and says which sections are on.
+fn loaded_line(config: &Config) -> String {
+    format!(
+        "oidc-edge: configuration loaded; sections on: {}",
+        config.sections_on()
+    )
 }
 
 /// One request: its exchange and the host it talks through.
@@ -193,6 +204,13 @@ impl HttpContext for Request {
         _end_of_stream: bool,
     ) -> proxy_wasm::types::Action {
         action(self.exchange.on_response_headers(&mut self.host))
+    }
+
+    fn on_log(&mut self) {
+        // Envoy 1.40 runs this before the HTTP connection manager's access
+        // logs, so the decisions stored here are the ones they print.
+        let touched = self.host.touched();
+        self.exchange.on_log(&mut self.host, touched);
     }
 }
 

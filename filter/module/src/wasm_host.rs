@@ -2,8 +2,10 @@
 //! `false` for the exchange to act on.
 
 use crate::header_map_call;
+use crate::property_call;
+use oidc_edge::diagnostics::DECISIONS_PROPERTY;
 use oidc_edge::host::{Host, LogLevel, Property};
-use oidc_edge::metrics::Counter;
+use oidc_edge::metrics::{Counter, CounterSet};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::rc::Rc;
@@ -11,6 +13,8 @@ use std::rc::Rc;
 /// The host of one request (or of the root context, without counters).
 pub struct WasmHost {
     metric_ids: Option<Rc<[Option<u32>; Counter::ALL.len()]>>,
+    /// The counters this request touched, for its access-log decisions.
+    touched: CounterSet,
 }
 
 impl WasmHost {
@@ -18,12 +22,21 @@ impl WasmHost {
     pub fn new(metric_ids: Rc<[Option<u32>; Counter::ALL.len()]>) -> WasmHost {
         WasmHost {
             metric_ids: Some(metric_ids),
+            touched: CounterSet::default(),
         }
     }
 
     /// The root context's host, before counters exist.
     pub fn unmetered() -> WasmHost {
-        WasmHost { metric_ids: None }
+        WasmHost {
+            metric_ids: None,
+            touched: CounterSet::default(),
+        }
+    }
+
+    /// The counters this request touched so far.
+    pub fn touched(&self) -> CounterSet {
+        self.touched
     }
 }
 
@@ -70,6 +83,7 @@ impl Host for WasmHost {
     }
 
     fn increment(&mut self, c: Counter) {
+        self.touched.add(c);
         let id = self
             .metric_ids
             .as_ref()
@@ -88,5 +102,9 @@ impl Host for WasmHost {
             LogLevel::Critical => proxy_wasm::types::LogLevel::Critical,
         };
         let _ = hostcalls::log(level, msg);
+    }
+
+    fn set_decisions(&mut self, value: &str) -> bool {
+        property_call::set_property(DECISIONS_PROPERTY, value.as_bytes())
     }
 }

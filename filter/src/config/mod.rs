@@ -109,6 +109,7 @@ impl Config {
             })
             .transpose()?;
         let idp = raw.idp.map(validate_idp).transpose()?;
+        refuse_contradictions(forwarded.as_ref(), login_flow.as_ref(), redirects.as_ref())?;
         Ok(Config {
             forwarded,
             login_flow,
@@ -116,6 +117,47 @@ impl Config {
             idp,
             notes,
         })
+    }
+
+    /// The sections that are on, with their modes, for the line the module
+    /// logs when the configuration loads (`forwarded, login_flow (enforce,
+    /// affinity flow), redirects (redirect_uri enforce)`, or `none`).
+    pub fn sections_on(&self) -> String {
+        let mut on = Vec::new();
+        if self.forwarded.is_some() {
+            on.push("forwarded".to_string());
+        }
+        if let Some(lf) = &self.login_flow {
+            on.push(format!(
+                "login_flow ({}, affinity {})",
+                mode_name(lf.mode),
+                match lf.affinity {
+                    crate::login_flow::config::Affinity::Session => "session",
+                    crate::login_flow::config::Affinity::Flow => "flow",
+                }
+            ));
+        }
+        if let Some(r) = &self.redirects {
+            let uri = match r.redirect_uri_mode {
+                crate::redirects::RedirectUriMode::Enforce => "enforce",
+                crate::redirects::RedirectUriMode::Report => "report",
+                crate::redirects::RedirectUriMode::Fix => "fix",
+            };
+            let mut s = format!("redirects (redirect_uri {uri}");
+            if let Some(rt) = &r.return_to {
+                s.push_str(&format!(", return_to {}", mode_name(rt.mode)));
+            }
+            s.push(')');
+            on.push(s);
+        }
+        if let Some(idp) = &self.idp {
+            on.push(format!("idp ({})", mode_name(idp.mode)));
+        }
+        if on.is_empty() {
+            "none".to_string()
+        } else {
+            on.join(", ")
+        }
     }
 
     /// Settings that are valid but deserve an operator's second look; the glue
@@ -150,6 +192,87 @@ impl Config {
         }
         w
     }
+}
+
+fn mode_name(m: crate::outcome::Mode) -> &'static str {
+    match m {
+        crate::outcome::Mode::Enforce => "enforce",
+        crate::outcome::Mode::Report => "report",
+    }
+}
+
+/// Settings of different sections that cannot all be meant: each would make
+/// every login fail in a way no request-time check explains, so the load
+/// fails, naming the field and the fix.
+fn refuse_contradictions(
+    forwarded: Option<&ForwardedConfig>,
+    login_flow: Option<&LoginFlowConfig>,
+    redirects: Option<&RedirectsConfig>,
+) -> Result<(), ConfigError> {
+    let Some(r) = redirects.filter(|r| !r.redirect_uris.is_empty()) else {
+        return Ok(());
+    };
+    let registered = r.registered().join(", ");
+    if let Some(lf) = login_flow {
+        for (i, cb) in lf.callback_paths.iter().enumerate() {
+            if !r
+                .redirect_uris
+                .iter()
+                .any(|u| u.path().ends_with(cb.as_str()))
+            {
+                return Err(err(
+                    format!("login_flow.callback_paths[{i}]"),
+                    format!(
+                        "{:?} is the end of no registered redirect_uri (redirects.redirect_uris: {registered}): \
+                         the IdP sends browsers back to registered URIs only, so the callbacks of these logins \
+                         would not be recognised and not pinned to their node. Fix: make each callback path the \
+                         path of a registered redirect_uri (or its end, behind a path prefix), or register the URI",
+                        cb.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    let Some(f) = forwarded else {
+        return Ok(());
+    };
+    if !f.allowed_hosts.is_empty() {
+        for (i, u) in r.redirect_uris.iter().enumerate() {
+            if !f
+                .allowed_hosts
+                .iter()
+                .any(|p| p.matches(&u.authority().host))
+            {
+                return Err(err(
+                    format!("redirects.redirect_uris[{i}]"),
+                    format!(
+                        "{:?} is on host {:?}, which forwarded.allowed_hosts does not allow: Envoy would answer \
+                         the IdP's callback there 400 host_not_allowed. Fix: add {:?} to forwarded.allowed_hosts, \
+                         or remove the URI",
+                        u.as_str(),
+                        u.authority().host,
+                        u.authority().host
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(o) = &f.external_origin {
+        if !r.redirect_uris.iter().any(|u| u.proto() == o.proto) {
+            return Err(err(
+                "forwarded.external_origin",
+                format!(
+                    "{:?} is {}, but no registered redirect_uri is ({registered}): the app builds its \
+                     redirect_uri from the external origin, so every login would be refused \
+                     (redirect_uri_mismatch). Fix: make external_origin the scheme your users' browsers use, \
+                     and register redirect URIs on it",
+                    o.serialize(),
+                    o.proto.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -442,6 +565,89 @@ mod tests {
                     && w.contains("X-Forwarded-* headers are removed")),
             "{:?}",
             c.warnings()
+        );
+    }
+
+    /// Sections that contradict each other fail at load, naming the field
+    /// and the fix (issue: wiring mistakes caught at load).
+    #[test]
+    fn contradictions_between_sections_fail_at_load() {
+        let cfg = |forwarded: &str, callback: &str, uris: &str| {
+            format!(
+                r#"{{"forwarded": {{"trusted_cidrs": ["10.0.1.0/24"]{forwarded}}},
+                    "login_flow": {{"authorization_endpoints": ["https://idp.example.com/authorize"],
+                        "callback_paths": [{callback}], "keys": [{{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}]}},
+                    "redirects": {{"redirect_uris": [{uris}]}}}}"#
+            )
+        };
+        let good = cfg(
+            r#", "allowed_hosts": ["app.example.com", "*.example.org"]"#,
+            r#""/callback", "/oidc/cb""#,
+            r#""https://app.example.com/callback", "https://a.example.org/prefix/oidc/cb""#,
+        );
+        Config::parse_with_env(good.as_bytes(), &with_token).unwrap();
+
+        let e = parse_err(&cfg(
+            "",
+            r#""/callback", "/callbak""#,
+            r#""https://app.example.com/callback""#,
+        ));
+        assert_eq!(e.field, "login_flow.callback_paths[1]");
+        assert!(
+            e.message.contains("\"/callbak\"") && e.message.contains("Fix:"),
+            "{e}"
+        );
+
+        let e = parse_err(&cfg(
+            r#", "allowed_hosts": ["app.example.com"]"#,
+            r#""/callback""#,
+            r#""https://app.example.com/callback", "https://other.example/callback""#,
+        ));
+        assert_eq!(e.field, "redirects.redirect_uris[1]");
+        assert!(
+            e.message.contains("\"other.example\"") && e.message.contains("allowed_hosts"),
+            "{e}"
+        );
+
+        let e = parse_err(&cfg(
+            r#", "external_origin": "https://app.example.com""#,
+            r#""/callback""#,
+            r#""http://app.example.com/callback""#,
+        ));
+        assert_eq!(e.field, "forwarded.external_origin");
+        assert!(
+            e.message.contains("redirect_uri_mismatch") && e.message.contains("Fix:"),
+            "{e}"
+        );
+        // The same scheme loads.
+        Config::parse_with_env(
+            cfg(
+                r#", "external_origin": "https://app.example.com""#,
+                r#""/callback""#,
+                r#""http://app.example.com/callback", "https://app.example.com/callback""#,
+            )
+            .as_bytes(),
+            &with_token,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn sections_on_names_each_section_and_its_mode() {
+        assert_eq!(Config::parse(b"{}").unwrap().sections_on(), "none");
+        let c = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.1.0/24"]},
+                 "login_flow": {"authorization_endpoints": ["https://idp.example.com/authorize"],
+                    "callback_paths": ["/callback"], "mode": "report", "affinity": "session",
+                    "keys": [{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]},
+                 "redirects": {"redirect_uris": ["https://app.example.com/callback"], "redirect_uri_mode": "fix",
+                    "return_to": {"paths": ["/login"]}}}"#,
+            &with_token,
+        )
+        .unwrap();
+        assert_eq!(
+            c.sections_on(),
+            "forwarded, login_flow (report, affinity session), redirects (redirect_uri fix, return_to enforce)"
         );
     }
 }

@@ -478,6 +478,9 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
             if problem == PeerProblem::Unverified {
                 counters.add(Counter::ForwardedPeerUnverified);
             }
+            if problem == PeerProblem::Missing {
+                counters.add(Counter::ForwardedPeerMissing);
+            }
             if let Some(n) = alert_now(problem) {
                 conn.alert(&peer_alert(cfg, problem, n));
             }
@@ -1142,6 +1145,11 @@ mod tests {
         assert!(!c(LB, "10.0.0.5", &[(XFH, "a.example")])
             .contains(Counter::ForwardedOtherFamilyRemoved));
         assert!(c(LB, "", &[]).contains(Counter::ForwardedPeerUnknown));
+        assert!(c(LB, "", &[]).contains(Counter::ForwardedPeerMissing));
+        assert!(
+            !c(LB, "not-an-ip", &[]).contains(Counter::ForwardedPeerMissing),
+            "present but malformed is not missing"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use crate::host::{Host, LogLevel, Property};
 use crate::http::header_map;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, CounterSet};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::collections::BTreeMap;
@@ -65,6 +65,11 @@ pub struct FakeHost {
     pub logs: Vec<(LogLevel, String)>,
     /// Make the next request-header write fail (a host call error).
     pub fail_header_writes: bool,
+    /// The counters this stream touched (what the module hands
+    /// [`crate::exchange::Exchange::on_log`]).
+    pub touched: CounterSet,
+    /// What the exchange stored for the access log.
+    pub decisions: Option<String>,
     in_response: bool,
 }
 
@@ -228,9 +233,15 @@ impl Host for FakeHost {
 
     fn increment(&mut self, c: Counter) {
         *self.counters.entry(c.name()).or_default() += 1;
+        self.touched.add(c);
     }
 
     fn log(&mut self, level: LogLevel, msg: &str) {
         self.logs.push((level, msg.to_string()));
+    }
+
+    fn set_decisions(&mut self, value: &str) -> bool {
+        self.decisions = Some(value.to_string());
+        true
     }
 }

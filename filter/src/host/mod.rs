@@ -86,4 +86,7 @@ pub trait Host {
     fn increment(&mut self, c: Counter);
     /// Writes a log line.
     fn log(&mut self, level: LogLevel, msg: &str);
+    /// Stores this request's decisions where Envoy's access log can print
+    /// them (filter state `wasm.` + [`crate::diagnostics::DECISIONS_PROPERTY`]).
+    fn set_decisions(&mut self, value: &str) -> bool;
 }

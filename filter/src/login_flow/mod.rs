@@ -131,8 +131,9 @@ pub fn check_callback(
     ) {
         Ok(claims) => {
             let mut counters = counters;
+            // `pinned` is the exchange's to count, once the response shows
+            // the node answered.
             counters.add(Counter::FlowValid);
-            counters.add(Counter::FlowPinned);
             (
                 CallbackVerdict::Pin {
                     claims,
@@ -789,7 +790,11 @@ mod tests {
             (claims.node.as_str(), claims.return_to.as_str(), clear),
             ("10.1.2.3:8080", "/account", name)
         );
-        assert!(counters.contains(Counter::FlowPinned));
+        assert!(counters.contains(Counter::FlowValid));
+        assert!(
+            !counters.contains(Counter::FlowPinned),
+            "pinned is counted on the response, where the node is known"
+        );
         assert_eq!(
             session_header_value("127.0.0.1:18102"),
             "MTI3LjAuMC4xOjE4MTAy",
