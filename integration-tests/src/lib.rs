@@ -10,6 +10,7 @@ pub mod browser;
 pub mod chromium;
 pub mod client;
 pub mod envoy;
+pub mod fleet;
 pub mod node;
 pub mod oidc_bed;
 pub mod tls;
