@@ -313,11 +313,23 @@ impl FleetBed {
             self.idp.port,
         ));
         let doc = plugin_resource(&plugin, &format!("v{}", self.versions[i]));
+        self.replace_resource(i, &doc);
+    }
+
+    /// Offers edge Envoy `i` this plugin configuration (as is, secrets and
+    /// all) through ECDS, without waiting for Envoy to take or refuse it.
+    pub fn offer_plugin(&mut self, i: usize, plugin: &str) {
+        self.versions[i] += 1;
+        let doc = plugin_resource(plugin, &format!("v{}", self.versions[i]));
+        self.replace_resource(i, &doc);
+    }
+
+    fn replace_resource(&self, i: usize, doc: &Value) {
         let path = self.plugin_resource_path(i);
         let dir = path.parent().expect("dir");
         std::fs::create_dir_all(dir).expect("ecds dir");
         let tmp = dir.join(".oidc-edge.yaml.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(doc).expect("json")).expect("write");
         std::fs::rename(&tmp, &path).expect("rename");
     }
 
@@ -369,16 +381,29 @@ fn active_requests(envoy: &Envoy) -> u64 {
         .unwrap_or_else(|| panic!("no downstream_rq_active in {stats}"))
 }
 
-/// The version of the oidc-edge ECDS resource Envoy runs (from `/config_dump`).
+/// An ECDS counter of the oidc-edge filter (`config_reload`, `config_fail`).
+pub fn ecds_counter(envoy: &Envoy, name: &str) -> u64 {
+    let stats = envoy.admin("/stats");
+    let suffix = format!(".oidc-edge.{name}: ");
+    stats
+        .lines()
+        .filter(|l| l.contains("extension_config_discovery"))
+        .find_map(|l| l.split_once(&suffix).map(|(_, v)| v.to_string()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ECDS counter {name}"))
+}
+
+/// The version of the oidc-edge ECDS resource Envoy runs (the
+/// `version_text` stat: `/config_dump` names the last version offered, even
+/// one Envoy refused).
 pub fn ecds_version(envoy: &Envoy) -> Option<String> {
-    let dump: Value =
-        serde_json::from_str(&envoy.admin("/config_dump?resource=ecds_filters")).ok()?;
-    dump["configs"]
-        .as_array()?
-        .iter()
-        .find(|c| c["ecds_filter"]["name"] == "oidc-edge")
-        .and_then(|c| c["version_info"].as_str())
-        .map(str::to_string)
+    let stats = envoy.admin("/stats");
+    stats
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("extension_config_discovery.http_filter.oidc-edge.version_text: ")
+        })
+        .map(|v| v.trim().trim_matches('"').to_string())
 }
 
 /// `envoy/fleet.yaml` watching the oidc-edge ECDS resource at `path`.

@@ -3,7 +3,7 @@
 //! Envoy lost mid-login, and rolling key rotations while logins run, by
 //! restarts (keys from the environment) and with no restart (ECDS).
 
-use integration_tests::fleet::{ecds_version, FleetBed, KeySource};
+use integration_tests::fleet::{ecds_counter, ecds_version, FleetBed, KeySource};
 use integration_tests::oidc_bed::{Flavour, Login, Options, KEYS};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -222,19 +222,13 @@ fn rolling_key_rotation_by_restarts_with_continuous_logins() {
 fn rolling_key_rotation_through_ecds_with_no_restart() {
     let (bed, done) = rolling_rotation(KeySource::Ecds);
     eprintln!("{done} logins, none failed, across 9 ECDS updates");
-    let bed = bed.read().unwrap();
+    let mut bed = bed.write().unwrap();
     for i in 0..3 {
         let e = bed.edge(i);
         // Four versions: the start and three updates, in one process
         // (set_ring checks the pid too).
         assert_eq!(ecds_version(e).as_deref(), Some("v4"));
-        let reloads = e
-            .admin("/stats")
-            .lines()
-            .find(|l| l.contains("extension_config_discovery") && l.contains("config_reload:"))
-            .map(str::to_string)
-            .unwrap_or_default();
-        assert!(reloads.ends_with(": 4"), "{reloads}");
+        assert_eq!(ecds_counter(e, "config_reload"), 4);
         // The trade-off: the ring is in the resource, so the admin
         // interface shows the signing secret to whoever can reach it.
         let dump = e.admin("/config_dump");
@@ -242,6 +236,28 @@ fn rolling_key_rotation_through_ecds_with_no_restart() {
         assert!(
             dump.contains(k2),
             "ECDS puts the secrets in config_dump: document it"
+        );
+    }
+    // A configuration oidc-edge refuses (a 16-byte secret) is refused by
+    // Envoy too, and the running one stays.
+    let bad = r#"{"login_flow": {"authorization_endpoints": ["https://127.0.0.1:1/auth"],
+        "callback_paths": ["/callback"], "keys": [{"id": "k3", "secret": "MDEyMzQ1Njc4OWFiY2RlZg=="}]}}"#;
+    let fails = ecds_counter(bed.edge(0), "config_fail");
+    bed.offer_plugin(0, bad);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ecds_counter(bed.edge(0), "config_fail") == fails {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bad update was not refused"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ecds_version(bed.edge(0)).as_deref(), Some("v4"));
+    for n in 0..3 {
+        let mut b = bed.browser();
+        assert_logged_in(
+            &bed.login(&mut b, ""),
+            &format!("login {n} after a refused update"),
         );
     }
 }
