@@ -10,6 +10,8 @@
 #                      (registry/name:tag) also push it there with skopeo
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
+#   ./build.sh refresh-load [USERS]  USERS (default 200) silent renewals at once through 3 Envoys,
+#                      at peak, after an Envoy dies, after a node dies (docs/refresh-under-load.md)
 #
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/
@@ -212,6 +214,15 @@ bench() {
   cargo run --quiet --release -p integration-tests --bin loadbench -- "${BENCH_SECONDS:-10}"
 }
 
+refresh_load() {
+  ensure_envoy
+  apt_install openssl
+  ensure_e2e
+  build
+  export OIDC_EDGE_WASM="$WASM"
+  cargo run --quiet --release -p integration-tests --bin refreshload -- "$@"
+}
+
 demo() {
   ensure_envoy
   apt_install openssl
@@ -228,5 +239,6 @@ case "${1:-}" in
   fuzz) fuzz "${2:-120}" ;;
   oci) oci "${2:-}" ;;
   bench) bench ;;
+  refresh-load) shift; refresh_load "$@" ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -57,6 +57,7 @@ pub struct FleetBed {
     edges: Vec<Option<Envoy>>,
     rings: Vec<Vec<&'static str>>,
     versions: Vec<u64>,
+    edge_edit: Option<fn(&mut Value)>,
     /// Each edge Envoy's listener port (kept across restarts).
     pub edge_ports: Vec<u16>,
     /// The LB.
@@ -77,6 +78,18 @@ impl FleetBed {
         source: KeySource,
         ring: &[&'static str],
         options: Options,
+    ) -> FleetBed {
+        FleetBed::start_with(edges, source, ring, options, None)
+    }
+
+    /// Like [`FleetBed::start`], with `edit` applied to every edge Envoy's
+    /// bootstrap (a benchmark comparing a setting, say).
+    pub fn start_with(
+        edges: usize,
+        source: KeySource,
+        ring: &[&'static str],
+        options: Options,
+        edit: Option<fn(&mut Value)>,
     ) -> FleetBed {
         assert_eq!(
             options.flavour,
@@ -117,6 +130,7 @@ impl FleetBed {
             edges: (0..edges).map(|_| None).collect(),
             rings: vec![ring.to_vec(); edges],
             versions: vec![0; edges],
+            edge_edit: edit,
             edge_ports,
             lb,
             lb_port,
@@ -272,7 +286,11 @@ impl FleetBed {
             }
         };
         let name = format!("e{i}");
+        let extra = self.edge_edit;
         cfg.edit(|doc| {
+            if let Some(f) = extra {
+                f(doc);
+            }
             let filters = hcm(doc)["http_filters"]
                 .as_array_mut()
                 .expect("http_filters");

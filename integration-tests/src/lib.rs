@@ -13,6 +13,7 @@ pub mod envoy;
 pub mod fleet;
 pub mod node;
 pub mod oidc_bed;
+pub mod refresh_load;
 pub mod tls;
 pub mod upstream;
 
