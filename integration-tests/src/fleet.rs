@@ -43,6 +43,18 @@ pub enum KeySource {
     Ecds,
 }
 
+/// The protocol of the LB → edge Envoy hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// HTTP/1.1 over TCP.
+    Http1,
+    /// HTTP/2 over TCP with prior knowledge (h2c), as some cloud LBs send.
+    H2c,
+    /// HTTP/2 over TLS, chosen by ALPN: the edge listener terminates TLS
+    /// with the test certificate and offers `h2` and `http/1.1`.
+    H2Tls,
+}
+
 /// A running fleet bed; everything stops when it drops.
 pub struct FleetBed {
     /// The app nodes' options (flavour, affinity...); `keys` is unused here
@@ -58,6 +70,8 @@ pub struct FleetBed {
     rings: Vec<Vec<&'static str>>,
     versions: Vec<u64>,
     edge_edit: Option<fn(&mut Value)>,
+    /// The LB → edge Envoy hop.
+    pub upstream: Upstream,
     /// Each edge Envoy's listener port (kept across restarts).
     pub edge_ports: Vec<u16>,
     /// The LB.
@@ -79,7 +93,7 @@ impl FleetBed {
         ring: &[&'static str],
         options: Options,
     ) -> FleetBed {
-        FleetBed::start_with(edges, source, ring, options, None)
+        FleetBed::start_with(edges, source, ring, options, None, Upstream::Http1)
     }
 
     /// Like [`FleetBed::start`], with `edit` applied to every edge Envoy's
@@ -90,6 +104,7 @@ impl FleetBed {
         ring: &[&'static str],
         options: Options,
         edit: Option<fn(&mut Value)>,
+        upstream: Upstream,
     ) -> FleetBed {
         assert_eq!(
             options.flavour,
@@ -121,7 +136,7 @@ impl FleetBed {
             .collect();
         let nodes: Vec<NodeProcess> = starting.into_iter().map(|s| s.wait()).collect();
         let edge_ports: Vec<u16> = (0..edges).map(|_| free_port()).collect();
-        let lb = Envoy::start(&fleet_lb_config(&edge_ports, &pki).listen_port(lb_port));
+        let lb = Envoy::start(&fleet_lb_config(&edge_ports, &pki, upstream).listen_port(lb_port));
         let mut bed = FleetBed {
             options,
             source,
@@ -131,6 +146,7 @@ impl FleetBed {
             rings: vec![ring.to_vec(); edges],
             versions: vec![0; edges],
             edge_edit: edit,
+            upstream,
             edge_ports,
             lb,
             lb_port,
@@ -287,9 +303,17 @@ impl FleetBed {
         };
         let name = format!("e{i}");
         let extra = self.edge_edit;
+        let tls = (self.upstream == Upstream::H2Tls).then(|| {
+            let mut t = crate::tls::downstream_transport_socket(&self.pki.key, &self.pki.cert);
+            t["typed_config"]["common_tls_context"]["alpn_protocols"] = json!(["h2", "http/1.1"]);
+            t
+        });
         cfg.edit(|doc| {
             if let Some(f) = extra {
                 f(doc);
+            }
+            if let Some(t) = tls {
+                doc["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = t;
             }
             let filters = hcm(doc)["http_filters"]
                 .as_array_mut()
@@ -481,8 +505,14 @@ pub fn inline_secrets(plugin: &str) -> String {
 /// round robin over the edge Envoys, and retrying on another Envoy a request
 /// that could not be sent to one (stopped, restarting), as an LB with
 /// health checks would route around it.
-pub fn fleet_lb_config(edge_ports: &[u16], pki: &Pki) -> EnvoyConfig {
+///
+/// Its listener offers `h2` and `http/1.1` by ALPN (browsers choose h2);
+/// `upstream` is the protocol it speaks to the Envoys.
+pub fn fleet_lb_config(edge_ports: &[u16], pki: &Pki, upstream: Upstream) -> EnvoyConfig {
+    let ca = pki.ca.display().to_string();
     lb_config(Flavour::Http, edge_ports[0], pki).edit(|doc| {
+        doc["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"]
+            ["typed_config"]["common_tls_context"]["alpn_protocols"] = json!(["h2", "http/1.1"]);
         let endpoints: Vec<Value> = edge_ports
             .iter()
             .map(|p| json!({"endpoint": {"address": {"socket_address": {
@@ -499,7 +529,20 @@ pub fn fleet_lb_config(edge_ports: &[u16], pki: &Pki) -> EnvoyConfig {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "common_http_protocol_options": {"max_requests_per_connection": 1},
-                "explicit_http_config": {"http_protocol_options": {}}}});
+                "explicit_http_config": match upstream {
+                    Upstream::Http1 => json!({"http_protocol_options": {}}),
+                    // allow_connect: WebSockets travel as RFC 8441 extended CONNECT.
+                    Upstream::H2c | Upstream::H2Tls =>
+                        json!({"http2_protocol_options": {"allow_connect": true}}),
+                }}});
+        if upstream == Upstream::H2Tls {
+            cluster["transport_socket"] = json!({"name": "envoy.transport_sockets.tls", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": "app.test",
+                "common_tls_context": {"alpn_protocols": ["h2"],
+                    "validation_context": {"trusted_ca": {"filename": ca},
+                        "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": "app.test"}}]}}}});
+        }
         let route = &mut hcm(doc)["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
         route["retry_policy"] = json!({
             "retry_on": "connect-failure,reset-before-request",

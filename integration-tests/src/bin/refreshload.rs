@@ -4,7 +4,7 @@
 //! breaker (3 retries at once) instead of edge.yaml's, printing the results
 //! table of `docs/refresh-under-load.md`.
 
-use integration_tests::fleet::{FleetBed, KeySource};
+use integration_tests::fleet::{FleetBed, KeySource, Upstream};
 use integration_tests::oidc_bed::{Flavour, Options};
 use integration_tests::refresh_load::{run, Params, TABLE_HEADER};
 use serde_json::Value;
@@ -50,6 +50,7 @@ fn main() {
             &["k1"],
             Options::new(Flavour::Http),
             edit,
+            Upstream::Http1,
         );
         let phases = run(&mut bed, &params);
         println!("{what}\n\n{TABLE_HEADER}");
