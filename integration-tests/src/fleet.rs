@@ -543,12 +543,24 @@ pub fn fleet_lb_config(edge_ports: &[u16], pki: &Pki, upstream: Upstream) -> Env
                     "validation_context": {"trusted_ca": {"filename": ca},
                         "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": "app.test"}}]}}}});
         }
-        let route = &mut hcm(doc)["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
-        route["retry_policy"] = json!({
-            "retry_on": "connect-failure,reset-before-request",
-            "num_retries": 3,
+        // Retried on another Envoy: a request that could not be sent (any
+        // method), and a GET or HEAD whose connection was reset before an
+        // answer (an Envoy that stopped the instant it arrived), as nginx
+        // does by default (proxy_next_upstream error timeout, idempotent
+        // methods only).
+        let routes = &mut hcm(doc)["route_config"]["virtual_hosts"][0]["routes"];
+        let plain = routes[0].clone();
+        let policy = |on: &str| {
+            json!({"retry_on": on, "num_retries": 3,
             "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}]
-        });
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}]})
+        };
+        let mut idempotent = plain.clone();
+        idempotent["match"]["headers"] = json!([{"name": ":method",
+            "string_match": {"safe_regex": {"regex": "GET|HEAD"}}}]);
+        idempotent["route"]["retry_policy"] = policy("connect-failure,reset");
+        let mut other = plain;
+        other["route"]["retry_policy"] = policy("connect-failure,reset-before-request");
+        *routes = json!([idempotent, other]);
     })
 }
