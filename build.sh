@@ -10,8 +10,9 @@
 #                      (registry/name:tag) also push it there with skopeo
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
-#   ./build.sh refresh-load [USERS]  USERS (default 200) silent renewals at once through 3 Envoys,
-#                      at peak, after an Envoy dies, after a node dies (docs/refresh-under-load.md)
+#   ./build.sh refresh-load [USERS] [--compare]  USERS (default 200) silent renewals at once
+#                      through 3 Envoys: at peak, after an Envoy dies, after a node dies; --compare
+#                      also runs Envoy's default retry breaker (docs/refresh-under-load.md)
 #
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/

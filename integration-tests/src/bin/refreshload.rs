@@ -1,8 +1,8 @@
-//! `./build.sh refresh-load [USERS]`: the refresh-under-load scenario
-//! (`integration_tests::refresh_load`) at full size, once with
-//! `envoy/edge.yaml` as it is and once with Envoy's default retry circuit
-//! breaker (3 retries at once) instead of edge.yaml's, printing the results
-//! table of `docs/refresh-under-load.md`.
+//! `./build.sh refresh-load [USERS] [--compare]`: the refresh-under-load
+//! scenario (`integration_tests::refresh_load`) at full size with
+//! `envoy/edge.yaml` as it is, and with `--compare` once more with Envoy's
+//! default retry circuit breaker (3 retries at once) instead of edge.yaml's,
+//! printing the results tables of `docs/refresh-under-load.md`.
 
 use integration_tests::fleet::{FleetBed, KeySource, Upstream};
 use integration_tests::oidc_bed::{Flavour, Options};
@@ -27,6 +27,7 @@ fn default_breaker(doc: &mut Value) {
 fn main() {
     let users: usize = std::env::args()
         .nth(1)
+        .filter(|a| !a.starts_with("--"))
         .map(|a| a.parse().expect("USERS: a number"))
         .unwrap_or(200);
     let params = Params {
@@ -36,6 +37,7 @@ fn main() {
         burst: 100,
     };
     println!("{users} users, {} background threads, {} WebSockets, a burst of {} new visitors as the node dies; 3 edge Envoys, 3 app nodes\n", params.background, params.websockets, params.burst);
+    let compare = std::env::args().any(|a| a == "--compare");
     let mut failed = false;
     for (what, edit) in [
         ("envoy/edge.yaml (max_retries: 1024)", None),
@@ -43,7 +45,10 @@ fn main() {
             "Envoy's default retry breaker (max_retries: 3)",
             Some(default_breaker as fn(&mut Value)),
         ),
-    ] {
+    ]
+    .into_iter()
+    .take(if compare { 2 } else { 1 })
+    {
         let mut bed = FleetBed::start_with(
             3,
             KeySource::Env,
