@@ -61,7 +61,8 @@ pub struct Phase {
     /// to a killed node), before the renewals start.
     pub at_failure: (u64, u64),
     /// The edge Envoys' `upstream_rq_retry_overflow` for the app cluster
-    /// during the phase (the retry circuit breaker said no).
+    /// from the failure to the end of the phase (the retry circuit breaker
+    /// said no).
     pub retry_overflow: u64,
 }
 
@@ -328,21 +329,23 @@ pub fn run(bed: &mut FleetBed, p: &Params) -> Vec<Phase> {
     // plus the burst's 5xx.
     let fail = |bed: &mut FleetBed, what: &dyn Fn(&mut FleetBed) -> u64| {
         let (_, e0, w0) = bg.snapshot();
+        let o0 = retry_overflow(bed);
         let extra = what(bed);
         std::thread::sleep(Duration::from_millis(500));
         let (_, e1, w1) = bg.snapshot();
-        (e1 - e0 + extra, w1 - w0)
+        ((e1 - e0 + extra, w1 - w0), retry_overflow(bed) - o0)
     };
-    let at = fail(bed, &|bed| {
+    let (at, overflow) = fail(bed, &|bed| {
         bed.stop_edge(0);
         0
     });
     let mut phase = renew_all(bed, &mut users, &bg, &mut nodes, "Envoy e0 killed", None);
     phase.at_failure = at;
+    phase.retry_overflow += overflow;
     phases.push(phase);
     bed.start_edge(0);
     let n = p.burst;
-    let at = fail(bed, &|bed| {
+    let (at, overflow) = fail(bed, &|bed| {
         bed.kill_node("node-a");
         burst(bed, n)
     });
@@ -355,6 +358,7 @@ pub fn run(bed: &mut FleetBed, p: &Params) -> Vec<Phase> {
         Some("node-a"),
     );
     phase.at_failure = at;
+    phase.retry_overflow += overflow;
     phases.push(phase);
     bg.stop.store(true, Ordering::SeqCst);
     for t in bg.threads {
