@@ -25,6 +25,9 @@
 #                      check an Envoy bootstrap (YAML or JSON) for the settings that break logins
 #                      behind a load balancer; exit 0 clean, 1 problems, 2 unreadable
 #                      (the same as target/release/oidc-edge-doctor, see README)
+#   ./build.sh refresh-load [USERS] [--compare]  USERS (default 200) silent renewals at once
+#                      through 3 Envoys: at peak, after an Envoy dies, after a node dies; --compare
+#                      also runs Envoy's default retry breaker (docs/refresh-under-load.md)
 #
 # Environment:
 #   ENVOY_BIN    use this Envoy binary instead of the one installed into .tools/
@@ -407,6 +410,15 @@ soak() {
   cargo run --quiet --release -p integration-tests --bin soak -- "$@"
 }
 
+refresh_load() {
+  ensure_envoy
+  apt_install openssl
+  ensure_e2e
+  build
+  export OIDC_EDGE_WASM="$WASM"
+  cargo run --quiet --release -p integration-tests --bin refreshload -- "$@"
+}
+
 demo() {
   ensure_envoy
   apt_install openssl
@@ -446,7 +458,7 @@ summary() {
 COMMAND="${1:-}"
 [ "$#" -gt 0 ] && shift
 case "$COMMAND" in
-  build|test|demo|fuzz|oci|bench|release|package|soak) trap summary EXIT ;;
+  build|test|demo|fuzz|oci|bench|release|package|soak|refresh-load) trap summary EXIT ;;
 esac
 case "$COMMAND" in
   build) at_most 0 build "$@"; build ;;
@@ -472,6 +484,9 @@ case "$COMMAND" in
     at_most 2 soak "$@"
     for a in "$@"; do [[ "$a" =~ ^[0-9]+$ ]] || refuse "soak takes numbers: ./build.sh soak [REQUESTS] [CLIENTS], got: $a"; done
     soak "$@" ;;
+  refresh-load)
+    for a in "$@"; do [[ "$a" =~ ^([0-9]+|--compare)$ ]] || refuse "refresh-load takes [USERS] [--compare], got: $a"; done
+    refresh_load "$@" ;;
   doctor) doctor "$@" ;;
   help|-h|--help) usage ;;
   '') refuse "no command given" ;;

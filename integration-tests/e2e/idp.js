@@ -14,6 +14,14 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import Provider from 'oidc-provider';
+import { setStorage } from 'oidc-provider/lib/adapters/memory_adapter.js';
+
+// oidc-provider's development store keeps the last 1000 entries only (an
+// LRU): a login makes about six (session, interactions, code, grant...), so
+// past ~160 users the oldest IdP sessions vanish and prompt=none answers
+// login_required. The load scenario has hundreds: keep everything for the
+// life of the process (a test or the demo).
+setStorage(new Map());
 
 const env = (name) => {
   const v = process.env[name];

@@ -43,6 +43,9 @@ pub struct Hop {
     pub location: Option<String>,
     /// The app node that answered (`x-app-node`).
     pub node: Option<String>,
+    /// The edge Envoy that answered (`x-edge-envoy`, which the fleet bed's
+    /// Envoys add to their responses).
+    pub edge: Option<String>,
     /// oidc-edge's reason for refusing (`x-oidc-edge-reason`).
     pub reason: Option<String>,
     /// The first line of the body.
@@ -295,6 +298,7 @@ impl Browser {
             status: response.status,
             location: response.header("location").map(str::to_string),
             node: response.header("x-app-node").map(str::to_string),
+            edge: response.header("x-edge-envoy").map(str::to_string),
             reason: response.header("x-oidc-edge-reason").map(str::to_string),
             summary: response
                 .text()
@@ -531,6 +535,7 @@ impl Browser {
             status: response.status,
             location: None,
             node: response.header("x-app-node").map(str::to_string),
+            edge: response.header("x-edge-envoy").map(str::to_string),
             reason: response.header("x-oidc-edge-reason").map(str::to_string),
             summary: String::new(),
         });

@@ -17,7 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const WASM_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+/// The wasm HTTP filter's config type.
+pub const WASM_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
 
 /// The environment variable edge.yaml's peer token comes from.
 pub const PEER_TOKEN_ENV: &str = "OIDC_EDGE_PEER_TOKEN";
@@ -168,10 +169,13 @@ impl EnvoyConfig {
             }
             _ => false,
         });
-        let text = doc.to_string();
-        let has_wasm_filter = text.contains(WASM_FILTER_TYPE);
+        // An inline wasm filter (a filter fetched through ECDS names the
+        // type in `type_urls` only, and its module path is in its own file).
+        let has_wasm_filter = visit(&mut doc.clone(), &mut |v| {
+            v.get("@type").and_then(Value::as_str) == Some(WASM_FILTER_TYPE)
+        }) > 0;
         // A module fetched over HTTP (envoy/remote.yaml) has no local path.
-        let remote_code = text.contains("\"http_uri\"");
+        let remote_code = doc.to_string().contains("\"http_uri\"");
         assert!(
             n >= 1 || !has_wasm_filter || remote_code,
             "no wasm module path found in the config"

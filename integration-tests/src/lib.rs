@@ -10,9 +10,11 @@ pub mod browser;
 pub mod chromium;
 pub mod client;
 pub mod envoy;
+pub mod fleet;
 pub mod node;
 pub mod oidc_bed;
 pub mod soak;
+pub mod refresh_load;
 pub mod tls;
 pub mod upstream;
 

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The client secret shared by the IdP and the app (test only).
-const CLIENT_SECRET: &str = "e2e-client-secret";
+pub const CLIENT_SECRET: &str = "e2e-client-secret";
 
 /// Signing keys for oidc-edge (test only): id, environment variable, secret.
 pub const KEYS: [(&str, &str, &str); 2] = [
@@ -322,7 +322,8 @@ impl Drop for OidcBed {
     }
 }
 
-fn spawn_app(name: &str, issuer: &str, ca: &str, options: &Options) -> Starting {
+/// Spawns one app node (see [`NodeProcess::spawn`]).
+pub fn spawn_app(name: &str, issuer: &str, ca: &str, options: &Options) -> Starting {
     NodeProcess::spawn(
         name,
         "app.js",
@@ -377,7 +378,7 @@ pub fn plugin_config(options: &Options, lb_port: u16, idp_port: u16) -> String {
 
 /// The edge Envoy: `envoy/edge.yaml` with the bed's plugin config, nodes and
 /// keys (or without oidc-edge).
-fn edge_config(
+pub fn edge_config(
     options: &Options,
     nodes: &[NodeProcess],
     edge_port: u16,
