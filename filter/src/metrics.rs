@@ -145,6 +145,11 @@ counters! {
     /// not written by Envoy's `header_mutation`, so a client's; the request
     /// was treated as untrusted (and `peer_unknown` counted too).
     ForwardedPeerUnverified => "oidc_edge.forwarded.peer_unverified",
+    /// The peer is one of `forwarded.tcp_load_balancers`: its forwarding
+    /// headers (the client's) were removed unread; the scheme came from
+    /// its configuration and, with the PROXY protocol, the client from the
+    /// PROXY header.
+    ForwardedTcpPeer => "oidc_edge.forwarded.tcp_peer",
 }
 
 /// A small set of counters touched by one request.
