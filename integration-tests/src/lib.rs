@@ -10,8 +10,10 @@ pub mod browser;
 pub mod chromium;
 pub mod client;
 pub mod envoy;
+pub mod multi_host_bed;
 pub mod node;
 pub mod oidc_bed;
+pub mod real_lb;
 pub mod tls;
 pub mod upstream;
 

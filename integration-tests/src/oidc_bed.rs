@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The client secret shared by the IdP and the app (test only).
-const CLIENT_SECRET: &str = "e2e-client-secret";
+pub const CLIENT_SECRET: &str = "e2e-client-secret";
 
 /// Signing keys for oidc-edge (test only): id, environment variable, secret.
 pub const KEYS: [(&str, &str, &str); 2] = [
@@ -322,7 +322,8 @@ impl Drop for OidcBed {
     }
 }
 
-fn spawn_app(name: &str, issuer: &str, ca: &str, options: &Options) -> Starting {
+/// Spawns one app node (see [`NodeProcess::spawn`]).
+pub fn spawn_app(name: &str, issuer: &str, ca: &str, options: &Options) -> Starting {
     NodeProcess::spawn(
         name,
         "app.js",
@@ -345,8 +346,10 @@ pub fn plugin_config(options: &Options, lb_port: u16, idp_port: u16) -> String {
     // are the client's.
     let forwarded = match options.flavour {
         Flavour::Http => json!({"trusted_cidrs": ["127.0.0.2/32"], "allowed_hosts": ["app.test"]}),
-        Flavour::Tcp => json!({"tcp_load_balancers": [{"cidrs": ["127.0.0.2/32"], "scheme": "https"}],
-                               "allowed_hosts": ["app.test"]}),
+        Flavour::Tcp => {
+            json!({"tcp_load_balancers": [{"cidrs": ["127.0.0.2/32"], "scheme": "https"}],
+                               "allowed_hosts": ["app.test"]})
+        }
     };
     let keys: Vec<Value> = options
         .keys

@@ -203,12 +203,7 @@ fn rfc7239_forwarded_from_the_load_balancer() {
     // element is the LB's, and X-Forwarded-Proto (not the LB's family) is not read.
     assert_eq!(
         view(&echo),
-        some([
-            "https",
-            "app.example.com:8443",
-            "8443",
-            "2001:db8::9"
-        ])
+        some(["https", "app.example.com:8443", "8443", "2001:db8::9"])
     );
     assert_eq!(
         echo.header("forwarded").as_deref(),
