@@ -70,6 +70,11 @@ enum PeerProblem {
     /// know it, which means a client (the filter is missing or writes
     /// another header) or a `header_mutation` that does not add the token.
     Unverified,
+    /// From a PROXY-protocol load balancer, but `source.address` is not a
+    /// connection's address: missing, or with port 0, which is how Envoy
+    /// writes an address it took from `X-Forwarded-For` (the listener has
+    /// `use_remote_address: false`, so the client could name itself).
+    ProxyClientUnusable,
 }
 
 impl PeerProblem {
@@ -78,14 +83,20 @@ impl PeerProblem {
             PeerProblem::Missing => 0,
             PeerProblem::Malformed => 1,
             PeerProblem::Unverified => 2,
+            PeerProblem::ProxyClientUnusable => 3,
         }
     }
 }
 
 std::thread_local! {
     /// Problems seen on this worker, per kind, for [`alert_now`].
-    static SEEN: [std::cell::Cell<u64>; 3] = const {
-        [std::cell::Cell::new(0), std::cell::Cell::new(0), std::cell::Cell::new(0)]
+    static SEEN: [std::cell::Cell<u64>; 4] = const {
+        [
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+        ]
     };
 }
 
@@ -123,6 +134,15 @@ fn peer_alert(cfg: &ForwardedConfig, p: PeerProblem, n: u64) -> String {
             "a client sent it, so header_mutation is missing or writes another header; or header_mutation does \
              not append ;%ENVIRONMENT(<peer_token_env>)% (see envoy/edge.yaml)",
         ),
+        PeerProblem::ProxyClientUnusable => {
+            return format!(
+                "oidc-edge: a request from a PROXY-protocol load balancer (forwarded.tcp_load_balancers) whose \
+                 source.address is missing or has port 0, the mark of an address Envoy took from \
+                 X-Forwarded-For, which the client wrote: the client is treated as hidden (seen {n} times on \
+                 this worker). Fix: on the listener that load balancer connects to, set use_remote_address: \
+                 true and the proxy_protocol listener filter (see envoy/proxy-protocol.yaml)"
+            )
+        }
     };
     format!(
         "oidc-edge: {problem}: its forwarding headers are not trusted and the values come from the connection \
@@ -578,9 +598,18 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
             // Behind the PROXY protocol, Envoy's source.address is the
             // client the PROXY header named; otherwise the load balancer
             // hides the client, and the app is not told it is the LB.
-            match lb.proxy_protocol.then(|| conn.source_address()).flatten() {
-                Some(ip) => chain.push(ip),
-                None => hidden = true,
+            if lb.proxy_protocol {
+                match conn.source_address() {
+                    Some(ip) => chain.push(ip),
+                    None => {
+                        hidden = true;
+                        if let Some(n) = alert_now(PeerProblem::ProxyClientUnusable) {
+                            conn.alert(&peer_alert(cfg, PeerProblem::ProxyClientUnusable, n));
+                        }
+                    }
+                }
+            } else {
+                hidden = true;
             }
         }
         chain.push(peer);
@@ -1854,12 +1883,19 @@ mod tests {
             let out = run_from(cfg, peer, false, *source, req);
             assert_eq!(out.get(XFF).as_deref(), *xff, "{why}");
             assert_eq!(out.get(X_REAL_IP).as_deref(), *real, "{why}");
-            let scheme = if peer.starts_with("10.0.2.") {
-                "https"
-            } else {
-                "http"
-            };
+            let from_lb = peer.starts_with("10.0.2.");
+            let scheme = if from_lb { "https" } else { "http" };
             assert_eq!(out.get(XFP).as_deref(), Some(scheme), "{why}");
+            if from_lb && source.is_none() {
+                assert!(
+                    out.alerts
+                        .iter()
+                        .any(|a| a.contains("use_remote_address: true")
+                            && a.contains("envoy/proxy-protocol.yaml")),
+                    "{why}: {:?}",
+                    out.alerts
+                );
+            }
         }
     }
 
