@@ -150,6 +150,11 @@ counters! {
     /// its configuration and, with the PROXY protocol, the client from the
     /// PROXY header.
     ForwardedTcpPeer => "oidc_edge.forwarded.tcp_peer",
+    /// From a PROXY-protocol load balancer, but Envoy's `source.address`
+    /// was missing or had port 0 (taken from X-Forwarded-For: the listener
+    /// lacks `use_remote_address: true`): the client was treated as hidden;
+    /// logged.
+    ForwardedProxyClientUnusable => "oidc_edge.forwarded.proxy_client_unusable",
 }
 
 /// A small set of counters touched by one request.

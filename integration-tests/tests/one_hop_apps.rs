@@ -3,8 +3,10 @@
 //! `ProxyFix(x_for=1, x_proto=1, x_host=1, x_port=1)` (the same reading as
 //! Express `trust proxy` 1: the rightmost X-Forwarded-For entry), behind
 //! Debian's HAProxy in `mode http`, and in `mode tcp` with `send-proxy-v2`
-//! into `envoy/proxy-protocol.yaml`.
+//! into `envoy/proxy-protocol.yaml`; and Express with `trust proxy` 1
+//! (`integration-tests/e2e/onehop_express.js`).
 
+use integration_tests::node::NodeProcess;
 use integration_tests::real_lb::{self, LbProcess, HAPROXY_HTTP_FROM, HAPROXY_PROXY_FROM};
 use integration_tests::tls::{pki, Pki};
 use integration_tests::{free_port, repo_root, Envoy, EnvoyConfig, Request};
@@ -13,10 +15,25 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// The app behind Envoy.
+enum App {
+    Flask(LbProcess),
+    Express(NodeProcess),
+}
+
+impl App {
+    fn port(&self) -> u16 {
+        match self {
+            App::Flask(p) => p.port,
+            App::Express(p) => p.port,
+        }
+    }
+}
+
 struct Bed {
     dir: PathBuf,
     _pki: Pki,
-    _app: LbProcess,
+    _app: App,
     edge: Envoy,
     _lb: LbProcess,
     lb_port: u16,
@@ -35,16 +52,28 @@ enum Lb {
 }
 
 fn bed(lb: Lb, yaml: &str, plugin: &str, edit: impl FnOnce(&mut Value)) -> Bed {
+    bed_with(lb, yaml, plugin, false, edit)
+}
+
+fn bed_with(lb: Lb, yaml: &str, plugin: &str, express: bool, edit: impl FnOnce(&mut Value)) -> Bed {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("oidc-edge-onehop-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pki = pki(&dir, &["app.test"]);
-    let app = real_lb::flask_app(&dir);
+    let app = if express {
+        App::Express(NodeProcess::start(
+            "onehop",
+            "onehop_express.js",
+            &[("PORT", "0".into())],
+        ))
+    } else {
+        App::Flask(real_lb::flask_app(&dir))
+    };
     let edge = Envoy::start(
         &EnvoyConfig::load(&repo_root().join("envoy").join(yaml))
             .plugin_config(plugin)
-            .upstreams(&[SocketAddr::from(([127, 0, 0, 1], app.port))])
+            .upstreams(&[SocketAddr::from(([127, 0, 0, 1], app.port()))])
             .edit(edit),
     );
     let lb_port = free_port();
@@ -122,6 +151,24 @@ fn a_one_hop_app_sees_the_browser_behind_haproxy_and_oidc_edge() {
     assert_eq!(me["x_forwarded_for"], BROWSER, "{me}");
 }
 
+#[test]
+fn an_express_app_trusting_one_proxy_sees_the_browser_over_http_and_proxy() {
+    for (lb, yaml, plugin) in [
+        (Lb::HaproxyHttp, "edge.yaml", http_plugin("")),
+        (Lb::HaproxyTcpProxy, "proxy-protocol.yaml", proxy_plugin()),
+    ] {
+        let bed = bed_with(lb, yaml, &plugin, true, |_| {});
+        let me = bed.whoami(SPOOF);
+        assert_eq!(me["remote_addr"], BROWSER, "{yaml}: {me}");
+        assert_eq!(me["scheme"], "https", "{yaml}: {me}");
+        assert_eq!(
+            me["callback"],
+            format!("https://app.test:{}/callback", bed.lb_port),
+            "{yaml}: {me}"
+        );
+    }
+}
+
 /// The control, as the issue found it: with the chain form (`client,
 /// proxies…, peer`) a one-hop app takes the LB for the client.
 #[test]
@@ -190,6 +237,11 @@ fn without_use_remote_address_the_client_is_hidden_not_spoofed() {
     assert!(
         bed.edge.log().contains("set use_remote_address: true"),
         "the operator is told the fix"
+    );
+    assert_eq!(
+        bed.edge
+            .counter("oidc_edge.forwarded.proxy_client_unusable"),
+        1
     );
     // A browser that sends no X-Forwarded-For is still seen right.
     assert_eq!(bed.whoami(&[])["remote_addr"], BROWSER);

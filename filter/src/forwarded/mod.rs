@@ -603,6 +603,7 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
                     Some(ip) => chain.push(ip),
                     None => {
                         hidden = true;
+                        counters.add(Counter::ForwardedProxyClientUnusable);
                         if let Some(n) = alert_now(PeerProblem::ProxyClientUnusable) {
                             conn.alert(&peer_alert(cfg, PeerProblem::ProxyClientUnusable, n));
                         }
@@ -1886,6 +1887,11 @@ mod tests {
             let from_lb = peer.starts_with("10.0.2.");
             let scheme = if from_lb { "https" } else { "http" };
             assert_eq!(out.get(XFP).as_deref(), Some(scheme), "{why}");
+            assert_eq!(
+                out.counters.contains(Counter::ForwardedProxyClientUnusable),
+                from_lb && source.is_none(),
+                "{why}"
+            );
             if from_lb && source.is_none() {
                 assert!(
                     out.alerts
