@@ -229,6 +229,7 @@ demo() {
   ensure_envoy
   apt_install openssl
   ensure_e2e
+  ensure_real_lbs
   build
   export OIDC_EDGE_WASM="$WASM"
   cargo run --quiet -p integration-tests --bin demo -- "$@"
