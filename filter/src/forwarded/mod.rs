@@ -22,6 +22,12 @@
 //! 4. An untrusted peer's forwarding headers are all removed; the values come
 //!    from the connection: the peer address, `https` when the downstream
 //!    connection is TLS, and `Host`.
+//! 5. A peer in `tcp_load_balancers` forwards bytes, not HTTP: its
+//!    forwarding headers are the client's and are removed unread; the
+//!    scheme is the entry's, host and port come from `Host`, and the client
+//!    is the PROXY header's (Envoy's `source.address`) or hidden.
+//! 6. `external_origin`, or the `external_origins` entry of the request's
+//!    host, overrides scheme and port (and, for `external_origin`, host).
 //!
 //! A header value the filter would use is validated; an invalid one is
 //! ignored whole (and counted), never half-used, and never reaches the
