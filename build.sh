@@ -5,9 +5,17 @@
 #   ./build.sh test    install what is missing, then lint, unit-test and run the Envoy integration tests
 #   ./build.sh demo    real OIDC logins (oidc-provider, Express app on 3 nodes) through TLS load
 #                      balancers with and without the filter; stays up until Ctrl-C (--once: exits)
-#   ./build.sh oci [REF] package the module as an OCI image in target/oci (the format Istio's
-#                      WasmPlugin pulls: one tar+gzip layer holding plugin.wasm); with REF
-#                      (registry/name:tag) also push it there with skopeo
+#   ./build.sh oci [REF] package the module as OCI images in target/oci/compat (one tar+gzip
+#                      layer holding plugin.wasm) and target/oci/artifact (the Wasm
+#                      artifact media types); Istio and Envoy Gateway pull either. With
+#                      REF (registry/name:tag) also push one (OCI_VARIANT=compat|artifact,
+#                      default compat) there with skopeo
+#   ./build.sh release [DIR] build the module, then write a release into DIR (default
+#                      target/dist/VERSION): oidc_edge.wasm and its sha256, both OCI
+#                      layouts (oci/compat, oci/artifact) and RELEASE_NOTES.md from
+#                      CHANGELOG.md; reproducible (same commit, same bytes)
+#   ./build.sh package DIR [MODULE] the same for a module already built (default
+#                      target/oidc_edge.wasm), without building
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
 #
@@ -63,17 +71,21 @@ ensure_envoy() {
   export ENVOY_BIN="$bin"
 }
 
-ensure_e2e() {
-  # The end-to-end bed runs real OIDC software (oidc-provider 8, openid-client 6,
-  # Express) on Node.js 20 or later, from integration-tests/e2e/package-lock.json.
+ensure_node() {
+  # The end-to-end bed and the manifest check run on Node.js 20 or later.
   command -v node >/dev/null || apt_install nodejs npm
   local major; major=$(node -p 'process.versions.node.split(".")[0]')
   if [ "$major" -lt 20 ]; then
-    log "Node.js $(node --version) is too old for the end-to-end bed: install Node.js 20 or later"; return 1
+    log "Node.js $(node --version) is too old: install Node.js 20 or later"; return 1
   fi
-  local dir="$ROOT/integration-tests/e2e"
+}
+
+npm_ci() {
+  # Installs $1's npm packages from its package-lock.json, when they are
+  # missing or older than the lock file.
+  local dir="$ROOT/$1"
   if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    log "installing the end-to-end bed's npm packages (npm ci in integration-tests/e2e)"
+    log "installing npm packages (npm ci in $1)"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
@@ -89,9 +101,30 @@ ensure_real_lbs() {
   fi
 }
 
+ensure_e2e() {
+  # The end-to-end bed runs real OIDC software (oidc-provider 8, openid-client 6,
+  # Express), from integration-tests/e2e/package-lock.json.
+  ensure_node
+  npm_ci integration-tests/e2e
+}
+
+ensure_manifest_check() {
+  # The manifest tests validate envoy/istio/ and envoy/gateway/ with the
+  # Istio and Envoy Gateway models from npm (@kubernetes-models/istio,
+  # @kubernetes-models/envoy-gateway), from
+  # integration-tests/manifest-check/package-lock.json.
+  ensure_node
+  npm_ci integration-tests/manifest-check
+}
+
 build() {
   ensure_wasm_target
-  cargo build --quiet --release -p oidc-edge-module --target "$WASM_TARGET"
+  # The commit goes into the module's start-up log line. Panic locations
+  # name source files: map the checkout and Cargo's home to fixed prefixes,
+  # so the module does not depend on where it was built.
+  OIDC_EDGE_COMMIT=$(source_commit) \
+  CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="--remap-path-prefix=$ROOT=/oidc-edge --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+    cargo build --quiet --release -p oidc-edge-module --target "$WASM_TARGET"
   if command -v wasm-opt >/dev/null || apt_install binaryen; then
     # Rust's wasm32 output uses these post-MVP features; V8 in Envoy supports them.
     wasm-opt -Oz --strip-debug --strip-producers \
@@ -106,54 +139,154 @@ build() {
   log "sha256: $(sha256sum "$WASM" | cut -d' ' -f1)"
 }
 
-# The module as an OCI image layout in target/oci, tagged with the crate's
-# version: Istio's "compat" format (https://github.com/solo-io/wasm spec),
-# which Istio, Envoy Gateway and plain registries all accept. Reproducible:
-# no timestamps, fixed owner and mode, so the same module gives the same digest.
+# The commit the module is built from (its start-up log line, the OCI
+# annotations, the release notes); "-dirty" when tracked files differ from it.
+source_commit() {
+  local c
+  c=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null) || { echo unknown; return 0; }
+  git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || c="$c-dirty"
+  echo "$c"
+}
+# That commit's date in UTC (RFC 3339): the images' "created", so that two
+# builds of one commit are byte for byte the same.
+commit_date() {
+  TZ=UTC0 git -C "$ROOT" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null \
+    || echo 1970-01-01T00:00:00Z
+}
+# Where the source lives: OIDC_EDGE_SOURCE, else the workspace's
+# `repository` (never the clone's path: that would make images depend on
+# where they were built).
+source_url() {
+  local url="${OIDC_EDGE_SOURCE:-}"
+  [ -n "$url" ] || url=$(sed -n 's/^repository = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -n 1)
+  echo "${url:-unknown}"
+}
+
+# The module as OCI image layouts, tagged with the crate's version, in both
+# variants of the Wasm image specification (github.com/solo-io/wasm, spec/):
+#   target/oci/compat    one tar+gzip layer holding plugin.wasm: standard
+#                        media types, so any registry and tool handles it;
+#   target/oci/artifact  the "oci" variant: config and a layer of media type
+#                        application/vnd.module.wasm.config.v1+json (the
+#                        runtime config), and one layer
+#                        application/vnd.module.wasm.content.layer.v1+wasm
+#                        holding the raw module. The spec's format is these
+#                        two layers, and Istio's and Envoy Gateway's fetchers
+#                        refuse any other layer count.
+# Istio and Envoy Gateway pull either; WasmPlugin.sha256 and Envoy Gateway's
+# image sha256 are the manifest digest printed here, not the module's.
+# Reproducible: no timestamps but the commit's date, fixed owner and mode,
+# so one module and one commit give the same digests.
 OCI="$ROOT/target/oci"
 crate_version() { sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/filter/Cargo.toml" | head -n 1; }
-oci_layout() {
-  local version work
-  version=$(crate_version)
+# oci_blob LAYOUT FILE: store FILE under its digest; prints "digest size".
+oci_blob() {
+  local d; d=$(sha256sum "$2" | cut -d' ' -f1)
+  mkdir -p "$1/blobs/sha256"
+  cp "$2" "$1/blobs/sha256/$d"; echo "$d $(stat -c %s "$2")"
+}
+# oci_manifest LAYOUT TAG MANIFEST_BODY: the manifest, the index naming it
+# by TAG, and oci-layout; prints the manifest digest.
+oci_manifest() {
+  local file manifest manifest_size
+  file=$(mktemp)
+  printf '%s' "$3" > "$file"
+  read -r manifest manifest_size < <(oci_blob "$1" "$file")
+  rm -f "$file"
+  printf '{"imageLayoutVersion":"1.0.0"}' > "$1/oci-layout"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest" "$manifest_size" "$2" > "$1/index.json"
+  echo "$manifest"
+}
+oci_layouts() {
+  local out="${1:-$OCI}" wasm="${2:-$WASM}"
+  local version commit created source work annotations
+  version=$(crate_version); commit=$(source_commit); created=$(commit_date); source=$(source_url)
+  annotations=$(printf '"annotations":{"org.opencontainers.image.title":"oidc-edge","org.opencontainers.image.description":"proxy-wasm filter that keeps OpenID Connect logins working behind load balancers","org.opencontainers.image.version":"%s","org.opencontainers.image.revision":"%s","org.opencontainers.image.source":"%s","org.opencontainers.image.created":"%s","org.opencontainers.image.licenses":"Apache-2.0"}' \
+    "$version" "$commit" "$source" "$created")
   work=$(mktemp -d)
-  rm -rf "$OCI"; mkdir -p "$OCI/blobs/sha256"
-  cp "$WASM" "$work/plugin.wasm"
+  rm -rf "$out/compat" "$out/artifact"; mkdir -p "$out/compat" "$out/artifact"
+
+  # compat: tar+gzip layer with plugin.wasm, an OCI image config.
+  local c="$out/compat" diff_id layer layer_size config config_size digest
+  cp "$wasm" "$work/plugin.wasm"
   tar --create --file "$work/layer.tar" --directory "$work" --sort=name \
     --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=0644 plugin.wasm
   gzip -9 -n -c "$work/layer.tar" > "$work/layer.tar.gz"
-  # blob FILE: store FILE under its digest; prints "digest size".
-  blob() {
-    local d; d=$(sha256sum "$1" | cut -d' ' -f1)
-    cp "$1" "$OCI/blobs/sha256/$d"; echo "$d $(stat -c %s "$1")"
-  }
-  local diff_id layer layer_size config config_size manifest manifest_size
   diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
-  read -r layer layer_size < <(blob "$work/layer.tar.gz")
-  printf '{"architecture":"wasm","os":"wasip1","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$diff_id" > "$work/config.json"
-  read -r config config_size < <(blob "$work/config.json")
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",%s,%s,%s}' \
-    "$(printf '"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s}' "$config" "$config_size")" \
-    "$(printf '"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]' "$layer" "$layer_size")" \
-    "$(printf '"annotations":{"org.opencontainers.image.title":"oidc-edge","org.opencontainers.image.version":"%s","org.opencontainers.image.description":"proxy-wasm filter that keeps OpenID Connect logins working behind load balancers"}' "$version")" \
-    > "$work/manifest.json"
-  read -r manifest manifest_size < <(blob "$work/manifest.json")
-  printf '{"imageLayoutVersion":"1.0.0"}' > "$OCI/oci-layout"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
-    "$manifest" "$manifest_size" "$version" > "$OCI/index.json"
+  read -r layer layer_size < <(oci_blob "$c" "$work/layer.tar.gz")
+  printf '{"created":"%s","architecture":"wasm","os":"wasip1","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$created" "$diff_id" > "$work/config.json"
+  read -r config config_size < <(oci_blob "$c" "$work/config.json")
+  digest=$(oci_manifest "$c" "$version" "$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}],%s}' \
+    "$config" "$config_size" "$layer" "$layer_size" "$annotations")")
+  log "OCI image (compat): $c (tag $version, manifest sha256:$digest)"
+
+  # oci: the runtime config (the spec's envoy_proxy type, the proxy-wasm ABI
+  # the module exports, its root_id) and the raw module.
+  local a="$out/artifact" runtime runtime_size module module_size
+  printf '{"type":"envoy_proxy","abiVersions":["v0.2.1"],"config":{"root_ids":["oidc-edge"]}}' > "$work/runtime-config.json"
+  read -r runtime runtime_size < <(oci_blob "$a" "$work/runtime-config.json")
+  read -r module module_size < <(oci_blob "$a" "$wasm")
+  digest=$(oci_manifest "$a" "$version" "$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.module.wasm.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.module.wasm.config.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.title":"runtime-config.json"}},{"mediaType":"application/vnd.module.wasm.content.layer.v1+wasm","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.title":"plugin.wasm"}}],%s}' \
+    "$runtime" "$runtime_size" "$runtime" "$runtime_size" "$module" "$module_size" "$annotations")")
+  log "OCI image (oci):    $a (tag $version, manifest sha256:$digest)"
   rm -rf "$work"
-  log "OCI image: $OCI (tag $version, manifest sha256:$manifest)"
 }
 
 oci() {
   build
-  oci_layout
+  oci_layouts
   if [ -n "${1:-}" ]; then
     apt_install skopeo
-    local version; version=$(crate_version)
-    log "pushing to $1 (skopeo; registry credentials from skopeo login / REGISTRY_AUTH_FILE)"
-    skopeo copy "oci:$OCI:$version" "docker://$1"
+    local version variant="${OCI_VARIANT:-compat}"; version=$(crate_version)
+    log "pushing the $variant image to $1 (skopeo; registry credentials from skopeo login / REGISTRY_AUTH_FILE)"
+    skopeo copy --preserve-digests "oci:$OCI/$variant:$version" "docker://$1"
   fi
+}
+
+# A release in DIST (default target/dist/VERSION): the module and its
+# sha256, both OCI layouts, and RELEASE_NOTES.md from CHANGELOG.md's entry
+# for the crate's version with the checksums to pin. Everything in it is
+# a function of the module and the commit, so a rebuild gives the same bytes.
+DIST="$ROOT/target/dist"
+release_notes() {
+  # release_notes VERSION: CHANGELOG.md's "## [VERSION] - DATE" section.
+  awk -v v="$1" '
+    index($0, "## [" v "]") == 1 { on = 1; print; next }
+    on && /^## \[/ { exit }
+    on { print }' "$ROOT/CHANGELOG.md"
+}
+package_release() {
+  local version out wasm="${2:-$WASM}" notes
+  version=$(crate_version)
+  out="${1:-$DIST/$version}"
+  notes=$(release_notes "$version")
+  if [ -z "$notes" ]; then
+    log "CHANGELOG.md has no entry '## [$version] - YYYY-MM-DD': write the release notes first"; return 1
+  fi
+  rm -rf "$out"; mkdir -p "$out"
+  cp "$wasm" "$out/oidc_edge.wasm"
+  (cd "$out" && sha256sum oidc_edge.wasm > oidc_edge.wasm.sha256)
+  oci_layouts "$out/oci" "$wasm" 2>/dev/null
+  local compat artifact
+  compat=$(sed -n 's/.*"digest":"sha256:\([0-9a-f]*\)".*/\1/p' "$out/oci/compat/index.json")
+  artifact=$(sed -n 's/.*"digest":"sha256:\([0-9a-f]*\)".*/\1/p' "$out/oci/artifact/index.json")
+  {
+    printf '# oidc-edge %s\n\n' "$version"
+    printf '%s\n' "$notes" | tail -n +2
+    printf '\n## Artifacts\n\n'
+    printf -- '- commit: `%s` (%s)\n' "$(source_commit)" "$(commit_date)"
+    printf -- '- `oidc_edge.wasm`: sha256 `%s` (Envoy `vm_config.code.remote.sha256`)\n' "$(cut -d' ' -f1 "$out/oidc_edge.wasm.sha256")"
+    printf -- '- OCI image, compat variant (`oci/compat`, tag %s): manifest sha256 `%s` (Istio `WasmPlugin.sha256`, Envoy Gateway `image.sha256`)\n' "$version" "$compat"
+    printf -- '- OCI image, oci variant (`oci/artifact`, tag %s): manifest sha256 `%s`\n' "$version" "$artifact"
+    printf '\nPush an image with `skopeo copy --preserve-digests oci:oci/compat:%s docker://REGISTRY/oidc-edge:%s`.\n' "$version" "$version"
+  } > "$out/RELEASE_NOTES.md"
+  log "release $version in $out"
+}
+release() {
+  build
+  package_release "${1:-}"
 }
 
 lint() {
@@ -162,7 +295,7 @@ lint() {
   log "clippy (native, all targets)"
   cargo clippy --quiet --workspace --all-targets -- -D warnings
   log "clippy ($WASM_TARGET)"
-  cargo clippy --quiet -p oidc-edge -p oidc-edge-module --target "$WASM_TARGET" -- -D warnings
+  cargo clippy --quiet -p oidc-edge -p oidc-edge-module -p oidc-edge-noop-filter --target "$WASM_TARGET" -- -D warnings
 }
 
 run_tests() {
@@ -175,10 +308,11 @@ run_tests() {
   # The OCI test pushes the image to a local registry and pulls it back; the
   # real-browser tests log in with headless Chromium.
   apt_install skopeo docker-registry
+  ensure_manifest_check
   [ -n "${CHROMIUM:-}" ] || apt_install chromium
   lint
   build
-  oci_layout
+  oci_layouts
   fuzz "${FUZZ_SECONDS:-20}"
   export OIDC_EDGE_WASM="$WASM"
   log "unit tests and Envoy $ENVOY_VERSION integration tests"
@@ -214,15 +348,32 @@ fuzz() {
   done
 }
 
+# The no-op Rust wasm filter (benches/noop-filter): the ABI floor the bench
+# compares oidc-edge with, built with the module's profile and wasm-opt flags.
+build_noop() {
+  cargo build --quiet --release -p oidc-edge-noop-filter --target "$WASM_TARGET"
+  local raw="$ROOT/target/$WASM_TARGET/release/oidc_edge_noop_filter.wasm"
+  if command -v wasm-opt >/dev/null; then
+    wasm-opt -Oz --strip-debug --strip-producers \
+      --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+      --enable-mutable-globals --enable-multivalue --enable-reference-types \
+      "$raw" -o "$ROOT/target/noop_filter.wasm"
+  else
+    cp "$raw" "$ROOT/target/noop_filter.wasm"
+  fi
+}
+
 bench() {
   ensure_envoy
-  apt_install wrk
+  apt_install wrk nginx util-linux
   build
+  build_noop
   export OIDC_EDGE_WASM="$WASM"
   log "micro benchmarks (native, criterion)"
   cargo bench --quiet -p oidc-edge-benches 2>&1 | grep -vE '^(Benchmarking|Found|  +[0-9]+ \()|^$'
-  log "load comparison inside Envoy $ENVOY_VERSION (wrk, 1 worker, ${BENCH_SECONDS:-10}s per variant)"
-  cargo run --quiet --release -p integration-tests --bin loadbench -- "${BENCH_SECONDS:-10}"
+  log "load comparison inside Envoy $ENVOY_VERSION (interleaved rounds; BENCH_ROUNDS, BENCH_SECONDS, BENCH_ONLY, BENCH_BASE_WASM)"
+  BENCH_README="${BENCH_README-$ROOT/benches/README.md}" \
+    cargo run --quiet --release -p integration-tests --bin loadbench
 }
 
 demo() {
@@ -241,6 +392,8 @@ case "${1:-}" in
   demo) shift; demo "$@" ;;
   fuzz) fuzz "${2:-120}" ;;
   oci) oci "${2:-}" ;;
+  release) release "${2:-}" ;;
+  package) package_release "${2:-}" "${3:-}" ;;
   bench) bench ;;
   *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

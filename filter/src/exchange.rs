@@ -522,9 +522,8 @@ impl Exchange {
         host.set_response_header("cache-control", Some("no-store"));
     }
 
-    fn pinned_node_unreachable<H: Host>(host: &mut H) -> bool {
-        let status = response_header(host, ":status");
-        if status.as_deref() != Some("503") {
+    fn pinned_node_unreachable<H: Host>(host: &mut H, status: Option<&str>) -> bool {
+        if status != Some("503") {
             return false;
         }
         let details = host.property(Property::ResponseCodeDetails);
@@ -535,21 +534,26 @@ impl Exchange {
                 details.as_deref().map(String::from_utf8_lossy)
             ),
         );
-        node_unreachable(status.as_deref(), details.as_deref())
+        node_unreachable(status, details.as_deref())
     }
 
     /// The login-flow part of the response phase: strip the node address
     /// Envoy echoes, clear used cookies, recover a pinned request whose node
     /// is gone, set the session cookie. `true` ends the response phase (the
     /// response is Envoy's own: there is nothing of the app's to check).
-    fn login_flow_response<H: Host>(&mut self, host: &mut H, lf: &LoginFlowConfig) -> bool {
+    fn login_flow_response<H: Host>(
+        &mut self,
+        host: &mut H,
+        lf: &LoginFlowConfig,
+        status: Option<&str>,
+    ) -> bool {
         // Envoy's stateful_session echoes the chosen node's address here.
         host.set_response_header(&lf.session_header, None);
         for name in std::mem::take(&mut self.clear_cookies) {
             host.add_response_header("set-cookie", &cookie::clear_cookie(&name, lf.secure));
         }
         if let Some(claims) = self.pinned_flow.take() {
-            if Self::pinned_node_unreachable(host) {
+            if Self::pinned_node_unreachable(host, status) {
                 match login_flow::on_node_gone(lf, &claims) {
                     Recovery::Restart {
                         location,
@@ -566,8 +570,7 @@ impl Exchange {
                 }
                 return true;
             }
-            let accepted = response_header(host, ":status")
-                .is_some_and(|s| s.starts_with('2') || s.starts_with('3'));
+            let accepted = status.is_some_and(|s| s.starts_with('2') || s.starts_with('3'));
             if lf.affinity == Affinity::Session && accepted {
                 let cookie = login_flow::session_cookie(lf, &claims.node, self.now, &self.origin);
                 host.add_response_header("set-cookie", &cookie);
@@ -575,7 +578,7 @@ impl Exchange {
             }
             return false;
         }
-        if self.session_pinned && Self::pinned_node_unreachable(host) {
+        if self.session_pinned && Self::pinned_node_unreachable(host, status) {
             // The session's node is gone, and its in-memory session with it:
             // forget the affinity and let the browser try again anywhere.
             let name = login_flow::session_cookie_name(lf);
@@ -599,12 +602,14 @@ impl Exchange {
         if config.login_flow.is_none() && config.redirects.is_none() {
             return Action::Continue;
         }
+        // Read once: every decision below is about the app's status.
+        let status = response_header(host, ":status");
         if let Some(lf) = &config.login_flow {
-            if self.login_flow_response(host, lf) {
+            if self.login_flow_response(host, lf, status.as_deref()) {
                 return Action::Continue;
             }
         }
-        if !response_header(host, ":status").is_some_and(|s| s.starts_with('3')) {
+        if !status.is_some_and(|s| s.starts_with('3')) {
             return Action::Continue;
         }
         let Some(mut location) = response_header(host, "location") else {

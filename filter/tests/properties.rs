@@ -367,6 +367,7 @@ mod cookie_codec {
             let name = cookie_name("__Host-oidc-edge-", &state);
             let v = seal(r.signing(), &binding(&name), &state_hash(&state), &c);
             let now = at(&c);
+            prop_assert!(open_flow(&r, &binding(&name), &state, &v, &now).is_ok());
             let mut raw = e.decode(&v).unwrap();
             let i = pos.index(raw.len());
             raw[i] = raw[i].wrapping_add(delta);
@@ -380,6 +381,45 @@ mod cookie_codec {
             prop_assert!(open_flow(&r, &other_origin, &state, &v, &now).is_err());
             let other_state = format!("{state}x");
             prop_assert!(open_flow(&r, &binding(&name), &other_state, &v, &now).is_err());
+            let as_session = Binding { purpose: Purpose::Session, ..binding(&name) };
+            prop_assert!(open_flow(&r, &as_session, &state, &v, &now).is_err());
+        }
+
+        /// A ring that remembers what it opened answers every later open
+        /// exactly as a ring that never saw the cookie: same claims, same
+        /// refusals, at any time, for any binding.
+        #[test]
+        fn remembering_never_changes_an_answer(
+            state in "[!-~]{1,16}",
+            c in claims(),
+            opens in prop::collection::vec((0usize..4, 0u8..3, -2i64..3), 1..12),
+        ) {
+            // Session cookies are the ones a ring remembers.
+            let r = ring();
+            let name = cookie_name("__Host-oidc-edge-", &state);
+            let session = |n| Binding { purpose: Purpose::Session, ..binding(n) };
+            let v = seal(r.signing(), &session(&name), &state_hash(&state), &c);
+            let mut tampered = v.clone().into_bytes();
+            let last = tampered.len() - 1;
+            tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(tampered).unwrap();
+            let values = [v.clone(), tampered, v.clone(), format!("{v}A")];
+            for (which, bind, days) in opens {
+                let b = match bind {
+                    0 => session(&name),
+                    1 => Binding { origin: "https://other.example.com", ..session(&name) },
+                    _ => binding(&name),
+                };
+                let now = Validity {
+                    now_ms: c.issued_at.saturating_add_signed(days * 40_000_000),
+                    max_lifetime_s: 100_000,
+                };
+                let fresh = r.clone(); // a copy starts with nothing remembered
+                prop_assert_eq!(
+                    open_flow(&r, &b, &state, &values[which], &now),
+                    open_flow(&fresh, &b, &state, &values[which], &now)
+                );
+            }
         }
     }
 }

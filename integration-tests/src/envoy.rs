@@ -33,6 +33,9 @@ pub struct EnvoyConfig {
     pub env: Vec<(String, String)>,
     /// The `edge` listener's port; `None` lets the kernel choose.
     pub listen_port: Option<u16>,
+    /// The wasm module to load instead of [`wasm_path`] (benchmarks compare
+    /// modules side by side).
+    pub module: Option<PathBuf>,
 }
 
 impl EnvoyConfig {
@@ -53,7 +56,14 @@ impl EnvoyConfig {
             // and oidc-edge refuses to trust a peer header without it.
             env: vec![(PEER_TOKEN_ENV.to_string(), PEER_TOKEN.to_string())],
             listen_port: None,
+            module: None,
         }
+    }
+
+    /// Loads this wasm module rather than the one under test.
+    pub fn module(mut self, path: &Path) -> EnvoyConfig {
+        self.module = Some(path.to_path_buf());
+        self
     }
 
     /// Listens on this port (from [`free_port`]) rather than one the kernel
@@ -157,9 +167,12 @@ impl EnvoyConfig {
             }
             _ => false,
         });
-        let has_wasm_filter = doc.to_string().contains(WASM_FILTER_TYPE);
+        let text = doc.to_string();
+        let has_wasm_filter = text.contains(WASM_FILTER_TYPE);
+        // A module fetched over HTTP (envoy/remote.yaml) has no local path.
+        let remote_code = text.contains("\"http_uri\"");
         assert!(
-            n >= 1 || !has_wasm_filter,
+            n >= 1 || !has_wasm_filter || remote_code,
             "no wasm module path found in the config"
         );
         doc
@@ -254,7 +267,12 @@ impl Envoy {
         );
         let dir = std::env::temp_dir().join(format!("oidc-edge-it-{id}"));
         fs::create_dir_all(&dir).expect("temp dir");
-        let wasm = wasm_path().canonicalize().expect("wasm path");
+        let wasm = cfg
+            .module
+            .clone()
+            .unwrap_or_else(wasm_path)
+            .canonicalize()
+            .expect("wasm path");
         let cfg_path = dir.join("envoy.json");
         fs::write(
             &cfg_path,

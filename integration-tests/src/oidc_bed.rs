@@ -454,5 +454,6 @@ pub fn lb_config(flavour: Flavour, edge_port: u16, pki: &Pki) -> EnvoyConfig {
         doc,
         env: Vec::new(),
         listen_port: None,
+        module: None,
     }
 }

@@ -45,7 +45,24 @@ struct Root {
 
 impl Context for Root {}
 
+/// The release this module is: the crate's version.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit it was built from: `./build.sh build` passes
+/// `OIDC_EDGE_COMMIT`; a plain `cargo build` has none.
+const COMMIT: Option<&str> = option_env!("OIDC_EDGE_COMMIT");
+
 impl RootContext for Root {
+    /// Once per VM (one per worker thread): which build is running, so an
+    /// operator can tell from the log what a rollout actually loaded.
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        let commit = COMMIT.unwrap_or("unknown");
+        WasmHost::unmetered().log(
+            LogLevel::Info,
+            &format!("oidc-edge {VERSION} (commit {commit}) starting"),
+        );
+        true
+    }
+
     fn on_configure(&mut self, _size: usize) -> bool {
         let mut host = WasmHost::unmetered();
         let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {

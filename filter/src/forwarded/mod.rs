@@ -673,52 +673,56 @@ fn reject(reason: Reason, mut counters: CounterSet) -> Decision {
 /// any header that already holds exactly the wanted value.
 pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Vec<HeaderOp> {
     let host = view.authority.display_for(view.proto, view.port);
-    let mut xff = String::new();
+    let client = view.client.map(|ip| ip.to_string());
+    let mut ops = Vec::new();
+    // Values are built into one scratch buffer and copied only into the
+    // changes actually made: on a request whose headers are already right
+    // (a trusted LB's), this allocates nothing per header.
+    let mut scratch = String::with_capacity(64);
+    want(&mut ops, headers, XFP, Some(view.proto.as_str()));
+    want(&mut ops, headers, XFH, Some(&host));
+    let _ = write!(scratch, "{}", view.port);
+    want(&mut ops, headers, XF_PORT, Some(&scratch));
+    scratch.clear();
     match cfg.x_forwarded_for {
         XffForm::Chain => {
             for (i, ip) in view.chain.iter().enumerate() {
                 let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(xff, "{sep}{ip}");
+                let _ = write!(scratch, "{sep}{ip}");
             }
         }
         XffForm::Client => {
             if let Some(ip) = view.client {
-                let _ = write!(xff, "{ip}");
+                let _ = write!(scratch, "{ip}");
             }
         }
     }
+    want(
+        &mut ops,
+        headers,
+        XFF,
+        (!scratch.is_empty()).then_some(scratch.as_str()),
+    );
+    want(&mut ops, headers, XF_PREFIX, view.prefix.as_deref());
     let forwarded = cfg.emit_forwarded.then(|| canonical_forwarded(view, &host));
-    let client = view.client.map(|ip| ip.to_string());
-    let wanted: [(&'static str, Option<String>); 7] = [
-        (XFP, Some(view.proto.as_str().to_string())),
-        (XFH, Some(host.clone())),
-        (XF_PORT, Some(view.port.to_string())),
-        (XFF, (!xff.is_empty()).then_some(xff)),
-        (XF_PREFIX, view.prefix.clone()),
-        (FORWARDED, forwarded),
-        (X_REAL_IP, client.clone()),
-    ];
+    want(&mut ops, headers, FORWARDED, forwarded.as_deref());
+    want(&mut ops, headers, X_REAL_IP, client.as_deref());
+    // The owned headers a request rarely carries, found in one pass.
+    let rare: Vec<&str> = headers
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| names::is_rarely_sent(n))
+        .collect();
     // The other client-address headers: rewritten when they arrive (an app
     // built for a CDN keeps working, with the decided client), never added.
-    let arrived = CLIENT_ADDRESS
-        .iter()
-        .skip(1) // X_REAL_IP, always written above
-        .filter(|n| present(headers, n))
-        .map(|n| (*n, client.clone()));
-    let mut ops = Vec::new();
-    for (name, want) in wanted.into_iter().chain(arrived) {
-        let mut have = values(headers, name);
-        let first = have.next();
-        let single = have.next().is_none();
-        match (want, first) {
-            (Some(w), Some(v)) if single && v == w.as_bytes() => {}
-            (Some(w), _) => ops.push(HeaderOp::Set(name, w)),
-            (None, Some(_)) => ops.push(HeaderOp::Remove(name)),
-            (None, None) => {}
+    for name in CLIENT_ADDRESS.iter().skip(1) {
+        // (X_REAL_IP, the first, is always written above.)
+        if rare.contains(name) {
+            want(&mut ops, headers, name, client.as_deref());
         }
     }
     for name in REMOVED {
-        if present(headers, name) {
+        if rare.contains(&name) {
             ops.push(HeaderOp::Remove(name));
         }
     }
@@ -734,6 +738,20 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
         }
     }
     ops
+}
+
+/// The change, if any, that leaves exactly one `name` header holding
+/// `value` (`None`: no such header).
+fn want(ops: &mut Vec<HeaderOp>, headers: &Headers, name: &'static str, value: Option<&str>) {
+    let mut have = values(headers, name);
+    let first = have.next();
+    let single = have.next().is_none();
+    match (value, first) {
+        (Some(w), Some(v)) if single && v == w.as_bytes() => {}
+        (Some(w), _) => ops.push(HeaderOp::Set(name, w.to_string())),
+        (None, Some(_)) => ops.push(HeaderOp::Remove(name)),
+        (None, None) => {}
+    }
 }
 
 /// One RFC 7239 element describing the external request as a whole;

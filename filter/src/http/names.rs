@@ -69,6 +69,36 @@ pub const REMOVED: [&str; 13] = [
     "x-proxyuser-ip",
 ];
 
+/// Lengths of the names in [`REMOVED`] and the [`CLIENT_ADDRESS`] headers
+/// other than `X-Real-IP`, as a bit mask: most requests carry none of
+/// them, and a header whose name has none of these lengths is ruled out
+/// without comparing it with each.
+// Evaluated at compile time: an index out of range there is a build error,
+// never a panic.
+#[allow(clippy::indexing_slicing)]
+const RARELY_SENT_LENGTHS: u64 = {
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < REMOVED.len() {
+        mask |= 1 << REMOVED[i].len();
+        i += 1;
+    }
+    let mut j = 1;
+    while j < CLIENT_ADDRESS.len() {
+        mask |= 1 << CLIENT_ADDRESS[j].len();
+        j += 1;
+    }
+    mask
+};
+
+/// Whether `name` is one of [`REMOVED`], or a [`CLIENT_ADDRESS`] header
+/// other than `X-Real-IP`: the owned headers a request rarely carries.
+pub fn is_rarely_sent(name: &str) -> bool {
+    name.len() < 64
+        && RARELY_SENT_LENGTHS & (1 << name.len()) != 0
+        && (REMOVED.contains(&name) || CLIENT_ADDRESS.get(1..).is_some_and(|c| c.contains(&name)))
+}
+
 /// Whether the filter owns this request header: it rewrites or removes
 /// it on every request (so it cannot double as the peer or session
 /// header). `host` is Envoy's `:authority` in HTTP/1 spelling.
@@ -79,4 +109,33 @@ pub fn is_owned(name: &str) -> bool {
         || X_FORWARDED_FAMILY.contains(&name)
         || CLIENT_ADDRESS.contains(&name)
         || REMOVED.contains(&name)
+}
+
+#[cfg(test)]
+mod rarely_sent_tests {
+    use super::*;
+
+    #[test]
+    fn the_length_filter_keeps_every_rarely_sent_name_and_nothing_else() {
+        for n in REMOVED.iter().chain(CLIENT_ADDRESS.iter().skip(1)) {
+            assert!(is_rarely_sent(n), "{n}");
+        }
+        for n in [
+            X_REAL_IP,
+            XFF,
+            XFP,
+            XFH,
+            XF_PORT,
+            XF_PREFIX,
+            FORWARDED,
+            AUTHORITY,
+            "cookie",
+            "x-host2",
+            "",
+            "x-forwarded-sslx",
+        ] {
+            assert!(!is_rarely_sent(n), "{n}");
+        }
+        assert!(!is_rarely_sent(&"x".repeat(200)));
+    }
 }

@@ -491,6 +491,7 @@ pub fn memo(
     headers: &Headers,
     external: Option<&Origin>,
 ) -> RequestMemo {
+    let restart = restart_cookie_name(cfg);
     RequestMemo {
         context: request_context(headers),
         over_http: external.is_some_and(|o| o.proto == Proto::Http),
@@ -503,7 +504,7 @@ pub fn memo(
                 (n.to_string(), v.to_string())
             })
             .collect(),
-        restarting: cookie::pairs(headers).any(|(n, _)| n == restart_cookie_name(cfg)),
+        restarting: cookie::pairs(headers).any(|(n, _)| n == restart),
     }
 }
 

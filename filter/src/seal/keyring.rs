@@ -12,6 +12,7 @@
 //! with HMAC-SHA256 under fixed labels, so the two halves are never the same
 //! bytes and a secret is never used as a key directly.
 
+use crate::seal::opened::Opened;
 use aes_siv::siv::Aes256Siv;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -111,6 +112,8 @@ pub fn decode_secret(s: &str) -> Option<Vec<u8>> {
 pub struct KeyRing {
     first: Key,
     rest: Vec<Key>,
+    /// The cookies this ring already found authentic.
+    opened: Opened,
 }
 
 impl KeyRing {
@@ -126,12 +129,18 @@ impl KeyRing {
         Ok(KeyRing {
             first,
             rest: keys.collect(),
+            opened: Opened::new(),
         })
     }
 
     /// The key that signs new cookies.
     pub fn signing(&self) -> &Key {
         &self.first
+    }
+
+    /// What this ring already found authentic ([`crate::seal::opened`]).
+    pub fn opened(&self) -> &Opened {
+        &self.opened
     }
 
     /// The key with this id, if it is in the ring.

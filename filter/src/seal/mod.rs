@@ -3,4 +3,5 @@
 //! issued, with nothing shared but the keys.
 
 pub mod keyring;
+pub mod opened;
 pub mod sealed_cookie;

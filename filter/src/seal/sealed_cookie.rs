@@ -89,7 +89,8 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn label(self) -> &'static [u8] {
+    /// The label this purpose contributes to the associated data.
+    pub fn label(self) -> &'static [u8] {
         match self {
             Purpose::Flow => b"flow",
             Purpose::Session => b"session",
@@ -246,6 +247,11 @@ impl<'a> Reader<'a> {
 /// times; nothing from the cookie is trusted before it proved authentic.
 /// Returns the claims and the state hash to compare with the login's
 /// state once it is known ([`open_flow`] does both).
+///
+/// A session cookie's opening that passed everything but the times is
+/// remembered by the ring ([`crate::seal::opened`]): the same value under
+/// the same binding is not decrypted again, and its times are checked on
+/// every use.
 pub fn open(
     ring: &KeyRing,
     binding: &Binding,
@@ -255,6 +261,43 @@ pub fn open(
     if binding.name.len() + value.len() + 1 > MAX_COOKIE_BYTES {
         return Err(CookieError::TooLarge);
     }
+    // Only session cookies are remembered: a browser sends the same one on
+    // every request, while a flow cookie is used once, at its callback.
+    let remember = binding.purpose == Purpose::Session;
+    let purpose = binding.purpose.label();
+    let known = if remember {
+        ring.opened().get(purpose, binding, value)
+    } else {
+        None
+    };
+    let (claims, hash) = match known {
+        Some(known) => known,
+        None => {
+            let (claims, hash) = open_authentic(ring, binding, value)?;
+            if remember {
+                ring.opened().put(purpose, binding, value, &claims, hash);
+            }
+            (claims, hash)
+        }
+    };
+    if claims.issued_at > validity.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(CookieError::NotYetValid);
+    }
+    if validity.now_ms / 1000 >= claims.expires_at {
+        return Err(CookieError::Expired);
+    }
+    if claims.expires_at.saturating_sub(claims.issued_at / 1000) > validity.max_lifetime_s {
+        return Err(CookieError::LifetimeTooLong);
+    }
+    Ok((claims, hash))
+}
+
+/// Everything [`open`] checks except the times.
+fn open_authentic(
+    ring: &KeyRing,
+    binding: &Binding,
+    value: &str,
+) -> Result<(FlowClaims, [u8; STATE_HASH_LEN]), CookieError> {
     let raw = URL_SAFE_NO_PAD
         .decode(value)
         .map_err(|_| CookieError::Malformed)?;
@@ -284,15 +327,6 @@ pub fn open(
     let ret = p.take(ret_len)?;
     if !p.b.is_empty() {
         return Err(CookieError::Malformed);
-    }
-    if issued_at > validity.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
-        return Err(CookieError::NotYetValid);
-    }
-    if validity.now_ms / 1000 >= expires_at {
-        return Err(CookieError::Expired);
-    }
-    if expires_at.saturating_sub(issued_at / 1000) > validity.max_lifetime_s {
-        return Err(CookieError::LifetimeTooLong);
     }
     let claims = FlowClaims {
         node: String::from_utf8(node.to_vec()).map_err(|_| CookieError::Malformed)?,
@@ -387,6 +421,66 @@ mod tests {
             "cookie stays small: {}",
             v.len()
         );
+    }
+
+    #[test]
+    fn a_remembered_cookie_still_expires_and_forgeries_are_not_remembered() {
+        let r = ring(&[("k1", 1)]);
+        let session = Binding {
+            purpose: Purpose::Session,
+            name: "__Host-oidc-edge-session",
+            origin: ORIGIN,
+        };
+        let v = seal(r.signing(), &session, &[0; STATE_HASH_LEN], &claims());
+        let mut forged = v.clone().into_bytes();
+        forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(open(&r, &session, &forged, &at(1_100_000)).is_err());
+        assert!(r.opened().is_empty(), "a refused cookie was remembered");
+        assert_eq!(
+            open(&r, &session, &v, &at(1_100_000)).map(|(c, _)| c),
+            Ok(claims())
+        );
+        assert_eq!(r.opened().len(), 1);
+        // Remembered, and still checked against the clock on every use.
+        let when = |now_ms| open(&r, &session, &v, &at(now_ms)).map(|_| ());
+        assert_eq!(when(1_000_000 + 700_000), Err(CookieError::Expired));
+        assert_eq!(when(1_000_000 - 120_000), Err(CookieError::NotYetValid));
+        assert_eq!(when(1_100_000), Ok(()));
+        let short = Validity {
+            now_ms: 1_100_000,
+            max_lifetime_s: 60,
+        };
+        assert_eq!(
+            open(&r, &session, &v, &short).map(|_| ()),
+            Err(CookieError::LifetimeTooLong)
+        );
+        // Remembered for this binding only.
+        let as_flow = Binding {
+            purpose: Purpose::Flow,
+            ..session
+        };
+        let elsewhere = Binding {
+            origin: "https://evil.example.com",
+            ..session
+        };
+        let renamed = Binding {
+            name: "__Host-oidc-edge-sessioN",
+            ..session
+        };
+        for b in [as_flow, elsewhere, renamed] {
+            assert_eq!(
+                open(&r, &b, &v, &at(1_100_000)).map(|_| ()),
+                Err(CookieError::BadSignature)
+            );
+        }
+        // Flow cookies are used once: never remembered.
+        let (fr, name, fv) = sealed();
+        assert_eq!(
+            open_flow(&fr, &flow(&name), STATE, &fv, &at(1_100_000)),
+            Ok(claims())
+        );
+        assert!(fr.opened().is_empty());
     }
 
     #[test]
