@@ -41,6 +41,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 TOOLS="$ROOT/.tools"
 ENVOY_VERSION=1.40.0
+FLASK_VERSION=3.1.3
 WASM_TARGET=wasm32-wasip1
 RAW_WASM="$ROOT/target/$WASM_TARGET/release/oidc_edge_module.wasm"
 WASM="$ROOT/target/oidc_edge.wasm"
@@ -101,6 +102,17 @@ npm_ci() {
   if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     log "installing npm packages (npm ci in $1)"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+ensure_real_lbs() {
+  # Real load-balancer software in the bed (Debian's HAProxy and nginx), and
+  # the one-hop Flask app behind werkzeug's ProxyFix (from PyPI, into
+  # .tools/python, which the tests put on PYTHONPATH).
+  apt_install haproxy nginx-light
+  if ! PYTHONPATH="$TOOLS/python" python3 -c 'import flask, werkzeug.middleware.proxy_fix' 2>/dev/null; then
+    log "installing Flask $FLASK_VERSION (PyPI) into .tools/python"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/python" "flask==$FLASK_VERSION"
   fi
 }
 
@@ -321,6 +333,7 @@ run_tests() {
   # The TLS tests make certificates with openssl; one connects with curl.
   apt_install openssl curl
   ensure_e2e
+  ensure_real_lbs
   # The OCI test pushes the image to a local registry and pulls it back; the
   # real-browser tests log in with headless Chromium.
   apt_install skopeo docker-registry
@@ -423,6 +436,7 @@ demo() {
   ensure_envoy
   apt_install openssl
   ensure_e2e
+  ensure_real_lbs
   build
   export OIDC_EDGE_WASM="$WASM"
   cargo run --quiet -p integration-tests --bin demo -- "$@"

@@ -160,6 +160,16 @@ counters! {
     /// A request pinned by its session cookie was answered by another node
     /// than the cookie named (the same wiring mistake as `pin_ignored`).
     SessionPinIgnored => "oidc_edge.session.pin_ignored",
+    /// The peer is one of `forwarded.tcp_load_balancers`: its forwarding
+    /// headers (the client's) were removed unread; the scheme came from
+    /// its configuration and, with the PROXY protocol, the client from the
+    /// PROXY header.
+    ForwardedTcpPeer => "oidc_edge.forwarded.tcp_peer",
+    /// From a PROXY-protocol load balancer, but Envoy's `source.address`
+    /// was missing or had port 0 (taken from X-Forwarded-For: the listener
+    /// lacks `use_remote_address: true`): the client was treated as hidden;
+    /// logged.
+    ForwardedProxyClientUnusable => "oidc_edge.forwarded.proxy_client_unusable",
 }
 
 /// A small set of counters touched by one request.

@@ -672,6 +672,77 @@ fn fix_uses_the_external_origin_and_says_what_it_cannot_repair() {
     }
 }
 
+/// Issue 11 §1 through the exchange: behind a TCP load balancer (which
+/// sends nothing) and an LB that drops the port from Host, `fix` sends the
+/// registered redirect_uri of the request's declared external origin, on
+/// its port, never another host's. (peer, Host, registered URI sent)
+#[test]
+fn fix_chooses_the_registered_uri_of_the_hosts_declared_origin() {
+    let json = format!(
+        r#"{{"forwarded": {{"trusted_cidrs": ["10.9.0.0/16"],
+                "tcp_load_balancers": [{{"cidrs": ["10.8.0.0/16"], "scheme": "https"}}],
+                "external_origins": ["https://shop.example.com:8443", "https://api.example.com:9443"]}},
+            "redirects": {{"authorization_endpoints": ["{IDP}"], "redirect_uri_mode": "fix",
+                "redirect_uris": ["https://api.example.com:9443/callback", "https://shop.example.com:8443/callback",
+                                  "https://www.example.com:7443/callback"]}}}}"#
+    );
+    let env = |k: &str| (k == "OIDC_EDGE_PEER_TOKEN").then(|| PEER_TOKEN.to_string());
+    let cfg = Rc::new(Config::parse_with_env(json.as_bytes(), &env).unwrap());
+    let rows = [
+        (
+            "10.8.0.5",
+            "shop.example.com:8443",
+            "https://shop.example.com:8443/callback",
+        ),
+        (
+            "10.9.0.5",
+            "shop.example.com",
+            "https://shop.example.com:8443/callback",
+        ),
+        (
+            "10.8.0.5",
+            "api.example.com:9443",
+            "https://api.example.com:9443/callback",
+        ),
+        (
+            "10.8.0.5",
+            "www.example.com:7443",
+            "https://www.example.com:7443/callback",
+        ),
+    ];
+    for (peer, public, reg) in rows {
+        let mut ex = Exchange::new(cfg.clone());
+        let peer = format!("{peer};{PEER_TOKEN}");
+        let mut host = FakeHost::request(
+            &[
+                (":method", "GET"),
+                (":path", "/login"),
+                (":authority", public),
+                ("x-oidc-edge-peer", &peer),
+                // Envoy's own, for the plain hop.
+                ("x-forwarded-proto", "http"),
+            ],
+            T0,
+        );
+        forward(&mut ex, &mut host);
+        let loc = format!(
+            "{IDP}?client_id=app&redirect_uri=http%3A%2F%2Fapp.internal%3A8080%2Fcallback&state=s"
+        );
+        host.respond(
+            &[(":status", "302"), ("location", &loc)],
+            Some(NODE_A),
+            "via_upstream",
+        );
+        ex.on_response_headers(&mut host);
+        let enc: String = form_urlencoded::byte_serialize(reg.as_bytes()).collect();
+        let sent = host.response_value("location").unwrap();
+        assert!(
+            sent.contains(&format!("redirect_uri={enc}&")),
+            "{public} via {peer}: {sent}"
+        );
+    }
+}
+
 /// Issue point 5 through the exchange: each return-to refusal answers with
 /// its own reason (header, body), all under one counter.
 /// (path and query, reason code, case)

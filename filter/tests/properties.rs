@@ -36,7 +36,15 @@ const CONFIGS: &[&str] = &[
     r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 3, "family": "forwarded", "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#,
     r#"{"forwarded": {"trusted_hops": 2, "accept_host": true, "accept_prefix": true, "allowed_hosts": ["app.example.com", "*.example.org"]}}"#,
     r#"{"forwarded": {"peer_address_from": "source_address", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com:8443"}}"#,
+    MULTI,
+    r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["fd00::/8"], "tcp_load_balancers": [{"cidrs": ["10.0.0.0/8"], "scheme": "http"}], "external_origins": ["https://app.example.com"]}}"#,
 ];
+
+/// One Envoy behind an HTTP LB (fd00::/8) and a PROXY-protocol TCP LB
+/// (10.0.0.0/8), serving declared and undeclared hosts.
+const MULTI: &str = r#"{"forwarded": {"trusted_cidrs": ["fd00::/8"],
+    "tcp_load_balancers": [{"cidrs": ["10.0.0.0/8"], "proxy_protocol": true}],
+    "external_origins": ["https://app.example.com", "http://app.example.com:8080", "https://b.example.org:8443"]}}"#;
 
 /// The peer token of the trusted configurations: the reference
 /// header_mutation writes `<address>;<token>`.
@@ -209,6 +217,68 @@ proptest! {
             }
         };
         prop_assert_eq!(outcome(&own), outcome(&with_other));
+    }
+
+    /// Issue 11 §1b: behind a TCP load balancer every forwarding header is
+    /// the client's: none of them changes what the app is told.
+    #[test]
+    fn a_tcp_load_balancers_forwarding_headers_never_change_the_decision(
+        req in headers(),
+        extra in headers(),
+        tls in any::<bool>(),
+    ) {
+        let cfg = parse(MULTI);
+        let peer = ("x-oidc-edge-peer".to_string(), format!("10.0.0.7;{TOKEN}").into_bytes());
+        let keep = |h: &(String, Vec<u8>)| h.0 == ":authority";
+        let mut base: Vec<(String, Vec<u8>)> = req.into_iter().filter(keep).collect();
+        base.push(peer);
+        let mut spoofed = base.clone();
+        spoofed.extend(extra.into_iter().filter(|h| !keep(h) && h.0 != "x-oidc-edge-peer"));
+        let outcome = |h: &[(String, Vec<u8>)]| {
+            let borrowed: Vec<(&str, &[u8])> = h.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+            let d = decide(&cfg, &borrowed, &mut Conn(tls));
+            drop(borrowed);
+            match d.verdict {
+                Verdict::Reject(r) => Err(r),
+                Verdict::Forward(ops) => {
+                    let mut out = h.to_vec();
+                    apply(&mut out, &ops);
+                    out.retain(|(n, _)| n.starts_with("x-forwarded") || n == "forwarded" || n == "x-real-ip");
+                    out.sort();
+                    Ok((out, d.external.map(|o| o.serialize())))
+                }
+            }
+        };
+        prop_assert_eq!(outcome(&base), outcome(&spoofed));
+    }
+
+    /// Issue 11 §1: a request to a declared host is told that host's
+    /// origin, whoever the peer and whatever else it sends.
+    #[test]
+    fn a_declared_host_gets_its_declared_origin(
+        req in headers(),
+        host in prop::sample::select(&[
+            ("app.example.com", "https://app.example.com"),
+            ("APP.example.com:443", "https://app.example.com"),
+            ("app.example.com:8080", "http://app.example.com:8080"),
+            ("b.example.org", "https://b.example.org:8443"),
+            ("b.example.org:8443", "https://b.example.org:8443"),
+        ][..]),
+        tls in any::<bool>(),
+    ) {
+        let cfg = parse(MULTI);
+        let mut req: Vec<(String, Vec<u8>)> = req.into_iter().filter(|(n, _)| n != ":authority").collect();
+        req.insert(0, (":authority".to_string(), host.0.as_bytes().to_vec()));
+        let borrowed: Vec<(&str, &[u8])> = req.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+        let d = decide(&cfg, &borrowed, &mut Conn(tls));
+        drop(borrowed);
+        let external = d.external.map(|o| o.serialize());
+        prop_assert_eq!(external.as_deref(), Some(host.1));
+        let Verdict::Forward(ops) = d.verdict else { return Err(TestCaseError::fail("rejected")); };
+        apply(&mut req, &ops);
+        let (scheme, rest) = host.1.split_once("://").unwrap();
+        prop_assert_eq!(one(&req, "x-forwarded-proto"), Some(scheme));
+        prop_assert_eq!(one(&req, "x-forwarded-host"), Some(rest));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct Request {
     headers: Vec<(String, Vec<u8>)>,
     source: IpAddr,
     body: Vec<u8>,
+    /// Bytes sent before the request (a PROXY protocol header).
+    preamble: Vec<u8>,
 }
 
 /// A response as received.
@@ -61,6 +63,7 @@ impl Request {
             headers: vec![("Host".into(), host.as_bytes().to_vec())],
             source: "127.0.0.1".parse().expect("ip"),
             body: Vec::new(),
+            preamble: Vec::new(),
         }
     }
 
@@ -88,6 +91,14 @@ impl Request {
         r
     }
 
+    /// Starts the connection with a PROXY protocol v1 line (`PROXY TCP4
+    /// <src> <dst> <sport> <dport>`), as a PROXY-speaking load balancer does,
+    /// or a client pretending to be one.
+    pub fn proxy_v1(mut self, line: &str) -> Request {
+        self.preamble = format!("{line}\r\n").into_bytes();
+        self
+    }
+
     /// Sends from this loopback source address.
     pub fn from(mut self, source: &str) -> Request {
         self.source = source.parse().expect("source ip");
@@ -108,7 +119,8 @@ impl Request {
         sock.connect_timeout(&dst.into(), Duration::from_secs(5))?;
         let mut stream: TcpStream = sock.into();
         stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-        let mut raw = format!("{} {} HTTP/1.1\r\n", self.method, self.path).into_bytes();
+        let mut raw = self.preamble.clone();
+        raw.extend_from_slice(format!("{} {} HTTP/1.1\r\n", self.method, self.path).as_bytes());
         for (k, v) in &self.headers {
             raw.extend_from_slice(k.as_bytes());
             raw.extend_from_slice(b": ");

@@ -11,10 +11,12 @@ pub mod chromium;
 pub mod client;
 pub mod envoy;
 pub mod fleet;
+pub mod multi_host_bed;
 pub mod node;
 pub mod oidc_bed;
-pub mod soak;
+pub mod real_lb;
 pub mod refresh_load;
+pub mod soak;
 pub mod tls;
 pub mod upstream;
 

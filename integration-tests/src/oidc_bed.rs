@@ -341,10 +341,15 @@ pub fn spawn_app(name: &str, issuer: &str, ca: &str, options: &Options) -> Start
 /// oidc-edge's configuration for the bed.
 pub fn plugin_config(options: &Options, lb_port: u16, idp_port: u16) -> String {
     let origin = format!("https://app.test:{lb_port}");
-    // The HTTP LB says https itself; behind the TCP LB only external_origin knows.
+    // The HTTP LB says https itself; the TCP LB says nothing: its scheme is
+    // configured, and the forwarding headers that reach Envoy through it
+    // are the client's.
     let forwarded = match options.flavour {
         Flavour::Http => json!({"trusted_cidrs": ["127.0.0.2/32"], "allowed_hosts": ["app.test"]}),
-        Flavour::Tcp => json!({"trusted_cidrs": ["127.0.0.2/32"], "external_origin": origin}),
+        Flavour::Tcp => {
+            json!({"tcp_load_balancers": [{"cidrs": ["127.0.0.2/32"], "scheme": "https"}],
+                               "allowed_hosts": ["app.test"]})
+        }
     };
     let keys: Vec<Value> = options
         .keys

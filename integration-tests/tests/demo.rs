@@ -19,6 +19,7 @@ fn the_demo_shows_real_logins_surviving_with_oidc_edge_and_failing_without() {
         "HTTP LB without oidc-edge: FAILED: the callback went to",
         "TCP LB  with    oidc-edge: LOGGED IN as alice",
         "TCP LB  without oidc-edge: FAILED: the IdP refused redirect_uri=http://app.test:",
+        "several hosts on one Envoy (HAProxy http, nginx, TCP LB, HAProxy tcp + PROXY v2): 8 of 8 logged in",
     ] {
         assert!(summary.contains(expected), "{expected}\n{text}");
     }

@@ -79,7 +79,7 @@ fn trusted_load_balancer_headers_reach_the_app_consistently() {
     );
     assert_eq!(
         view(&echo),
-        some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
+        some(["https", "app.example.com", "443", "203.0.113.9"])
     );
     assert_eq!(
         echo.path, "/account?next=%2Fhome",
@@ -180,7 +180,7 @@ fn client_prepended_values_lose_to_the_load_balancers_appended_ones() {
     );
     assert_eq!(
         view(&echo),
-        some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
+        some(["https", "app.example.com", "443", "203.0.113.9"])
     );
 }
 
@@ -203,12 +203,7 @@ fn rfc7239_forwarded_from_the_load_balancer() {
     // element is the LB's, and X-Forwarded-Proto (not the LB's family) is not read.
     assert_eq!(
         view(&echo),
-        some([
-            "https",
-            "app.example.com:8443",
-            "8443",
-            "2001:db8::9, 127.0.0.2"
-        ])
+        some(["https", "app.example.com:8443", "8443", "2001:db8::9"])
     );
     assert_eq!(
         echo.header("forwarded").as_deref(),
@@ -232,7 +227,7 @@ fn by_default_a_client_host_and_prefix_passed_through_by_the_lb_are_not_believed
     );
     assert_eq!(
         view(&echo),
-        some(["https", "app.example.com", "443", "203.0.113.9, 127.0.0.2"])
+        some(["https", "app.example.com", "443", "203.0.113.9"])
     );
     assert_eq!(echo.header("x-forwarded-prefix"), None);
     assert_eq!(edge.envoy.counter("oidc_edge.forwarded.host_rejected"), 0);
@@ -348,9 +343,9 @@ fn a_client_the_trusted_chain_hides_is_not_replaced_by_a_proxy() {
             "{hidden}"
         );
         assert_eq!(
-            echo.header("x-forwarded-for").as_deref(),
-            Some(LB),
-            "{hidden}: only the peer, no invented client entry"
+            echo.header("x-forwarded-for"),
+            None,
+            "{hidden}: no client entry invented, and the LB is not named as the client"
         );
         assert_eq!(echo.header("x-real-ip"), None, "{hidden}");
     }
@@ -472,7 +467,7 @@ fn trusting_only_the_load_balancer_keeps_internal_clients_from_spoofing() {
     let wide = with("127.0.0.0/8");
     assert_eq!(
         view(&wide.echo(spoof())),
-        some(["https", "evil.example", "443", "203.0.113.66, 127.0.0.3"]),
+        some(["https", "evil.example", "443", "203.0.113.66"]),
         "trusting the whole internal range believes an internal client"
     );
     let narrow = with("127.0.0.2/32");

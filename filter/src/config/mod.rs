@@ -172,15 +172,27 @@ impl Config {
                     f.trusted_hops
                 ));
             }
-            if f.trusted_cidrs.is_empty() && f.trusted_hops == 0 && f.external_origin.is_none() {
+            if f.trusted_cidrs.is_empty()
+                && f.trusted_hops == 0
+                && f.external_origin.is_none()
+                && f.external_origins.is_empty()
+                && f.tcp_load_balancers.is_empty()
+            {
                 w.push(
-                    "forwarded: no trusted_cidrs, trusted_hops or external_origin: every forwarding header is \
-                     stripped and the upstream sees the connection's own scheme and Host"
+                    "forwarded: no trusted_cidrs, trusted_hops, tcp_load_balancers or external_origin(s): every \
+                     forwarding header is stripped and the upstream sees the connection's own scheme and Host"
                         .to_string(),
                 );
             }
-            if let (Some(o), Some(lf)) = (&f.external_origin, &self.login_flow) {
-                w.extend(lf.external_origin_warning(o));
+            if let Some(lf) = &self.login_flow {
+                if let Some(o) = &f.external_origin {
+                    w.extend(lf.external_origin_warning("forwarded.external_origin", o));
+                }
+                for (i, o) in f.external_origins.iter().enumerate() {
+                    w.extend(
+                        lf.external_origin_warning(&format!("forwarded.external_origins[{i}]"), o),
+                    );
+                }
             }
             if f.peer == PeerSource::SourceAddress {
                 w.push(
@@ -531,7 +543,8 @@ mod tests {
             assert_eq!(hit.is_some(), *warned, "{why}: {:?}", c.warnings());
             if let Some(w) = hit {
                 assert!(
-                    w.contains("make external_origin https") && w.contains("insecure_cookies"),
+                    w.contains("make forwarded.external_origin https")
+                        && w.contains("insecure_cookies"),
                     "{w}"
                 );
             }
@@ -648,6 +661,128 @@ mod tests {
         assert_eq!(
             c.sections_on(),
             "forwarded, login_flow (report, affinity session), redirects (redirect_uri fix, return_to enforce)"
+        );
+    }
+
+    /// Issue 11 §1: per-host origins and TCP load balancers fail at load
+    /// naming the field and the fix; the single external_origin still loads.
+    #[test]
+    fn external_origins_and_tcp_load_balancers_are_checked_at_load() {
+        let rows: &[(&str, &str, &[&str])] = &[
+            (
+                r#"{"forwarded": {"external_origin": "https://a.example", "external_origins": ["https://b.example"]}}"#,
+                "forwarded.external_origins",
+                &["give one", "move external_origin into the list"],
+            ),
+            (
+                r#"{"forwarded": {"external_origins": ["https://a.example", "a.example"]}}"#,
+                "forwarded.external_origins[1]",
+                &["\"a.example\" is not valid", "https://app.example.com"],
+            ),
+            (
+                r#"{"forwarded": {"external_origins": ["https://a.example", "http://A.example:443"]}}"#,
+                "forwarded.external_origins[1]",
+                &["same host and port as external_origins[0]", "keep one"],
+            ),
+            (
+                r#"{"forwarded": {"external_origins": ["https://a.example", "https://b.example"], "allowed_hosts": ["a.example"]}}"#,
+                "forwarded.allowed_hosts",
+                &["external_origins[1]'s host \"b.example\"", "add it"],
+            ),
+            (
+                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"]}]}}"#,
+                "forwarded.tcp_load_balancers[0].cidrs[0]",
+                &[
+                    "overlaps trusted_cidrs[0] (10.0.0.0/8)",
+                    "list it in one of them",
+                ],
+            ),
+            (
+                r#"{"forwarded": {"tcp_load_balancers": [{"cidrs": []}]}}"#,
+                "forwarded.tcp_load_balancers[0].cidrs",
+                &["is empty"],
+            ),
+            (
+                r#"{"forwarded": {"tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"]}, {"cidrs": ["10.0.2.9"]}]}}"#,
+                "forwarded.tcp_load_balancers[1].cidrs[0]",
+                &["overlaps tcp_load_balancers[0]"],
+            ),
+            (
+                r#"{"forwarded": {"tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"], "scheme": "tls"}]}}"#,
+                "forwarded.tcp_load_balancers[0].scheme",
+                &["\"tls\" is not a scheme", "\"https\""],
+            ),
+            (
+                r#"{"forwarded": {"tcp_load_balancers": [{"cidrs": ["10.0.2.0/33"]}]}}"#,
+                "forwarded.tcp_load_balancers[0].cidrs[0]",
+                &["not a valid CIDR"],
+            ),
+            (
+                r#"{"forwarded": {"peer_address_from": "source_address", "tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"], "proxy_protocol": true}]}}"#,
+                "forwarded.tcp_load_balancers[0].proxy_protocol",
+                &["peer_address_from \"header\"", "envoy/proxy-protocol.yaml"],
+            ),
+            (
+                r#"{"forwarded": {"tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"], "proxy": true}]}}"#,
+                "forwarded.tcp_load_balancers[0].proxy",
+                &["unknown field `proxy`", "proxy_protocol"],
+            ),
+            (
+                r#"{"forwarded": {"x_forwarded_for": "last"}}"#,
+                "forwarded.x_forwarded_for",
+                &["unknown variant `last`", "client", "chain"],
+            ),
+        ];
+        for (json, field, words) in rows {
+            let e = parse_err(json);
+            assert_eq!(e.field, *field, "{json}: {e}");
+            for w in *words {
+                assert!(e.message.contains(w), "{json}: {} lacks {w}", e.message);
+            }
+        }
+        let ok = Config::parse_with_env(
+            br#"{"forwarded": {"trusted_cidrs": ["10.0.1.0/24"], "tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"], "proxy_protocol": true}],
+                "external_origins": ["https://a.example", "https://a.example:8443", "https://b.example"], "allowed_hosts": ["*.example", "a.example", "b.example"]}}"#,
+            &with_token,
+        )
+        .unwrap()
+        .forwarded
+        .unwrap();
+        assert_eq!(ok.external_origins.len(), 3);
+        assert_eq!(
+            ok.tcp_load_balancers[0].proto,
+            crate::http::authority::Proto::Https
+        );
+        assert!(ok.tcp_load_balancers[0].proxy_protocol);
+        assert_eq!(ok.x_forwarded_for, XffForm::Client);
+        // The single origin keeps its meaning: every request, whatever its Host.
+        let single =
+            Config::parse(br#"{"forwarded": {"external_origin": "https://a.example:8443"}}"#)
+                .unwrap()
+                .forwarded
+                .unwrap();
+        let other = crate::http::authority::Authority::parse("internal:10000").unwrap();
+        assert_eq!(
+            single.origin_for(&other).map(|o| o.serialize()).as_deref(),
+            Some("https://a.example:8443")
+        );
+    }
+
+    #[test]
+    fn every_http_external_origin_with_secure_cookies_is_flagged() {
+        let json = r#"{"forwarded": {"external_origins": ["https://a.example", "http://b.example"]},
+            "login_flow": {"authorization_endpoints": ["https://idp.example.com/a"], "callback_paths": ["/cb"],
+            "keys": [{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]}}"#;
+        let w = Config::parse(json.as_bytes()).unwrap().warnings();
+        let hits: Vec<_> = w
+            .iter()
+            .filter(|w| w.contains("flow_insecure_origin"))
+            .collect();
+        assert_eq!(hits.len(), 1, "{w:?}");
+        assert!(
+            hits[0].contains("forwarded.external_origins[1] is \"http://b.example\""),
+            "{}",
+            hits[0]
         );
     }
 }

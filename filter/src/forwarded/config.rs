@@ -2,7 +2,7 @@
 //! owned types (CIDRs, origins, host patterns, the peer token).
 
 use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
-use crate::http::authority::{HostPattern, Origin};
+use crate::http::authority::{Authority, HostPattern, Origin, Proto};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::fmt;
@@ -81,6 +81,40 @@ pub enum Family {
     Forwarded,
 }
 
+/// The `X-Forwarded-For` the app receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum XffForm {
+    /// Only the client oidc-edge decided (no header when the client is
+    /// hidden). Every common reading finds the client in it: the rightmost
+    /// entry (Express `trust proxy` 1, werkzeug `ProxyFix(x_for=1)`), the
+    /// leftmost (Express `trust proxy` true, most Django setups) and Rails'
+    /// `remote_ip`. The default.
+    #[default]
+    #[serde(rename = "client")]
+    Client,
+    /// Client, trusted proxies, peer, left to right: for apps that walk the
+    /// chain themselves with their own list of trusted proxies.
+    #[serde(rename = "chain")]
+    Chain,
+}
+
+/// A load balancer that forwards bytes, not HTTP (a TCP or TLS-passthrough
+/// listener: AWS NLB, HAProxy `mode tcp`): it sends no forwarding headers,
+/// so whatever arrives in them is the client's and is never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpLoadBalancer {
+    /// Its addresses, as the direct peer.
+    pub cidrs: Vec<IpNet>,
+    /// The scheme its listener speaks to browsers (`https` when it
+    /// terminates TLS).
+    pub proto: Proto,
+    /// It sends the PROXY protocol to an Envoy listener with the
+    /// `proxy_protocol` listener filter and `use_remote_address: true`:
+    /// the client is Envoy's `source.address`. Without it the client is
+    /// hidden behind the load balancer.
+    pub proxy_protocol: bool,
+}
+
 /// Forwarded-header normalization settings (the `forwarded` section).
 #[derive(Debug, Clone)]
 pub struct ForwardedConfig {
@@ -96,8 +130,16 @@ pub struct ForwardedConfig {
     pub peer_token: Option<PeerToken>,
     /// The header family the load balancer emits; the other is removed.
     pub family: Family,
-    /// Fixed external origin for load balancers that forward nothing.
+    /// Fixed external origin for every request (load balancers that
+    /// forward nothing, one public host).
     pub external_origin: Option<Origin>,
+    /// External origins per host, chosen by the request's host (and port
+    /// when several share a host); see [`ForwardedConfig::origin_for`].
+    pub external_origins: Vec<Origin>,
+    /// Load balancers that forward bytes, not HTTP.
+    pub tcp_load_balancers: Vec<TcpLoadBalancer>,
+    /// The `X-Forwarded-For` form the app receives.
+    pub x_forwarded_for: XffForm,
     /// External hosts served here; empty allows any valid host.
     pub allowed_hosts: Vec<HostPattern>,
     /// Send a canonical RFC 7239 `Forwarded` header upstream.
@@ -123,6 +165,41 @@ impl ForwardedConfig {
         } else {
             self.in_trusted_cidrs(peer)
         }
+    }
+
+    /// The TCP load balancer `peer` is, if any.
+    pub fn tcp_load_balancer(&self, peer: IpAddr) -> Option<&TcpLoadBalancer> {
+        self.tcp_load_balancers
+            .iter()
+            .find(|lb| lb.cidrs.iter().any(|n| n.contains(&peer)))
+    }
+
+    /// The configured external origin for a request to `authority`:
+    /// `external_origin` for every request; otherwise the `external_origins`
+    /// entry on its host, and when several share the host, the one on the
+    /// request's port (its explicit port, or the entry's scheme default).
+    /// Borrowed from the configuration: nothing is built per request.
+    pub fn origin_for(&self, authority: &Authority) -> Option<&Origin> {
+        if let Some(o) = &self.external_origin {
+            return Some(o);
+        }
+        let mut on_host = self
+            .external_origins
+            .iter()
+            .filter(|o| o.authority.host == authority.host);
+        let first = on_host.next()?;
+        let port_matches =
+            |o: &Origin| authority.port.unwrap_or(o.proto.default_port()) == o.port();
+        if port_matches(first) {
+            return Some(first);
+        }
+        let mut others = on_host.peekable();
+        if others.peek().is_none() {
+            // The only origin on this host: the host alone decides (an LB
+            // may drop the port from Host, as nginx's `$host` does).
+            return Some(first);
+        }
+        others.find(|o| port_matches(o))
     }
 
     /// Whether `ip` falls in one of `trusted_cidrs`.
@@ -163,6 +240,12 @@ pub(crate) struct RawForwarded {
     #[serde(default)]
     external_origin: Option<String>,
     #[serde(default)]
+    external_origins: Vec<String>,
+    #[serde(default)]
+    tcp_load_balancers: Vec<RawTcpLoadBalancer>,
+    #[serde(default)]
+    x_forwarded_for: XffForm,
+    #[serde(default)]
     allowed_hosts: Vec<String>,
     #[serde(default)]
     emit_forwarded: bool,
@@ -172,6 +255,20 @@ pub(crate) struct RawForwarded {
     accept_host: bool,
     #[serde(default)]
     accept_prefix: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTcpLoadBalancer {
+    cidrs: Vec<String>,
+    #[serde(default = "default_tcp_scheme")]
+    scheme: String,
+    #[serde(default)]
+    proxy_protocol: bool,
+}
+
+fn default_tcp_scheme() -> String {
+    "https".to_string()
 }
 
 fn default_peer_header() -> String {
@@ -315,6 +412,13 @@ pub(crate) fn validate_forwarded(
             ));
         }
     }
+    let external_origins = validate_external_origins(
+        &raw.external_origins,
+        external_origin.is_some(),
+        &allowed_hosts,
+    )?;
+    let tcp_load_balancers =
+        validate_tcp_load_balancers(raw.tcp_load_balancers, &trusted_cidrs, &peer)?;
     Ok(ForwardedConfig {
         trusted_cidrs,
         trusted_hops: raw.trusted_hops,
@@ -322,12 +426,137 @@ pub(crate) fn validate_forwarded(
         peer_token,
         family,
         external_origin,
+        external_origins,
+        tcp_load_balancers,
+        x_forwarded_for: raw.x_forwarded_for,
         allowed_hosts,
         emit_forwarded: raw.emit_forwarded,
         rewrite_host: raw.rewrite_host,
         accept_host: raw.accept_host,
         accept_prefix: raw.accept_prefix,
     })
+}
+
+/// `external_origins`: each a valid origin, on an allowed host, no two on
+/// the same host and port (the request could not choose between them).
+fn validate_external_origins(
+    raw: &[String],
+    have_single: bool,
+    allowed_hosts: &[HostPattern],
+) -> Result<Vec<Origin>, ConfigError> {
+    if have_single && !raw.is_empty() {
+        return Err(err(
+            "forwarded.external_origins",
+            "is set together with external_origin; give one: external_origin is one origin for every \
+             request, external_origins one per host (move external_origin into the list)",
+        ));
+    }
+    let mut origins: Vec<Origin> = Vec::with_capacity(raw.len());
+    for (i, s) in raw.iter().enumerate() {
+        let field = format!("forwarded.external_origins[{i}]");
+        let o = Origin::parse(s)
+            .map_err(|m| err(&field, format!("{s:?} is not valid; expected {m}")))?;
+        if let Some((j, prev)) = origins
+            .iter()
+            .position(|p| p.authority.host == o.authority.host && p.port() == o.port())
+            .and_then(|j| raw.get(j).map(|r| (j, r)))
+        {
+            return Err(err(
+                field,
+                format!(
+                    "{s:?} is on the same host and port as external_origins[{j}] ({:?}): a request cannot \
+                     choose between them; keep one",
+                    prev
+                ),
+            ));
+        }
+        if !allowed_hosts.is_empty() && !allowed_hosts.iter().any(|p| p.matches(&o.authority.host))
+        {
+            return Err(err(
+                "forwarded.allowed_hosts",
+                format!(
+                    "does not include external_origins[{i}]'s host {:?}, so its requests would be rejected; add it",
+                    o.authority.host
+                ),
+            ));
+        }
+        origins.push(o);
+    }
+    Ok(origins)
+}
+
+/// `tcp_load_balancers`: CIDRs that do not overlap `trusted_cidrs` (a peer
+/// either sets forwarding headers or does not), a scheme, and PROXY only
+/// with the peer from the header (`source.address` is then the client).
+fn validate_tcp_load_balancers(
+    raw: Vec<RawTcpLoadBalancer>,
+    trusted_cidrs: &[IpNet],
+    peer: &PeerSource,
+) -> Result<Vec<TcpLoadBalancer>, ConfigError> {
+    let overlap = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
+    let mut out: Vec<TcpLoadBalancer> = Vec::with_capacity(raw.len());
+    for (i, lb) in raw.into_iter().enumerate() {
+        let at = format!("forwarded.tcp_load_balancers[{i}]");
+        if lb.cidrs.is_empty() {
+            return Err(err(
+                format!("{at}.cidrs"),
+                "is empty; list the load balancer's addresses as Envoy sees them (e.g. [\"10.0.2.0/24\"])",
+            ));
+        }
+        let mut cidrs = Vec::with_capacity(lb.cidrs.len());
+        for (j, s) in lb.cidrs.iter().enumerate() {
+            let net = parse_cidr(s).map_err(|m| err(format!("{at}.cidrs[{j}]"), m))?;
+            if let Some((k, t)) = trusted_cidrs
+                .iter()
+                .enumerate()
+                .find(|(_, t)| overlap(t, &net))
+            {
+                return Err(err(
+                    format!("{at}.cidrs[{j}]"),
+                    format!(
+                        "{s:?} overlaps trusted_cidrs[{k}] ({}): a peer is either an HTTP load balancer whose \
+                         forwarding headers are believed (trusted_cidrs) or a TCP load balancer whose are not; \
+                         list it in one of them",
+                        t
+                    ),
+                ));
+            }
+            if let Some((e, _)) = out
+                .iter()
+                .enumerate()
+                .find(|(_, o)| o.cidrs.iter().any(|c| overlap(c, &net)))
+            {
+                return Err(err(
+                    format!("{at}.cidrs[{j}]"),
+                    format!("{s:?} overlaps tcp_load_balancers[{e}]; a peer must name one load balancer"),
+                ));
+            }
+            cidrs.push(net);
+        }
+        let proto = Proto::parse(&lb.scheme).ok_or_else(|| {
+            err(
+                format!("{at}.scheme"),
+                format!(
+                    "{:?} is not a scheme; expected \"https\" (the load balancer terminates TLS) or \"http\"",
+                    lb.scheme
+                ),
+            )
+        })?;
+        if lb.proxy_protocol && *peer == PeerSource::SourceAddress {
+            return Err(err(
+                format!("{at}.proxy_protocol"),
+                "needs peer_address_from \"header\": behind the PROXY protocol Envoy's source.address is the \
+                 client, and the load balancer is known only from %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% \
+                 (see envoy/proxy-protocol.yaml)",
+            ));
+        }
+        out.push(TcpLoadBalancer {
+            cidrs,
+            proto,
+            proxy_protocol: lb.proxy_protocol,
+        });
+    }
+    Ok(out)
 }
 
 /// A peer token: long enough to be unguessable, and only characters that

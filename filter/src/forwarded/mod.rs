@@ -22,6 +22,12 @@
 //! 4. An untrusted peer's forwarding headers are all removed; the values come
 //!    from the connection: the peer address, `https` when the downstream
 //!    connection is TLS, and `Host`.
+//! 5. A peer in `tcp_load_balancers` forwards bytes, not HTTP: its
+//!    forwarding headers are the client's and are removed unread; the
+//!    scheme is the entry's, host and port come from `Host`, and the client
+//!    is the PROXY header's (Envoy's `source.address`) or hidden.
+//! 6. `external_origin`, or the `external_origins` entry of the request's
+//!    host, overrides scheme and port (and, for `external_origin`, host).
 //!
 //! A header value the filter would use is validated; an invalid one is
 //! ignored whole (and counted), never half-used, and never reaches the
@@ -30,7 +36,7 @@
 pub mod config;
 pub mod rfc7239;
 
-use crate::forwarded::config::{Family, ForwardedConfig, PeerSource};
+use crate::forwarded::config::{Family, ForwardedConfig, PeerSource, XffForm};
 use crate::http::authority::{Authority, Origin, Proto};
 use crate::http::node::{parse_ip_with_port, Node};
 use crate::metrics::{Counter, CounterSet};
@@ -47,7 +53,8 @@ use crate::http::names::{self, *};
 /// each answer costs a host call, and most requests need none of them.
 pub trait Connection {
     /// Envoy's `source.address` property (used only with
-    /// `peer_address_from: "source_address"`).
+    /// `peer_address_from: "source_address"`, and for the client behind a
+    /// PROXY-protocol load balancer).
     fn source_address(&mut self) -> Option<IpAddr>;
     /// Whether the downstream connection is TLS.
     fn is_tls(&mut self) -> bool;
@@ -69,6 +76,11 @@ enum PeerProblem {
     /// know it, which means a client (the filter is missing or writes
     /// another header) or a `header_mutation` that does not add the token.
     Unverified,
+    /// From a PROXY-protocol load balancer, but `source.address` is not a
+    /// connection's address: missing, or with port 0, which is how Envoy
+    /// writes an address it took from `X-Forwarded-For` (the listener has
+    /// `use_remote_address: false`, so the client could name itself).
+    ProxyClientUnusable,
 }
 
 impl PeerProblem {
@@ -77,14 +89,20 @@ impl PeerProblem {
             PeerProblem::Missing => 0,
             PeerProblem::Malformed => 1,
             PeerProblem::Unverified => 2,
+            PeerProblem::ProxyClientUnusable => 3,
         }
     }
 }
 
 std::thread_local! {
     /// Problems seen on this worker, per kind, for [`alert_now`].
-    static SEEN: [std::cell::Cell<u64>; 3] = const {
-        [std::cell::Cell::new(0), std::cell::Cell::new(0), std::cell::Cell::new(0)]
+    static SEEN: [std::cell::Cell<u64>; 4] = const {
+        [
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+            std::cell::Cell::new(0),
+        ]
     };
 }
 
@@ -122,6 +140,15 @@ fn peer_alert(cfg: &ForwardedConfig, p: PeerProblem, n: u64) -> String {
             "a client sent it, so header_mutation is missing or writes another header; or header_mutation does \
              not append ;%ENVIRONMENT(<peer_token_env>)% (see envoy/edge.yaml)",
         ),
+        PeerProblem::ProxyClientUnusable => {
+            return format!(
+                "oidc-edge: a request from a PROXY-protocol load balancer (forwarded.tcp_load_balancers) whose \
+                 source.address is missing or has port 0, the mark of an address Envoy took from \
+                 X-Forwarded-For, which the client wrote: the client is treated as hidden (seen {n} times on \
+                 this worker). Fix: on the listener that load balancer connects to, set use_remote_address: \
+                 true and the proxy_protocol listener filter (see envoy/proxy-protocol.yaml)"
+            )
+        }
     };
     format!(
         "oidc-edge: {problem}: its forwarding headers are not trusted and the values come from the connection \
@@ -487,7 +514,13 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
             None
         }
     };
-    let trusted = peer.is_some_and(|p| cfg.trusts_peer(p));
+    // A TCP load balancer forwards the client's bytes: its forwarding
+    // headers are the client's, never read.
+    let tcp_lb = match peer {
+        Some(p) if !cfg.tcp_load_balancers.is_empty() => cfg.tcp_load_balancer(p),
+        _ => None,
+    };
+    let trusted = tcp_lb.is_none() && peer.is_some_and(|p| cfg.trusts_peer(p));
 
     let claimed = if trusted {
         counters.add(Counter::ForwardedTrustedPeer);
@@ -500,20 +533,22 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
             Family::Forwarded => claims_from_forwarded(cfg, headers, &mut counters),
         }
     } else {
-        counters.add(Counter::ForwardedUntrustedPeer);
+        counters.add(if tcp_lb.is_some() {
+            Counter::ForwardedTcpPeer
+        } else {
+            Counter::ForwardedUntrustedPeer
+        });
         Claimed::default()
     };
 
     // The connection's own scheme, asked of the host at most once.
     let mut tls = None;
-    // The external origin: configured, claimed by a trusted peer, or the connection's own.
+    // The external origin: configured (for every request, or for this
+    // host), claimed by a trusted peer, the TCP load balancer's scheme, or
+    // the connection's own.
     let (proto, authority, port) = match &cfg.external_origin {
         Some(o) => (o.proto, o.authority.clone(), o.port()),
         None => {
-            let proto = match claimed.proto {
-                Some(p) => p,
-                None => connection_proto(conn, &mut tls),
-            };
             let authority = match claimed.authority {
                 Some(a) => a,
                 None => {
@@ -526,14 +561,26 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
                     }
                 }
             };
-            let port = claimed
-                .port
-                .or(authority.port)
-                .unwrap_or(proto.default_port());
-            (proto, authority, port)
+            match cfg.origin_for(&authority) {
+                // The host's declared origin; the request's host is its host.
+                Some(o) => (o.proto, authority, o.port()),
+                None => {
+                    let proto = match (claimed.proto, tcp_lb) {
+                        (Some(p), _) => p,
+                        (None, Some(lb)) => lb.proto,
+                        (None, None) => connection_proto(conn, &mut tls),
+                    };
+                    let port = claimed
+                        .port
+                        .or(authority.port)
+                        .unwrap_or(proto.default_port());
+                    (proto, authority, port)
+                }
+            }
         }
     };
-    if !trusted && stripped_anything(headers, connection_proto(conn, &mut tls)) {
+    if !trusted && tcp_lb.is_none() && stripped_anything(headers, connection_proto(conn, &mut tls))
+    {
         counters.add(Counter::ForwardedUntrustedStripped);
     }
     if !cfg.allowed_hosts.is_empty()
@@ -555,6 +602,25 @@ pub fn decide(cfg: &ForwardedConfig, headers: &Headers, conn: &mut dyn Connectio
                 None => {}
             }
             chain.extend(w.proxies.iter().rev());
+        }
+        if let Some(lb) = tcp_lb {
+            // Behind the PROXY protocol, Envoy's source.address is the
+            // client the PROXY header named; otherwise the load balancer
+            // hides the client, and the app is not told it is the LB.
+            if lb.proxy_protocol {
+                match conn.source_address() {
+                    Some(ip) => chain.push(ip),
+                    None => {
+                        hidden = true;
+                        counters.add(Counter::ForwardedProxyClientUnusable);
+                        if let Some(n) = alert_now(PeerProblem::ProxyClientUnusable) {
+                            conn.alert(&peer_alert(cfg, PeerProblem::ProxyClientUnusable, n));
+                        }
+                    }
+                }
+            } else {
+                hidden = true;
+            }
         }
         chain.push(peer);
         if !hidden {
@@ -621,9 +687,18 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
     let _ = write!(scratch, "{}", view.port);
     want(&mut ops, headers, XF_PORT, Some(&scratch));
     scratch.clear();
-    for (i, ip) in view.chain.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(scratch, "{sep}{ip}");
+    match cfg.x_forwarded_for {
+        XffForm::Chain => {
+            for (i, ip) in view.chain.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(scratch, "{sep}{ip}");
+            }
+        }
+        XffForm::Client => {
+            if let Some(ip) = view.client {
+                let _ = write!(scratch, "{ip}");
+            }
+        }
     }
     want(
         &mut ops,
@@ -747,6 +822,8 @@ mod tests {
     /// What the upstream receives: the request headers after the ops.
     struct Outcome {
         headers: Vec<(String, Vec<u8>)>,
+        /// The decided external origin, serialized.
+        external: Option<String>,
         counters: CounterSet,
         rejected: Option<Reason>,
         asked_tls: bool,
@@ -775,6 +852,17 @@ mod tests {
     }
 
     fn run_with(cfg: &str, peer: &str, tls: bool, req: &[(&str, &[u8])]) -> Outcome {
+        run_from(cfg, peer, tls, None, req)
+    }
+
+    /// `source`: Envoy's `source.address` (the PROXY header's client).
+    fn run_from(
+        cfg: &str,
+        peer: &str,
+        tls: bool,
+        source: Option<&str>,
+        req: &[(&str, &[u8])],
+    ) -> Outcome {
         let cfg = parse_cfg(cfg);
         let mut headers: Vec<(String, Vec<u8>)> = vec![(":authority".into(), b"internal".to_vec())];
         if !peer.is_empty() {
@@ -788,7 +876,7 @@ mod tests {
         }
         let mut conn = Conn {
             tls,
-            source: None,
+            source: source.map(|a| a.parse().expect("source address")),
             asked_tls: false,
             alerts: Vec::new(),
         };
@@ -797,6 +885,7 @@ mod tests {
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
         let d = decide(&cfg, &borrowed, &mut conn);
+        let external = d.external.as_ref().map(Origin::serialize);
         let rejected = match &d.verdict {
             Verdict::Reject(r) => Some(*r),
             Verdict::Forward(ops) => {
@@ -816,6 +905,7 @@ mod tests {
         };
         Outcome {
             headers,
+            external,
             counters: d.counters,
             rejected,
             asked_tls: conn.asked_tls,
@@ -829,12 +919,12 @@ mod tests {
     }
 
     /// An LB that sets every X-Forwarded header itself (host and prefix too).
-    const LB: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"], "accept_host": true, "accept_prefix": true}}"#;
+    const LB: &str = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8", "fd00::/8"], "accept_host": true, "accept_prefix": true}}"#;
     /// The defaults: the LB sets X-Forwarded-For/-Proto/-Port only.
     const LB_DEFAULTS: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8", "fd00::/8"]}}"#;
-    const HOPS2: &str = r#"{"forwarded": {"trusted_hops": 2}}"#;
-    const LB_HOPS2: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2}}"#;
-    const LB_FW: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "accept_host": true}}"#;
+    const HOPS2: &str = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_hops": 2}}"#;
+    const LB_HOPS2: &str = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2}}"#;
+    const LB_FW: &str = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "accept_host": true}}"#;
 
     fn s(v: (&str, &str, &str, &str)) -> (String, String, String, String) {
         (v.0.into(), v.1.into(), v.2.into(), v.3.into())
@@ -1021,10 +1111,11 @@ mod tests {
                 ("http", "internal", "80", "10.0.0.5"),
             ),
             (
-                "defaults: a trusted LB's X-Forwarded-Host is ignored (ALB, GCLB, nginx pass the client's through); Host is used",
+                "defaults: a trusted LB's X-Forwarded-Host is ignored (ALB, GCLB, nginx pass the client's through); \
+                 Host is used; X-Forwarded-For is the decided client alone",
                 LB_DEFAULTS, "10.0.0.5",
                 &[(XFP, "https"), (XFH, "evil.example"), (XF_PORT, "443"), (XFF, "203.0.113.9")],
-                ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
+                ("https", "internal", "443", "203.0.113.9"),
             ),
             (
                 "defaults: X-Forwarded-Port is still trusted (LBs set it), and beats Host's port",
@@ -1034,7 +1125,7 @@ mod tests {
             ),
             (
                 "family forwarded without accept_host: host= is ignored, Host is used",
-                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded"}}"#, "10.0.0.5",
+                r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded"}}"#, "10.0.0.5",
                 &[(FORWARDED, "for=203.0.113.9;proto=https;host=\"evil.example:8443\"")],
                 ("https", "internal", "443", "203.0.113.9, 10.0.0.5"),
             ),
@@ -1058,7 +1149,7 @@ mod tests {
             ),
             (
                 "external_origin overrides claimed and connection values; client still from the chain",
-                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com"}}"#, "10.0.0.5",
+                r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8"], "external_origin": "https://app.example.com"}}"#, "10.0.0.5",
                 &[(XFP, "http"), (XFH, "internal"), (XFF, "203.0.113.9")],
                 ("https", "app.example.com", "443", "203.0.113.9, 10.0.0.5"),
             ),
@@ -1271,8 +1362,8 @@ mod tests {
     /// not told that the nearest trusted proxy is the client.
     #[test]
     fn a_hidden_client_stays_hidden() {
-        const EMIT: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "emit_forwarded": true}}"#;
-        const EMIT_HOPS: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2, "family": "forwarded", "emit_forwarded": true}}"#;
+        const EMIT: &str = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded", "emit_forwarded": true}}"#;
+        const EMIT_HOPS: &str = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8"], "trusted_hops": 2, "family": "forwarded", "emit_forwarded": true}}"#;
         // (case and source, config, peer, Forwarded lines, XFF and Forwarded at the app)
         let rows: &[(&str, &str, &str, &[&str], &str, &str)] = &[
             (
@@ -1548,7 +1639,7 @@ mod tests {
 
     #[test]
     fn emit_forwarded_and_rewrite_host() {
-        let cfg = r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#;
+        let cfg = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.0.0/8"], "accept_host": true, "emit_forwarded": true, "rewrite_host": true}}"#;
         let out = run(
             cfg,
             "10.0.0.5",
@@ -1608,5 +1699,294 @@ mod tests {
             .collect();
         let d = decide(&cfg, &borrowed, &mut conn);
         assert!(d.counters.contains(Counter::ForwardedTrustedPeer));
+    }
+
+    /// Issue 11 §1: one Envoy behind an HTTP LB and a TCP LB at once, each
+    /// with two host names. The TCP LB's hosts declare their origin; the
+    /// HTTP LB's come from its headers.
+    const MULTI: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.1.0/24"],
+        "tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"]}],
+        "external_origins": ["https://shop.example.com", "https://api.example.com:8443",
+                             "https://dual.example.com", "http://dual.example.com:8080"],
+        "allowed_hosts": ["www.example.com", "blog.example.com", "*.example.com"]}}"#;
+
+    #[test]
+    fn external_origins_are_chosen_by_the_requests_host() {
+        // (case, peer, request headers, external origin, XFP, XFH, X-Forwarded-Port)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a str,
+            (&'a str, &'a str, &'a str),
+        );
+        let rows: &[Row] = &[
+            (
+                "HTTP LB host 1: scheme from its X-Forwarded-Proto",
+                "10.0.1.5",
+                &[
+                    (":authority", "www.example.com"),
+                    (XFP, "https"),
+                    (XFF, "203.0.113.9"),
+                ],
+                "https://www.example.com",
+                ("https", "www.example.com", "443"),
+            ),
+            (
+                "HTTP LB host 2, plain http as the LB says",
+                "10.0.1.5",
+                &[(":authority", "blog.example.com"), (XFP, "http")],
+                "http://blog.example.com",
+                ("http", "blog.example.com", "80"),
+            ),
+            (
+                "TCP LB host 1: Envoy's own X-Forwarded-Proto: http does not count",
+                "10.0.2.7",
+                &[(":authority", "shop.example.com"), (XFP, "http")],
+                "https://shop.example.com",
+                ("https", "shop.example.com", "443"),
+            ),
+            (
+                "TCP LB host 2 on its port",
+                "10.0.2.7",
+                &[(":authority", "api.example.com:8443"), (XFP, "http")],
+                "https://api.example.com:8443",
+                ("https", "api.example.com:8443", "8443"),
+            ),
+            (
+                "the only origin on a host wins even when an LB drops the port from Host",
+                "10.0.2.7",
+                &[(":authority", "api.example.com")],
+                "https://api.example.com:8443",
+                ("https", "api.example.com:8443", "8443"),
+            ),
+            (
+                "two origins on one host: the port chooses (default port of the https entry)",
+                "10.0.2.7",
+                &[(":authority", "dual.example.com")],
+                "https://dual.example.com",
+                ("https", "dual.example.com", "443"),
+            ),
+            (
+                "two origins on one host: the port chooses (explicit 8080)",
+                "10.0.2.7",
+                &[(":authority", "DUAL.example.com:8080")],
+                "http://dual.example.com:8080",
+                ("http", "dual.example.com:8080", "8080"),
+            ),
+            (
+                "a declared origin wins over a trusted HTTP LB's claim for that host",
+                "10.0.1.5",
+                &[(":authority", "shop.example.com"), (XFP, "http")],
+                "https://shop.example.com",
+                ("https", "shop.example.com", "443"),
+            ),
+            (
+                "an undeclared host behind the TCP LB: the LB's scheme, the Host's port",
+                "10.0.2.7",
+                &[
+                    (":authority", "other.example.com:4443"),
+                    (XFP, "https"),
+                    (XF_PORT, "1"),
+                ],
+                "https://other.example.com:4443",
+                ("https", "other.example.com:4443", "4443"),
+            ),
+            (
+                "a direct client naming a declared host gets that host's origin, nothing more",
+                "198.51.100.7",
+                &[
+                    (":authority", "shop.example.com"),
+                    (XFP, "http"),
+                    (XFF, "1.2.3.4"),
+                ],
+                "https://shop.example.com",
+                ("https", "shop.example.com", "443"),
+            ),
+        ];
+        for (why, peer, req, origin, (xfp, xfh, port)) in rows {
+            let out = run(MULTI, peer, req);
+            assert_eq!(out.rejected, None, "{why}");
+            assert_eq!(out.external.as_deref(), Some(*origin), "{why}");
+            assert_eq!(out.get(XFP).as_deref(), Some(*xfp), "{why}");
+            assert_eq!(out.get(XFH).as_deref(), Some(*xfh), "{why}");
+            assert_eq!(out.get(XF_PORT).as_deref(), Some(*port), "{why}");
+        }
+        // Two origins on one host and a port that is neither: no declared
+        // origin; derived as for any host (the TCP LB's https).
+        let out = run(MULTI, "10.0.2.7", &[(":authority", "dual.example.com:9")]);
+        assert_eq!(out.external.as_deref(), Some("https://dual.example.com:9"));
+        // allowed_hosts still judges every host.
+        let out = run(
+            MULTI,
+            "10.0.1.5",
+            &[(":authority", "evil.test"), (XFP, "https")],
+        );
+        assert_eq!(out.rejected, Some(Reason::HostNotAllowed));
+    }
+
+    #[test]
+    fn a_tcp_load_balancer_forwards_the_clients_headers_which_are_never_read() {
+        let spoof: &[(&str, &str)] = &[
+            (":authority", "shop.example.com"),
+            (XFP, "http"),
+            (XFF, "6.6.6.6"),
+            (XFH, "evil.example"),
+            (X_REAL_IP, "6.6.6.6"),
+            (FORWARDED, "for=6.6.6.6"),
+        ];
+        let out = run(MULTI, "10.0.2.7", spoof);
+        assert!(out.counters.contains(Counter::ForwardedTcpPeer));
+        assert!(!out.counters.contains(Counter::ForwardedTrustedPeer));
+        assert!(!out.counters.contains(Counter::ForwardedUntrustedPeer));
+        // Without the PROXY protocol the client is hidden behind the LB:
+        // the app is told nothing rather than that the LB is the client.
+        assert_eq!(out.get(XFF), None);
+        assert_eq!(out.get(X_REAL_IP), None);
+        assert_eq!(out.get(FORWARDED), None);
+        assert_eq!(out.get(XFH).as_deref(), Some("shop.example.com"));
+        // The same spoof from a trusted HTTP LB is believed where it should be.
+        let http = run(MULTI, "10.0.1.5", spoof);
+        assert_eq!(http.get(XFF).as_deref(), Some("6.6.6.6"));
+    }
+
+    #[test]
+    fn behind_the_proxy_protocol_the_client_is_the_proxy_headers_source() {
+        const PP: &str = r#"{"forwarded": {"trusted_cidrs": ["10.0.1.0/24"],
+            "tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"], "proxy_protocol": true, "scheme": "https"}]}}"#;
+        const PP_CHAIN: &str = r#"{"forwarded": {"x_forwarded_for": "chain", "trusted_cidrs": ["10.0.1.0/24"],
+            "tcp_load_balancers": [{"cidrs": ["10.0.2.0/24"], "proxy_protocol": true}]}}"#;
+        // (case, config, direct peer, source.address, XFF and X-Real-IP at the app)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let rows: &[Row] = &[
+            (
+                "PROXY LB: the PROXY header's client",
+                PP,
+                "10.0.2.7",
+                Some("203.0.113.9"),
+                Some("203.0.113.9"),
+                Some("203.0.113.9"),
+            ),
+            (
+                "PROXY LB, chain form",
+                PP_CHAIN,
+                "10.0.2.7",
+                Some("203.0.113.9"),
+                Some("203.0.113.9, 10.0.2.7"),
+                Some("203.0.113.9"),
+            ),
+            (
+                "PROXY LB, IPv6 client",
+                PP,
+                "10.0.2.7",
+                Some("2001:db8::9"),
+                Some("2001:db8::9"),
+                Some("2001:db8::9"),
+            ),
+            (
+                "PROXY LB without a source address: hidden, not the LB",
+                PP,
+                "10.0.2.7",
+                None,
+                None,
+                None,
+            ),
+            (
+                "a direct client (its own PROXY header names anyone): the direct peer",
+                PP,
+                "198.51.100.7",
+                Some("10.0.1.5"),
+                Some("198.51.100.7"),
+                Some("198.51.100.7"),
+            ),
+        ];
+        for (why, cfg, peer, source, xff, real) in rows {
+            let req: &[(&str, &[u8])] = &[
+                (":authority", b"app.example.com"),
+                (XFF, b"6.6.6.6"),
+                (XFP, b"http"),
+            ];
+            let out = run_from(cfg, peer, false, *source, req);
+            assert_eq!(out.get(XFF).as_deref(), *xff, "{why}");
+            assert_eq!(out.get(X_REAL_IP).as_deref(), *real, "{why}");
+            let from_lb = peer.starts_with("10.0.2.");
+            let scheme = if from_lb { "https" } else { "http" };
+            assert_eq!(out.get(XFP).as_deref(), Some(scheme), "{why}");
+            assert_eq!(
+                out.counters.contains(Counter::ForwardedProxyClientUnusable),
+                from_lb && source.is_none(),
+                "{why}"
+            );
+            if from_lb && source.is_none() {
+                assert!(
+                    out.alerts
+                        .iter()
+                        .any(|a| a.contains("use_remote_address: true")
+                            && a.contains("envoy/proxy-protocol.yaml")),
+                    "{why}: {:?}",
+                    out.alerts
+                );
+            }
+        }
+    }
+
+    /// Issue 11 §1b: a one-hop app (Express `trust proxy` 1, werkzeug
+    /// `ProxyFix(x_for=1)`) reads the rightmost X-Forwarded-For entry: by
+    /// default that entry is the client oidc-edge decided, whatever the
+    /// chain in front.
+    #[test]
+    fn by_default_x_forwarded_for_is_the_decided_client_alone() {
+        let rows: &[(&str, &str, &[(&str, &str)], Option<&str>)] = &[
+            (
+                "behind one LB",
+                LB_DEFAULTS,
+                &[(XFF, "6.6.6.6, 203.0.113.9")],
+                Some("203.0.113.9"),
+            ),
+            (
+                "direct client spoofing",
+                LB_DEFAULTS,
+                &[(XFF, "10.0.0.9")],
+                None,
+            ),
+            (
+                "a CDN and the LB trusted by position",
+                r#"{"forwarded": {"trusted_hops": 2}}"#,
+                &[(XFF, "6.6.6.6, 203.0.113.9, 198.51.100.1")],
+                Some("203.0.113.9"),
+            ),
+            (
+                "hidden client: no X-Forwarded-For at all, never the LB",
+                r#"{"forwarded": {"trusted_cidrs": ["10.0.0.0/8"], "family": "forwarded"}}"#,
+                &[(FORWARDED, "for=unknown;proto=https")],
+                Some(""),
+            ),
+        ];
+        for (why, cfg, req, want) in rows {
+            let out = run(cfg, "10.0.0.5", req);
+            let got = out.get(XFF);
+            match want {
+                Some("") => assert_eq!(got, None, "{why}"),
+                Some(w) => assert_eq!(got.as_deref(), Some(*w), "{why}"),
+                None => {}
+            }
+            let rightmost = got
+                .as_deref()
+                .map(|v| v.rsplit(", ").next().unwrap().to_string());
+            assert_eq!(
+                rightmost,
+                out.get(X_REAL_IP),
+                "{why}: rightmost entry is the client"
+            );
+        }
+        let direct = run(LB_DEFAULTS, "198.51.100.7", &[(XFF, "10.0.0.9")]);
+        assert_eq!(direct.get(XFF).as_deref(), Some("198.51.100.7"));
     }
 }

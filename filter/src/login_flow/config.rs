@@ -146,14 +146,15 @@ pub struct LoginFlowConfig {
 }
 
 impl LoginFlowConfig {
-    /// A load warning when `forwarded.external_origin` makes every login
-    /// fail: plain `http` with `Secure` cookies, which browsers drop there,
-    /// so every login start is refused (`flow_insecure_origin`).
-    pub fn external_origin_warning(&self, external: &Origin) -> Option<String> {
+    /// A load warning when a configured external origin (`field`, e.g.
+    /// `forwarded.external_origin`) makes every login on it fail: plain
+    /// `http` with `Secure` cookies, which browsers drop there, so every
+    /// login start is refused (`flow_insecure_origin`).
+    pub fn external_origin_warning(&self, field: &str, external: &Origin) -> Option<String> {
         (self.secure && external.proto == Proto::Http).then(|| {
             format!(
-                "forwarded.external_origin is {:?} but login_flow cookies are Secure: browsers drop them \
-                 over plain http, so every login is refused (flow_insecure_origin); make external_origin \
+                "{field} is {:?} but login_flow cookies are Secure: browsers drop them \
+                 over plain http, so every login there is refused (flow_insecure_origin); make {field} \
                  https, or for plain-HTTP testing set login_flow.insecure_cookies with a cookie_prefix \
                  without __Host-",
                 external.serialize()

@@ -10,6 +10,7 @@
 //! for you to try with curl or a browser until Ctrl-C (`--once`: exit).
 
 use integration_tests::browser::{Browser, Hop};
+use integration_tests::multi_host_bed::MultiHostBed;
 use integration_tests::oidc_bed::{Flavour, Login, OidcBed, Options};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -183,7 +184,25 @@ fn main() {
         }
     }
 
+    let multi = MultiHostBed::start(true);
+    println!(
+        "\n=== One Envoy (envoy/multi-host.yaml) behind four load balancers at once, two host names each"
+    );
+    let mut multi_ok = 0;
+    let mut multi_all = 0;
+    for front in &multi.fronts {
+        for origin in front.origins() {
+            let login = multi.login(&mut multi.browser(), &origin);
+            multi_all += 1;
+            multi_ok += usize::from(login.ok());
+            println!("  {:<18} {origin:<26} => {}", front.name, verdict(&login));
+        }
+    }
+
     println!("\n=== Summary");
+    println!(
+        "  several hosts on one Envoy (HAProxy http, nginx, TCP LB, HAProxy tcp + PROXY v2): {multi_ok} of {multi_all} logged in"
+    );
     for (flavour, filter, v) in &results {
         let with = if *filter { "with   " } else { "without" };
         let lb = if *flavour == Flavour::Http {
@@ -223,6 +242,7 @@ fn main() {
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!("\nstopping the IdPs, app nodes and Envoys");
+    println!("\nstopping the IdPs, app nodes, load balancers and Envoys");
     drop(kept);
+    drop(multi);
 }
