@@ -196,6 +196,10 @@ impl CounterSet {
     }
 }
 
+/// The one gauge: the wasm VM's linear memory in bytes (set by the module,
+/// which alone can read it).
+pub const VM_MEMORY_GAUGE: &str = "oidc_edge.vm.memory_bytes";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,7 +231,3 @@ mod tests {
         );
     }
 }
-
-/// The one gauge: the wasm VM's linear memory in bytes (set by the module,
-/// which alone can read it).
-pub const VM_MEMORY_GAUGE: &str = "oidc_edge.vm.memory_bytes";
