@@ -38,10 +38,9 @@ pub mod rfc7239;
 
 use crate::forwarded::config::{Family, ForwardedConfig, PeerSource, XffForm};
 use crate::http::authority::{Authority, Origin, Proto};
-use crate::http::node::{parse_ip_with_port, Node};
+use crate::http::node::{parse_ip_with_port, push_decimal, push_ip, Node};
 use crate::metrics::{Counter, CounterSet};
 use crate::outcome::{Decision, HeaderOp, Reason, Verdict};
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// Longest `X-Forwarded-Prefix` accepted.
@@ -676,7 +675,13 @@ fn reject(reason: Reason, mut counters: CounterSet) -> Decision {
 /// any header that already holds exactly the wanted value.
 pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Vec<HeaderOp> {
     let host = view.authority.display_for(view.proto, view.port);
-    let client = view.client.map(|ip| ip.to_string());
+    // The client's address, written once: X-Real-IP, the one-hop
+    // X-Forwarded-For and the other client headers all carry it.
+    let client = view.client.map(|ip| {
+        let mut s = String::with_capacity(15);
+        push_ip(&mut s, ip);
+        s
+    });
     let mut ops = Vec::new();
     // Values are built into one scratch buffer and copied only into the
     // changes actually made: on a request whose headers are already right
@@ -684,28 +689,22 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
     let mut scratch = String::with_capacity(64);
     want(&mut ops, headers, XFP, Some(view.proto.as_str()));
     want(&mut ops, headers, XFH, Some(&host));
-    let _ = write!(scratch, "{}", view.port);
+    push_decimal(&mut scratch, u32::from(view.port));
     want(&mut ops, headers, XF_PORT, Some(&scratch));
     scratch.clear();
-    match cfg.x_forwarded_for {
+    let xff = match cfg.x_forwarded_for {
         XffForm::Chain => {
             for (i, ip) in view.chain.iter().enumerate() {
-                let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(scratch, "{sep}{ip}");
+                if i > 0 {
+                    scratch.push_str(", ");
+                }
+                push_ip(&mut scratch, *ip);
             }
+            (!scratch.is_empty()).then_some(scratch.as_str())
         }
-        XffForm::Client => {
-            if let Some(ip) = view.client {
-                let _ = write!(scratch, "{ip}");
-            }
-        }
-    }
-    want(
-        &mut ops,
-        headers,
-        XFF,
-        (!scratch.is_empty()).then_some(scratch.as_str()),
-    );
+        XffForm::Client => client.as_deref(),
+    };
+    want(&mut ops, headers, XFF, xff);
     want(&mut ops, headers, XF_PREFIX, view.prefix.as_deref());
     let forwarded = cfg.emit_forwarded.then(|| canonical_forwarded(view, &host));
     want(&mut ops, headers, FORWARDED, forwarded.as_deref());

@@ -123,6 +123,49 @@ pub fn parse_port(s: &str) -> Option<u16> {
     u16::try_from(n).ok()
 }
 
+/// Appends `n` in decimal: what `{}` prints, without the formatting
+/// machinery (the request path writes a port and addresses per request).
+pub fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        // `n % 10` is below 10: the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let d = (n % 10) as u8;
+        if let Some(slot) = digits.get_mut(i) {
+            *slot = b'0' + d;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(i..).unwrap_or(&[]) {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `ip` as `Display` writes it (IPv4 dotted decimal written
+/// directly; IPv6, rare behind load balancers, through `Display`).
+pub fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u32::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 /// IPv4-mapped IPv6 becomes IPv4, so one CIDR list covers dual-stack sockets.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
@@ -131,6 +174,28 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_and_numbers_are_written_as_display_writes_them() {
+        for n in [0u32, 7, 10, 99, 443, 8080, 65535, u32::MAX] {
+            let mut s = String::new();
+            push_decimal(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        for ip in [
+            "0.0.0.0",
+            "203.0.113.7",
+            "255.255.255.255",
+            "10.0.10.100",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut s = String::from("x");
+            push_ip(&mut s, ip);
+            assert_eq!(s, format!("x{ip}"));
+        }
+    }
 
     #[test]
     fn xff_entries() {
