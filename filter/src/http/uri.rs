@@ -305,17 +305,38 @@ pub fn route_matches_patterns(request_path: &str, patterns: &[RoutePattern]) -> 
         .iter()
         .take_while(|b| !matches!(b, b'?' | b'#'))
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'~'));
-    // Without `%`, `;`, `.` or `\` every step order gives the same form:
-    // the common case normalizes once instead of four times.
-    let req = if plain {
-        let form = loose_route_in(path, false, false);
-        [form.clone(), form.clone(), form.clone(), form]
-    } else {
-        ORDERS.map(|(p, d)| loose_route_in(path, p, d))
-    };
+    // Without `%`, `;`, `.` or `\` every step order gives the same form
+    // (empty segments dropped, letters in lower case): the common case is
+    // compared in place, with no normalized copy at all.
+    if plain {
+        let end = path
+            .iter()
+            .position(|b| matches!(b, b'?' | b'#'))
+            .unwrap_or(path.len());
+        let plain_path = path.get(..end).unwrap_or(path);
+        return patterns
+            .iter()
+            .any(|pat| pat.forms.iter().any(|f| plain_form_is(plain_path, f)));
+    }
+    let req = ORDERS.map(|(p, d)| loose_route_in(path, p, d));
     patterns
         .iter()
         .any(|pat| pat.forms.iter().zip(&req).any(|(f, r)| f == r))
+}
+
+/// Whether a plain path (letters, digits, `/-_~`) normalizes to `form`:
+/// what [`loose_route_in`] makes of it (`/` + each non-empty segment in
+/// lower case; `/` when there is none), compared without building it.
+fn plain_form_is(path: &[u8], form: &[u8]) -> bool {
+    let mut normalized = path
+        .split(|&b| b == b'/')
+        .filter(|seg| !seg.is_empty())
+        .flat_map(|seg| std::iter::once(b'/').chain(seg.iter().map(u8::to_ascii_lowercase)))
+        .peekable();
+    if normalized.peek().is_none() {
+        return form == b"/";
+    }
+    normalized.eq(form.iter().copied())
 }
 
 /// The loosest spelling of a path (see [`route_matches`]): query and
@@ -413,6 +434,36 @@ fn percent_decode_once(s: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_paths_compare_in_place_as_their_normalized_form() {
+        let paths = [
+            "",
+            "/",
+            "//",
+            "/callback",
+            "/CallBack/",
+            "//a//b/",
+            "/a/b",
+            "a/b",
+            "/~x-_y/Z9",
+            "/a/b/c/",
+        ];
+        let forms: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|p| loose_route_in(p.as_bytes(), false, false))
+            .collect();
+        for p in paths {
+            for f in &forms {
+                assert_eq!(
+                    plain_form_is(p.as_bytes(), f),
+                    loose_route_in(p.as_bytes(), false, false) == *f,
+                    "{p:?} vs {:?}",
+                    String::from_utf8_lossy(f)
+                );
+            }
+        }
+    }
 
     #[test]
     fn locations_are_read_as_a_browser_follows_them() {

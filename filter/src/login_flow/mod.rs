@@ -321,18 +321,16 @@ pub fn session_node(
     if cfg.affinity != Affinity::Session {
         return None;
     }
-    let name = session_cookie_name(cfg);
-    let mut values = cookie::pairs(headers)
-        .filter(|(n, _)| *n == name)
-        .map(|(_, v)| v);
-    let value = values.next()?;
+    // Matched in place: the cookie's own name is the bound name.
+    let mut values = cookie::pairs(headers).filter(|(n, _)| is_named(cfg, n, "session"));
+    let (name, value) = values.next()?;
     if values.next().is_some() {
-        return Some(Err(name));
+        return Some(Err(session_cookie_name(cfg)));
     }
     Some(
         sealed_cookie::open(
             &cfg.keys,
-            &session_binding(&name, origin),
+            &session_binding(name, origin),
             value,
             &Validity {
                 now_ms,
@@ -340,8 +338,14 @@ pub fn session_node(
             },
         )
         .map(|(c, _)| c.node)
-        .map_err(|_| name),
+        .map_err(|_| name.to_string()),
     )
+}
+
+/// Whether cookie `name` is our cookie `suffix` (`session`, `restart`):
+/// the prefix and the suffix compared in place, nothing allocated.
+fn is_named(cfg: &LoginFlowConfig, name: &str, suffix: &str) -> bool {
+    name.strip_prefix(cfg.cookie_prefix.as_str()) == Some(suffix)
 }
 
 /// What to do when the node a callback was pinned to is gone.
@@ -492,20 +496,28 @@ pub fn memo(
     headers: &Headers,
     external: Option<&Origin>,
 ) -> RequestMemo {
-    let restart = restart_cookie_name(cfg);
+    // One pass over the cookies; nothing is allocated for a request that
+    // carries no flow cookie (almost all of them).
+    let mut flow_cookies = Vec::new();
+    let mut restarting = false;
+    for (n, v) in cookie::pairs(headers) {
+        if is_flow_cookie(cfg, n) {
+            let v = if flow_cookies.len() < MAX_FLOW_COOKIES_READ {
+                v
+            } else {
+                ""
+            };
+            flow_cookies.push((n.to_string(), v.to_string()));
+        } else if is_named(cfg, n, "restart") {
+            restarting = true;
+        }
+    }
     RequestMemo {
         context: request_context(headers),
         over_http: external.is_some_and(|o| o.proto == Proto::Http),
         path_and_query: path_and_query.to_string(),
-        flow_cookies: cookie::pairs(headers)
-            .filter(|(n, _)| is_flow_cookie(cfg, n))
-            .enumerate()
-            .map(|(i, (n, v))| {
-                let v = if i < MAX_FLOW_COOKIES_READ { v } else { "" };
-                (n.to_string(), v.to_string())
-            })
-            .collect(),
-        restarting: cookie::pairs(headers).any(|(n, _)| n == restart),
+        flow_cookies,
+        restarting,
     }
 }
 
