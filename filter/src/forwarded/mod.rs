@@ -682,15 +682,16 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
         push_ip(&mut s, ip);
         s
     });
+    let seen = Seen::of(headers);
     let mut ops = Vec::new();
     // Values are built into one scratch buffer and copied only into the
     // changes actually made: on a request whose headers are already right
     // (a trusted LB's), this allocates nothing per header.
     let mut scratch = String::with_capacity(64);
-    want(&mut ops, headers, XFP, Some(view.proto.as_str()));
-    want(&mut ops, headers, XFH, Some(&host));
+    want(&mut ops, &seen, XFP, Some(view.proto.as_str()));
+    want(&mut ops, &seen, XFH, Some(&host));
     push_decimal(&mut scratch, u32::from(view.port));
-    want(&mut ops, headers, XF_PORT, Some(&scratch));
+    want(&mut ops, &seen, XF_PORT, Some(&scratch));
     scratch.clear();
     let xff = match cfg.x_forwarded_for {
         XffForm::Chain => {
@@ -704,35 +705,37 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
         }
         XffForm::Client => client.as_deref(),
     };
-    want(&mut ops, headers, XFF, xff);
-    want(&mut ops, headers, XF_PREFIX, view.prefix.as_deref());
+    want(&mut ops, &seen, XFF, xff);
+    want(&mut ops, &seen, XF_PREFIX, view.prefix.as_deref());
     let forwarded = cfg.emit_forwarded.then(|| canonical_forwarded(view, &host));
-    want(&mut ops, headers, FORWARDED, forwarded.as_deref());
-    want(&mut ops, headers, X_REAL_IP, client.as_deref());
-    // The owned headers a request rarely carries, found in one pass.
-    let rare: Vec<&str> = headers
-        .iter()
-        .map(|(n, _)| *n)
-        .filter(|n| names::is_rarely_sent(n))
-        .collect();
-    // The other client-address headers: rewritten when they arrive (an app
-    // built for a CDN keeps working, with the decided client), never added.
-    for name in CLIENT_ADDRESS.iter().skip(1) {
-        // (X_REAL_IP, the first, is always written above.)
-        if rare.contains(name) {
-            want(&mut ops, headers, name, client.as_deref());
+    want(&mut ops, &seen, FORWARDED, forwarded.as_deref());
+    want(&mut ops, &seen, X_REAL_IP, client.as_deref());
+    if seen.rare {
+        // The owned headers a request rarely carries.
+        let rare: Vec<&str> = headers
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| names::is_rarely_sent(n))
+            .collect();
+        // The other client-address headers: rewritten when they arrive (an
+        // app built for a CDN keeps working, with the decided client), never
+        // added. (X_REAL_IP, the first, is always written above.)
+        for name in CLIENT_ADDRESS.iter().skip(1) {
+            if rare.contains(name) {
+                let mut have = values(headers, name);
+                let first = have.next();
+                let single = have.next().is_none();
+                want_one(&mut ops, name, first, single, client.as_deref());
+            }
+        }
+        for name in REMOVED {
+            if rare.contains(&name) {
+                ops.push(HeaderOp::Remove(name));
+            }
         }
     }
-    for name in REMOVED {
-        if rare.contains(&name) {
-            ops.push(HeaderOp::Remove(name));
-        }
-    }
-    if cfg.rewrite_host {
-        let current = values(headers, AUTHORITY).next();
-        if current != Some(host.as_bytes()) {
-            ops.push(HeaderOp::Set(AUTHORITY, host));
-        }
+    if cfg.rewrite_host && seen.authority != Some(host.as_bytes()) {
+        ops.push(HeaderOp::Set(AUTHORITY, host));
     }
     if let PeerSource::Header(name) = &cfg.peer {
         if present(headers, name) {
@@ -742,12 +745,78 @@ pub fn plan(cfg: &ForwardedConfig, headers: &Headers, view: &ExternalView) -> Ve
     ops
 }
 
+/// The headers [`plan`] writes, as the request carries them, found in one
+/// pass over the request instead of one per header.
+struct Seen<'h> {
+    /// First value and whether it is the only one, in [`Seen::SLOTS`] order.
+    slots: [(Option<&'h [u8]>, bool); 7],
+    /// The first `:authority`.
+    authority: Option<&'h [u8]>,
+    /// Whether any header [`names::is_rarely_sent`] arrived.
+    rare: bool,
+}
+
+impl<'h> Seen<'h> {
+    const SLOTS: [&'static str; 7] = [XFP, XFH, XF_PORT, XFF, XF_PREFIX, FORWARDED, X_REAL_IP];
+
+    fn of(headers: &'h Headers<'h>) -> Seen<'h> {
+        let mut seen = Seen {
+            slots: [(None, true); 7],
+            authority: None,
+            rare: false,
+        };
+        for (n, v) in headers {
+            let slot = match *n {
+                XFP => 0,
+                XFH => 1,
+                XF_PORT => 2,
+                XFF => 3,
+                XF_PREFIX => 4,
+                FORWARDED => 5,
+                X_REAL_IP => 6,
+                AUTHORITY => {
+                    seen.authority = seen.authority.or(Some(*v));
+                    continue;
+                }
+                other => {
+                    seen.rare |= names::is_rarely_sent(other);
+                    continue;
+                }
+            };
+            if let Some((first, single)) = seen.slots.get_mut(slot) {
+                if first.is_some() {
+                    *single = false;
+                } else {
+                    *first = Some(*v);
+                }
+            }
+        }
+        seen
+    }
+
+    fn get(&self, name: &str) -> (Option<&'h [u8]>, bool) {
+        Self::SLOTS
+            .iter()
+            .position(|s| *s == name)
+            .and_then(|i| self.slots.get(i).copied())
+            .unwrap_or((None, true))
+    }
+}
+
 /// The change, if any, that leaves exactly one `name` header holding
 /// `value` (`None`: no such header).
-fn want(ops: &mut Vec<HeaderOp>, headers: &Headers, name: &'static str, value: Option<&str>) {
-    let mut have = values(headers, name);
-    let first = have.next();
-    let single = have.next().is_none();
+fn want(ops: &mut Vec<HeaderOp>, seen: &Seen, name: &'static str, value: Option<&str>) {
+    let (first, single) = seen.get(name);
+    want_one(ops, name, first, single, value);
+}
+
+fn want_one(
+    ops: &mut Vec<HeaderOp>,
+    name: &'static str,
+    first: Option<&[u8]>,
+    single: bool,
+    value: Option<&str>,
+) {
     match (value, first) {
         (Some(w), Some(v)) if single && v == w.as_bytes() => {}
         (Some(w), _) => ops.push(HeaderOp::Set(name, w.to_string())),

@@ -86,10 +86,18 @@ impl Authority {
     /// `host[:port]` with the port left out when it is the scheme's default,
     /// as browsers write the `Host` header.
     pub fn display_for(&self, proto: Proto, port: u16) -> String {
-        if port == proto.default_port() {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, port)
+        let mut out = String::with_capacity(self.host.len() + 6);
+        self.push_for(&mut out, proto, port);
+        out
+    }
+
+    /// [`Self::display_for`], appended to `out` (no formatting machinery:
+    /// the request path writes it on every request).
+    pub fn push_for(&self, out: &mut String, proto: Proto, port: u16) {
+        out.push_str(&self.host);
+        if port != proto.default_port() {
+            out.push(':');
+            crate::http::node::push_decimal(out, u32::from(port));
         }
     }
 }
@@ -157,11 +165,12 @@ impl Origin {
     /// The ASCII serialization (`https://host[:port]`, the default port left
     /// out), as browsers compare origins.
     pub fn serialize(&self) -> String {
-        format!(
-            "{}://{}",
-            self.proto.as_str(),
-            self.authority.display_for(self.proto, self.port())
-        )
+        let scheme = self.proto.as_str();
+        let mut out = String::with_capacity(scheme.len() + 3 + self.authority.host.len() + 6);
+        out.push_str(scheme);
+        out.push_str("://");
+        self.authority.push_for(&mut out, self.proto, self.port());
+        out
     }
 }
 
@@ -209,6 +218,43 @@ impl HostPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_serialize_as_browsers_write_them() {
+        let rows = [
+            (
+                "https://app.example.com",
+                "https://app.example.com",
+                "app.example.com",
+            ),
+            (
+                "https://app.example.com:443",
+                "https://app.example.com",
+                "app.example.com",
+            ),
+            (
+                "https://app.example.com:8443",
+                "https://app.example.com:8443",
+                "app.example.com:8443",
+            ),
+            (
+                "http://app.example.com:80",
+                "http://app.example.com",
+                "app.example.com",
+            ),
+            (
+                "http://[2001:db8::1]:8080",
+                "http://[2001:db8::1]:8080",
+                "[2001:db8::1]:8080",
+            ),
+            ("http://10.0.0.1:1", "http://10.0.0.1:1", "10.0.0.1:1"),
+        ];
+        for (input, origin, host) in rows {
+            let o = Origin::parse(input).unwrap();
+            assert_eq!(o.serialize(), origin, "{input}");
+            assert_eq!(o.authority.display_for(o.proto, o.port()), host, "{input}");
+        }
+    }
 
     #[test]
     fn authorities() {
