@@ -152,6 +152,10 @@ pub fn routed(pinned: &str, upstream: Option<&[u8]>) -> Routed {
     else {
         return Routed::Nowhere;
     };
+    // The same formatting of the same endpoint, almost always: no parsing.
+    if up == pinned {
+        return Routed::ToPinnedNode;
+    }
     let same = match (pinned.parse::<SocketAddr>(), up.parse::<SocketAddr>()) {
         (Ok(a), Ok(b)) => a == b,
         _ => pinned == up,

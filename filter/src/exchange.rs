@@ -572,8 +572,20 @@ impl Exchange {
         lf: &LoginFlowConfig,
         status: Option<&str>,
     ) -> bool {
-        // Envoy's stateful_session echoes the chosen node's address here.
-        host.set_response_header(&lf.session_header, None);
+        // Envoy's stateful_session echoes the chosen node's address here,
+        // but only when the node it chose is not the one the request named
+        // (../shared/notes/envoy-1.40-facts.md): a request that reached its
+        // pinned node carries no echo, and is spared the removal.
+        let pinned_to = match (&self.pinned_flow, &self.session_node) {
+            (Some(claims), _) => Some(claims.node.as_str()),
+            (None, Some(node)) => Some(node.as_str()),
+            (None, None) => None,
+        };
+        let upstream = pinned_to.and_then(|_| host.property(Property::UpstreamAddress));
+        let routed = pinned_to.map(|node| diagnostics::routed(node, upstream.as_deref()));
+        if routed != Some(Routed::ToPinnedNode) {
+            host.set_response_header(&lf.session_header, None);
+        }
         for name in std::mem::take(&mut self.clear_cookies) {
             host.add_response_header("set-cookie", &cookie::clear_cookie(&name, lf.secure));
         }
@@ -595,7 +607,15 @@ impl Exchange {
                 }
                 return true;
             }
-            self.check_routed(host, lf, "a login callback", &claims.node, true);
+            self.check_routed(
+                host,
+                lf,
+                "a login callback",
+                &claims.node,
+                true,
+                routed,
+                upstream.as_deref(),
+            );
             let accepted = status.is_some_and(|s| s.starts_with('2') || s.starts_with('3'));
             if lf.affinity == Affinity::Session && accepted {
                 let cookie = login_flow::session_cookie(lf, &claims.node, self.now, &self.origin);
@@ -616,7 +636,15 @@ impl Exchange {
             return true;
         }
         if let Some(node) = self.session_node.take() {
-            self.check_routed(host, lf, "a request with a session cookie", &node, false);
+            self.check_routed(
+                host,
+                lf,
+                "a request with a session cookie",
+                &node,
+                false,
+                routed,
+                upstream.as_deref(),
+            );
         }
         false
     }
@@ -626,10 +654,11 @@ impl Exchange {
         self.request_id.as_ref().map_or("none", RequestId::as_str)
     }
 
-    /// Counts a pinned request as pinned only if its node answered (read
-    /// from `upstream.address`, only on pinned requests); another node
+    /// Counts a pinned request as pinned only if its node answered (`routed`:
+    /// from `upstream.address`, read only on pinned requests); another node
     /// answering means Envoy ignored the session header: counted, and
     /// warned of once per worker. `flow`: a login callback (else a session).
+    #[allow(clippy::too_many_arguments)]
     fn check_routed<H: Host>(
         &mut self,
         host: &mut H,
@@ -637,9 +666,10 @@ impl Exchange {
         what: &str,
         node: &str,
         flow: bool,
+        routed: Option<Routed>,
+        upstream: Option<&[u8]>,
     ) {
-        let upstream = host.property(Property::UpstreamAddress);
-        match diagnostics::routed(node, upstream.as_deref()) {
+        match routed.unwrap_or(Routed::Nowhere) {
             Routed::ToPinnedNode => host.increment(if flow {
                 Counter::FlowPinned
             } else {
@@ -652,7 +682,7 @@ impl Exchange {
                     Counter::SessionPinIgnored
                 });
                 if diagnostics::first_pin_ignored_on_this_worker() {
-                    let answered_by = String::from_utf8_lossy(upstream.as_deref().unwrap_or(b""));
+                    let answered_by = String::from_utf8_lossy(upstream.unwrap_or(b""));
                     host.log(
                         LogLevel::Warn,
                         &diagnostics::pin_ignored_message(

@@ -996,6 +996,11 @@ fn a_pin_another_node_answers_is_not_counted_as_pinned_and_is_warned_of_once() {
     }
 }
 
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
 #[test]
 fn a_session_pin_another_node_answers_is_counted_apart() {
     let cfg = envoy(r#", "affinity": "session""#, "");
@@ -1021,9 +1026,20 @@ fn a_session_pin_another_node_answers_is_counted_apart() {
         let mut host = browser("GET", "/me", &session, T0 + 2_000);
         forward(&mut ex, &mut host);
         assert_eq!(host.pinned_node(SESSION_HEADER).as_deref(), Some(NODE_A));
-        app_answers(&mut ex, &mut host, answered_by, &[(":status", "200")]);
+        // Envoy echoes the node it chose when it is not the one named.
+        let echo = base64_of(answered_by);
+        let mut response = vec![(":status", "200")];
+        if answered_by != NODE_A {
+            response.push((SESSION_HEADER, echo.as_str()));
+        }
+        app_answers(&mut ex, &mut host, answered_by, &response);
         assert_eq!(host.counter("oidc_edge.session.pinned"), pinned);
         assert_eq!(host.counter("oidc_edge.session.pin_ignored"), ignored);
+        assert_eq!(
+            host.response_value(SESSION_HEADER),
+            None,
+            "no node address reaches the browser ({answered_by})"
+        );
     }
 }
 

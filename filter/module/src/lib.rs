@@ -9,8 +9,7 @@
 //! and a panic in Envoy's V8 turns this worker's filter into permanent 503s.
 #![cfg(target_arch = "wasm32")]
 
-mod header_map_call;
-mod property_call;
+mod abi;
 mod wasm_host;
 
 use oidc_edge::config::Config;

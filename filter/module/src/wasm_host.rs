@@ -1,13 +1,11 @@
 //! [`Host`] over proxy-wasm host calls, every error turned into `None` or
 //! `false` for the exchange to act on.
 
-use crate::header_map_call;
-use crate::property_call;
+use crate::abi;
 use oidc_edge::diagnostics::DECISIONS_PROPERTY;
 use oidc_edge::host::{Host, LogLevel, Property};
 use oidc_edge::metrics::{Counter, CounterSet};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+use proxy_wasm::types::MapType;
 use std::rc::Rc;
 
 /// The host of one request (or of the root context, without counters).
@@ -42,44 +40,41 @@ impl WasmHost {
 
 impl Host for WasmHost {
     fn request_header_map(&mut self) -> Option<Box<[u8]>> {
-        header_map_call::request_header_map()
+        abi::request_header_map()
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) -> bool {
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value).is_ok()
+        abi::set_header(MapType::HttpRequestHeaders, name, value)
     }
 
     fn request_body(&mut self, size: usize) -> Option<Vec<u8>> {
-        match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size) {
-            Ok(b) => Some(b.unwrap_or_default()),
-            Err(_) => None,
-        }
+        abi::request_body(size).map(Vec::from)
     }
 
     fn response_header(&mut self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name).ok()?
+        abi::header(MapType::HttpResponseHeaders, name)
+            .ok()?
+            .map(Vec::from)
     }
 
     fn set_response_header(&mut self, name: &str, value: Option<&str>) -> bool {
-        hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value).is_ok()
+        abi::set_header(MapType::HttpResponseHeaders, name, value)
     }
 
     fn add_response_header(&mut self, name: &str, value: &str) -> bool {
-        hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value).is_ok()
+        abi::add_header(MapType::HttpResponseHeaders, name, value)
     }
 
     fn property(&mut self, p: Property) -> Option<Vec<u8>> {
-        hostcalls::get_property(p.path().to_vec()).ok()?
+        abi::property(p.abi_path()).map(Vec::from)
     }
 
     fn now_ms(&mut self) -> Option<u64> {
-        let t = hostcalls::get_current_time().ok()?;
-        let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-        u64::try_from(d.as_millis()).ok()
+        abi::now_ns().map(|ns| ns / 1_000_000)
     }
 
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
-        hostcalls::send_http_response(status, headers.to_vec(), Some(body)).is_ok()
+        abi::send_response(status, headers, body)
     }
 
     fn increment(&mut self, c: Counter) {
@@ -89,7 +84,7 @@ impl Host for WasmHost {
             .as_ref()
             .and_then(|ids| ids.get(c as usize).copied().flatten());
         if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, 1);
+            abi::increment(id);
         }
     }
 
@@ -101,10 +96,10 @@ impl Host for WasmHost {
             LogLevel::Error => proxy_wasm::types::LogLevel::Error,
             LogLevel::Critical => proxy_wasm::types::LogLevel::Critical,
         };
-        let _ = hostcalls::log(level, msg);
+        abi::log(level, msg);
     }
 
     fn set_decisions(&mut self, value: &str) -> bool {
-        property_call::set_property(DECISIONS_PROPERTY, value.as_bytes())
+        abi::set_property(DECISIONS_PROPERTY, value.as_bytes())
     }
 }

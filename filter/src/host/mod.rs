@@ -32,6 +32,17 @@ impl Property {
             Property::ResponseCodeDetails => ["response", "code_details"],
         }
     }
+
+    /// [`Self::path`] as the proxy-wasm ABI takes it: the segments joined
+    /// by NUL, ready to pass without building it per call.
+    pub fn abi_path(self) -> &'static [u8] {
+        match self {
+            Property::SourceAddress => b"source\0address",
+            Property::TlsVersion => b"connection\0tls_version",
+            Property::UpstreamAddress => b"upstream\0address",
+            Property::ResponseCodeDetails => b"response\0code_details",
+        }
+    }
 }
 
 /// Log severity, as Envoy's log levels.
@@ -89,4 +100,21 @@ pub trait Host {
     /// Stores this request's decisions where Envoy's access log can print
     /// them (filter state `wasm.` + [`crate::diagnostics::DECISIONS_PROPERTY`]).
     fn set_decisions(&mut self, value: &str) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Property;
+
+    #[test]
+    fn abi_paths_are_the_segments_joined_by_nul() {
+        for p in [
+            Property::SourceAddress,
+            Property::TlsVersion,
+            Property::UpstreamAddress,
+            Property::ResponseCodeDetails,
+        ] {
+            assert_eq!(p.abi_path(), p.path().join("\0").as_bytes(), "{p:?}");
+        }
+    }
 }

@@ -46,8 +46,8 @@ fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
     ]))
 }
 
-/// Encodes headers in the ABI layout (the inverse of [`decode`], for tests
-/// and benchmarks).
+/// Encodes headers in the ABI layout (the inverse of [`decode`]: a local
+/// answer's headers, tests and benchmarks).
 pub fn encode(headers: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(headers.len() as u32).to_le_bytes());
