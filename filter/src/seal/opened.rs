@@ -43,6 +43,28 @@ struct Entry {
     state_hash: [u8; STATE_HASH_LEN],
 }
 
+/// Whether two equally long byte strings are equal, in time that depends
+/// on their length only: the differences of eight bytes at a time are
+/// OR-ed together with no early exit, and the one final test is `subtle`'s.
+/// (`subtle`'s slice comparison takes a byte at a time behind an
+/// optimisation barrier: ten times the instructions on a session cookie,
+/// on every request of a logged-in browser.)
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = 0u64;
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let mut wx = [0u8; 8];
+        let mut wy = [0u8; 8];
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        diff |= u64::from_le_bytes(wx) ^ u64::from_le_bytes(wy);
+    }
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        diff |= u64::from(x ^ y);
+    }
+    a.len() == b.len() && bool::from(diff.ct_eq(&0))
+}
+
 /// The memory itself (see the module documentation).
 pub struct Opened {
     slots: RefCell<Vec<Option<Box<Entry>>>>,
@@ -85,8 +107,7 @@ impl Opened {
         let i = Self::slot(value);
         let slots = self.slots.try_borrow().ok()?;
         let e = slots.get(i)?.as_ref()?;
-        let same_value: bool =
-            e.value.len() == value.len() && bool::from(e.value.as_ref().ct_eq(value.as_bytes()));
+        let same_value = e.value.len() == value.len() && same_bytes(&e.value, value.as_bytes());
         if same_value
             && e.purpose == purpose
             && *e.name == *binding.name
@@ -156,5 +177,28 @@ impl Clone for Opened {
 impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Opened({} remembered)", self.len())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod same_bytes_tests {
+    use super::same_bytes;
+
+    #[test]
+    fn equal_only_when_every_byte_is() {
+        let base: Vec<u8> = (0u8..=200).collect();
+        for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 200] {
+            let a = &base[..len];
+            assert!(same_bytes(a, a), "{len}");
+            for i in 0..len {
+                let mut b = a.to_vec();
+                b[i] ^= 0x01;
+                assert!(!same_bytes(a, &b), "{len} {i}");
+                b[i] ^= 0x81;
+                assert!(!same_bytes(a, &b), "{len} {i}");
+            }
+        }
+        assert!(!same_bytes(b"abc", b"abcd"));
     }
 }
