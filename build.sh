@@ -402,6 +402,24 @@ build_noop() {
   fi
 }
 
+instructions_per_exchange() {
+  # Instructions the logic executes per exchange (callgrind counts them;
+  # unlike times they do not drift with the machine's load): each hot-path
+  # change is measured this way first, then paired in Envoy below.
+  apt_install valgrind
+  log "instructions per exchange (callgrind over benches/examples/exchange_loop)"
+  CARGO_PROFILE_RELEASE_STRIP=false cargo build --quiet --release -p oidc-edge-benches --example exchange_loop
+  local kind n
+  for kind in a f; do
+    n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null '--toggle-collect=*one_exchange*' \
+          "$ROOT/target/release/examples/exchange_loop" "$kind" 2000 2>&1 | sed -n 's/.*refs: *//p' | tr -d ,)
+    case $kind in
+      a) echo "  (a) logged-in request, full configuration: $((n / 2000)) instructions per exchange" ;;
+      f) echo "  forwarded only: $((n / 2000)) instructions per exchange" ;;
+    esac
+  done
+}
+
 bench() {
   ensure_envoy
   apt_install wrk nginx util-linux
@@ -410,6 +428,7 @@ bench() {
   export OIDC_EDGE_WASM="$WASM"
   log "micro benchmarks (native, criterion)"
   cargo bench --quiet -p oidc-edge-benches 2>&1 | grep -vE '^(Benchmarking|Found|  +[0-9]+ \()|^$'
+  instructions_per_exchange
   log "load comparison inside Envoy $ENVOY_VERSION (interleaved rounds; BENCH_ROUNDS, BENCH_SECONDS, BENCH_ONLY, BENCH_BASE_WASM)"
   BENCH_README="${BENCH_README-$ROOT/benches/README.md}" \
     cargo run --quiet --release -p integration-tests --bin loadbench
