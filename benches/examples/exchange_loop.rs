@@ -3,7 +3,9 @@
 //! `valgrind --tool=callgrind target/release/examples/exchange_loop a 20000`
 //! counts instructions, which do not drift with the machine's load the way
 //! times do. Kinds: `a` (a logged-in browser's ordinary request, the
-//! reference configuration with session affinity), `f` (`forwarded` only).
+//! reference configuration with session affinity), `b` (the IdP's callback
+//! with a valid flow cookie, answered with a session cookie), `f`
+//! (`forwarded` only).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -167,8 +169,8 @@ fn request(path: &str, cookie: &str, now: u64) -> FakeHost {
     FakeHost::request(&h, now)
 }
 
-/// A session cookie, as a login through the exchange would leave it.
-fn session_cookie(cfg: &Rc<Config>) -> String {
+/// The flow cookie of a login (state `s1`) started on [`NODE`].
+fn flow_cookie(cfg: &Rc<Config>) -> String {
     let idp = "https://idp.example.com/oauth2/authorize?client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=s1";
     let mut ex = Exchange::new(cfg.clone());
     let mut host = request("/login", "", T0);
@@ -180,8 +182,14 @@ fn session_cookie(cfg: &Rc<Config>) -> String {
     );
     ex.on_response_headers(&mut host);
     let (n, v) = host.set_cookies().last().cloned().expect("flow cookie");
+    format!("{n}={v}")
+}
+
+/// A session cookie, as a login through the exchange would leave it.
+fn session_cookie(cfg: &Rc<Config>) -> String {
+    let flow = flow_cookie(cfg);
     let mut ex = Exchange::new(cfg.clone());
-    let mut host = request("/callback?state=s1&code=c", &format!("{n}={v}"), T0 + 1_000);
+    let mut host = request("/callback?state=s1&code=c", &flow, T0 + 1_000);
     ex.on_request_headers(&mut host, true);
     host.respond(
         &[(":status", "302"), ("location", "/")],
@@ -211,19 +219,26 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "a".into());
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(20_000);
-    let cfg = config(kind == "a");
-    let cookie = if kind == "a" {
-        session_cookie(&cfg)
-    } else {
-        String::new()
+    let cfg = config(kind != "f");
+    let (path, cookie, status, location) = match kind.as_str() {
+        "a" => ("/inbox", session_cookie(&cfg), "200", None),
+        "b" => (
+            "/callback?state=s1&code=c",
+            flow_cookie(&cfg),
+            "302",
+            Some("/"),
+        ),
+        _ => ("/inbox", String::new(), "200", None),
     };
-    let template = request("/inbox", &cookie, T0 + 5_000);
+    let template = request(path, &cookie, T0 + 5_000);
     if args.next().as_deref() == Some("trace") {
         let mut host = template.clone();
         let mut ex = Exchange::new(cfg.clone());
         let mut t = Traced(&mut host, Vec::new());
         ex.on_request_headers(&mut t, true);
-        t.0.respond(&[(":status", "200")], Some(NODE), "via_upstream");
+        let mut response = vec![(":status", status)];
+        response.extend(location.map(|l| ("location", l)));
+        t.0.respond(&response, Some(NODE), "via_upstream");
         ex.on_response_headers(&mut t);
         ex.on_log(&mut t, Default::default());
         for (i, c) in t.1.iter().enumerate() {
@@ -232,7 +247,9 @@ fn main() {
         return;
     }
     let mut response = FakeHost::request(&[], T0);
-    response.respond(&[(":status", "200")], Some(NODE), "via_upstream");
+    let mut answer = vec![(":status", status)];
+    answer.extend(location.map(|l| ("location", l)));
+    response.respond(&answer, Some(NODE), "via_upstream");
     let map = template.clone().request_header_map().expect("header map");
     let start = std::time::Instant::now();
     let mut pinned = 0;

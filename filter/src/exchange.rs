@@ -83,6 +83,9 @@ pub struct Exchange {
     peer_problem: Option<&'static str>,
     /// The reason code of a refusal (enforce) or would-be refusal (report).
     reason: Option<&'static str>,
+    /// `upstream.address`, once the response phase has read it (`Some(None)`:
+    /// read, and there was none).
+    upstream: Option<Option<Vec<u8>>>,
 }
 
 /// What a form-post callback carries from its headers to its body.
@@ -181,6 +184,7 @@ impl Exchange {
             request_id: None,
             peer_problem: None,
             reason: None,
+            upstream: None,
         }
     }
 
@@ -582,6 +586,10 @@ impl Exchange {
             (None, None) => None,
         };
         let upstream = pinned_to.and_then(|_| host.property(Property::UpstreamAddress));
+        // Kept for the redirect checks below: read once per response.
+        if pinned_to.is_some() {
+            self.upstream = Some(upstream.clone());
+        }
         let routed = pinned_to.map(|node| diagnostics::routed(node, upstream.as_deref()));
         if routed != Some(Routed::ToPinnedNode) {
             host.set_response_header(&lf.session_header, None);
@@ -737,9 +745,11 @@ impl Exchange {
         else {
             return Action::Continue;
         };
-        let node = host
-            .property(Property::UpstreamAddress)
-            .and_then(|b| String::from_utf8(b).ok());
+        let node = match self.upstream.take() {
+            Some(read) => read,
+            None => host.property(Property::UpstreamAddress),
+        }
+        .and_then(|b| String::from_utf8(b).ok());
         if let Some(rc) = &config.redirects {
             let (verdict, counters) =
                 redirects::check_authorization_redirect(rc, &location, self.external.as_ref());
