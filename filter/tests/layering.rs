@@ -13,24 +13,55 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     ("seal", &[]),
     ("config::field", &["http"]),
+    // The JSON tree and the typed readers every section's config.rs uses.
+    ("config::read", &["config::field"]),
     ("outcome", &["http", "metrics", "seal"]),
     (
         "forwarded",
-        &["config::field", "http", "metrics", "outcome"],
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+        ],
     ),
-    ("idp", &["config::field", "http", "metrics", "outcome"]),
+    (
+        "idp",
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+        ],
+    ),
     (
         "redirects",
-        &["config::field", "http", "metrics", "outcome"],
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+        ],
     ),
     (
         "login_flow",
-        &["config::field", "http", "metrics", "outcome", "seal"],
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+            "seal",
+        ],
     ),
     (
         "config",
         &[
             "config::field",
+            "config::read",
             "forwarded",
             "idp",
             "login_flow",
@@ -69,6 +100,8 @@ fn module_of(rel: &Path) -> String {
     }
     if parts == ["config", "field"] {
         "config::field".into()
+    } else if parts == ["config", "read"] || parts == ["config", "json"] {
+        "config::read".into()
     } else {
         parts.first().cloned().unwrap_or_default()
     }
@@ -89,6 +122,8 @@ fn uses(src: &str) -> BTreeSet<String> {
             let after = &rest[name.len()..];
             if name == "config" && after.starts_with("::field") {
                 out.insert("config::field".to_string());
+            } else if name == "config" && after.starts_with("::read") {
+                out.insert("config::read".to_string());
             } else if !name.is_empty() {
                 out.insert(name);
             }

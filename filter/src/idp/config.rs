@@ -2,16 +2,33 @@
 //! client, validated once at load.
 
 use crate::config::field::{err, ConfigError};
+use crate::config::read::Value;
 use crate::outcome::Mode;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawIdp {
     authorization_paths: Vec<String>,
     clients: std::collections::BTreeMap<String, Vec<String>>,
-    #[serde(default)]
     mode: Mode,
+}
+
+impl RawIdp {
+    pub(crate) fn read(v: &Value<'_>) -> Result<RawIdp, ConfigError> {
+        let f = v.object(&["authorization_paths", "clients", "mode"])?;
+        let authorization_paths = f.req("authorization_paths", Value::strings)?;
+        let clients = f.req("clients", |c| {
+            c.entries()?
+                .into_iter()
+                .map(|(name, uris)| Ok((name.to_string(), uris.strings()?)))
+                .collect()
+        })?;
+        Ok(RawIdp {
+            authorization_paths,
+            clients,
+            mode: f
+                .opt("mode", |m| m.variant(Mode::NAMES))?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 pub(crate) fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigError> {

@@ -2,11 +2,11 @@
 //! cookie policy, validated once at load.
 
 use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
+use crate::config::read::Value;
 use crate::http::authority::{Origin, Proto};
 use crate::http::uri::AbsoluteUri;
 use crate::outcome::Mode;
 use crate::seal::keyring::{decode_secret, Key, KeyRing};
-use serde::Deserialize;
 
 /// Default flow cookie name prefix. `__Host-` makes browsers refuse the
 /// cookie unless it is `Secure`, has `Path=/` and no `Domain`, so a sibling
@@ -81,32 +81,40 @@ impl AuthorizationEndpoint {
 
 /// How the IdP answers the callback, as far as the flow cookie's
 /// `SameSite` depends on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ResponseMode {
     /// Read it from each authorization request: `response_mode=form_post`
     /// in the `Location` gets `SameSite=None`, anything else `Lax`.
     #[default]
-    #[serde(rename = "auto")]
     Auto,
     /// Every flow's callback is a cross-site POST (an IdP whose client is
     /// registered for `form_post` by default, so the authorization URL does
     /// not say so): every flow cookie is `SameSite=None`, or the browser
     /// would withhold it from the IdP's POST and every login would fail.
-    #[serde(rename = "form_post")]
     FormPost,
 }
 
 /// How long requests stay pinned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Affinity {
     /// Only the login callback returns to the node that started the login.
     #[default]
-    #[serde(rename = "flow")]
     Flow,
     /// After login, every request of the browser keeps going to that node
     /// (apps that keep sessions in memory).
-    #[serde(rename = "session")]
     Session,
+}
+
+impl ResponseMode {
+    const NAMES: &'static [(&'static str, ResponseMode)] = &[
+        ("auto", ResponseMode::Auto),
+        ("form_post", ResponseMode::FormPost),
+    ];
+}
+
+impl Affinity {
+    const NAMES: &'static [(&'static str, Affinity)] =
+        &[("flow", Affinity::Flow), ("session", Affinity::Session)];
 }
 
 /// Login-flow affinity settings (the `login_flow` section).
@@ -163,67 +171,100 @@ impl LoginFlowConfig {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawKey {
     id: String,
-    #[serde(default)]
     secret_env: Option<String>,
-    #[serde(default)]
     secret: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawKey {
+    fn read(v: &Value<'_>) -> Result<RawKey, ConfigError> {
+        let f = v.object(&["id", "secret_env", "secret"])?;
+        Ok(RawKey {
+            id: f.req("id", Value::string)?,
+            secret_env: f.opt_or_null("secret_env", Value::string)?,
+            secret: f.opt_or_null("secret", Value::string)?,
+        })
+    }
+}
+
 pub(crate) struct RawLoginFlow {
     authorization_endpoints: Vec<String>,
     callback_paths: Vec<String>,
     keys: Vec<RawKey>,
-    #[serde(default)]
     mode: Mode,
-    #[serde(default = "default_max_age")]
     max_age_seconds: u64,
-    #[serde(default = "default_cookie_prefix")]
     cookie_prefix: String,
-    #[serde(default)]
     insecure_cookies: bool,
-    #[serde(default = "default_session_header")]
     session_header: String,
-    #[serde(default = "default_max_flows")]
     max_flows: usize,
-    #[serde(default)]
     affinity: Affinity,
-    #[serde(default = "default_session_max_age")]
     session_max_age_seconds: u64,
-    #[serde(default = "default_max_callback_body")]
     max_callback_body_bytes: usize,
-    #[serde(default)]
     response_mode: ResponseMode,
 }
 
-fn default_session_max_age() -> u64 {
-    8 * 3600
+impl RawLoginFlow {
+    pub(crate) fn read(v: &Value<'_>) -> Result<RawLoginFlow, ConfigError> {
+        let f = v.object(&[
+            "authorization_endpoints",
+            "callback_paths",
+            "keys",
+            "mode",
+            "max_age_seconds",
+            "cookie_prefix",
+            "insecure_cookies",
+            "session_header",
+            "max_flows",
+            "affinity",
+            "session_max_age_seconds",
+            "max_callback_body_bytes",
+            "response_mode",
+        ])?;
+        Ok(RawLoginFlow {
+            authorization_endpoints: f.req("authorization_endpoints", Value::strings)?,
+            callback_paths: f.req("callback_paths", Value::strings)?,
+            keys: f.req("keys", |k| k.list()?.iter().map(RawKey::read).collect())?,
+            mode: f
+                .opt("mode", |m| m.variant(Mode::NAMES))?
+                .unwrap_or_default(),
+            max_age_seconds: f
+                .opt("max_age_seconds", Value::u64)?
+                .unwrap_or(DEFAULT_MAX_AGE),
+            cookie_prefix: f
+                .opt("cookie_prefix", Value::string)?
+                .unwrap_or_else(|| DEFAULT_COOKIE_PREFIX.to_string()),
+            insecure_cookies: f.opt("insecure_cookies", Value::bool)?.unwrap_or(false),
+            session_header: f
+                .opt("session_header", Value::string)?
+                .unwrap_or_else(|| DEFAULT_SESSION_HEADER.to_string()),
+            max_flows: f
+                .opt("max_flows", Value::usize)?
+                .unwrap_or(DEFAULT_MAX_FLOWS),
+            affinity: f
+                .opt("affinity", |a| a.variant(Affinity::NAMES))?
+                .unwrap_or_default(),
+            session_max_age_seconds: f
+                .opt("session_max_age_seconds", Value::u64)?
+                .unwrap_or(DEFAULT_SESSION_MAX_AGE),
+            max_callback_body_bytes: f
+                .opt("max_callback_body_bytes", Value::usize)?
+                .unwrap_or(DEFAULT_MAX_CALLBACK_BODY),
+            response_mode: f
+                .opt("response_mode", |r| r.variant(ResponseMode::NAMES))?
+                .unwrap_or_default(),
+        })
+    }
 }
 
-fn default_max_callback_body() -> usize {
-    16 * 1024
-}
-
-fn default_max_age() -> u64 {
-    600
-}
-
-fn default_cookie_prefix() -> String {
-    DEFAULT_COOKIE_PREFIX.to_string()
-}
-
-fn default_session_header() -> String {
-    DEFAULT_SESSION_HEADER.to_string()
-}
-
-fn default_max_flows() -> usize {
-    4
-}
+/// Session-affinity cookie lifetime unless configured: a working day.
+const DEFAULT_SESSION_MAX_AGE: u64 = 8 * 3600;
+/// Largest form-post callback body unless configured.
+const DEFAULT_MAX_CALLBACK_BODY: usize = 16 * 1024;
+/// Flow cookie lifetime unless configured: ten minutes at the IdP.
+const DEFAULT_MAX_AGE: u64 = 600;
+/// Parallel logins a browser may have unless configured.
+const DEFAULT_MAX_FLOWS: usize = 4;
 
 pub(crate) fn validate_login_flow(
     raw: RawLoginFlow,

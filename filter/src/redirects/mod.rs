@@ -31,11 +31,10 @@ use crate::outcome::Mode;
 pub use crate::outcome::ReturnToProblem;
 
 /// What the redirect_uri check does with a mismatch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RedirectUriMode {
     /// Replace the redirect with a 502 that says what the app sent.
     #[default]
-    #[serde(rename = "enforce")]
     Enforce,
     /// Send the registered URI's bytes instead of a redirect_uri that
     /// differs from it only in spelling (case, default port) or only in its
@@ -44,11 +43,18 @@ pub enum RedirectUriMode {
     /// It repairs the authorization request only: the app's token request
     /// (RFC 6749 §4.1.3) still carries what the app built (see
     /// [`FIX_CAVEAT`]).
-    #[serde(rename = "fix")]
     Fix,
     /// Count and log only.
-    #[serde(rename = "report")]
     Report,
+}
+
+impl RedirectUriMode {
+    /// The names a configuration gives the modes (`"redirect_uri_mode": "fix"`).
+    pub(crate) const NAMES: &'static [(&'static str, RedirectUriMode)] = &[
+        ("enforce", RedirectUriMode::Enforce),
+        ("fix", RedirectUriMode::Fix),
+        ("report", RedirectUriMode::Report),
+    ];
 }
 
 /// What `fix` cannot repair, said in the load-time warning and in every log
