@@ -9,13 +9,14 @@ use std::path::Path;
 
 /// Each module and what it may depend on (besides itself).
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("http", &[]),
-    ("metrics", &[]),
-    ("seal", &[]),
-    ("config::field", &["http"]),
+    ("text", &[]),
+    ("http", &["text"]),
+    ("metrics", &["text"]),
+    ("seal", &["text"]),
+    ("config::field", &["http", "text"]),
     // The JSON tree and the typed readers every section's config.rs uses.
-    ("config::read", &["config::field"]),
-    ("outcome", &["http", "metrics", "seal"]),
+    ("config::read", &["config::field", "text"]),
+    ("outcome", &["http", "metrics", "seal", "text"]),
     (
         "forwarded",
         &[
@@ -24,6 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "metrics",
             "outcome",
+            "text",
         ],
     ),
     (
@@ -34,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "metrics",
             "outcome",
+            "text",
         ],
     ),
     (
@@ -44,6 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "metrics",
             "outcome",
+            "text",
         ],
     ),
     (
@@ -55,6 +59,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "metrics",
             "outcome",
             "seal",
+            "text",
         ],
     ),
     (
@@ -67,10 +72,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "login_flow",
             "outcome",
             "redirects",
+            "text",
         ],
     ),
-    ("host", &["http", "metrics"]),
-    ("diagnostics", &["metrics"]),
+    ("host", &["http", "metrics", "text"]),
+    ("diagnostics", &["metrics", "text"]),
     (
         "exchange",
         &[
@@ -85,6 +91,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "outcome",
             "redirects",
             "seal",
+            "text",
         ],
     ),
 ];

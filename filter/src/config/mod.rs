@@ -237,11 +237,11 @@ fn refuse_contradictions(
                 return Err(err(
                     format!("login_flow.callback_paths[{i}]"),
                     format!(
-                        "{:?} is the end of no registered redirect_uri (redirects.redirect_uris: {registered}): \
+                        "{} is the end of no registered redirect_uri (redirects.redirect_uris: {registered}): \
                          the IdP sends browsers back to registered URIs only, so the callbacks of these logins \
                          would not be recognised and not pinned to their node. Fix: make each callback path the \
                          path of a registered redirect_uri (or its end, behind a path prefix), or register the URI",
-                        cb.as_str()
+                        crate::text::quoted(cb.as_str()),
                     ),
                 ));
             }
@@ -260,12 +260,12 @@ fn refuse_contradictions(
                 return Err(err(
                     format!("redirects.redirect_uris[{i}]"),
                     format!(
-                        "{:?} is on host {:?}, which forwarded.allowed_hosts does not allow: Envoy would answer \
-                         the IdP's callback there 400 host_not_allowed. Fix: add {:?} to forwarded.allowed_hosts, \
+                        "{} is on host {}, which forwarded.allowed_hosts does not allow: Envoy would answer \
+                         the IdP's callback there 400 host_not_allowed. Fix: add {} to forwarded.allowed_hosts, \
                          or remove the URI",
-                        u.as_str(),
-                        u.authority().host,
-                        u.authority().host
+                        crate::text::quoted(u.as_str()),
+                        crate::text::quoted(&u.authority().host),
+                        crate::text::quoted(&u.authority().host),
                     ),
                 ));
             }
@@ -276,12 +276,12 @@ fn refuse_contradictions(
             return Err(err(
                 "forwarded.external_origin",
                 format!(
-                    "{:?} is {}, but no registered redirect_uri is ({registered}): the app builds its \
+                    "{} is {}, but no registered redirect_uri is ({registered}): the app builds its \
                      redirect_uri from the external origin, so every login would be refused \
                      (redirect_uri_mismatch). Fix: make external_origin the scheme your users' browsers use, \
                      and register redirect URIs on it",
-                    o.serialize(),
-                    o.proto.as_str()
+                    crate::text::quoted(&o.serialize()),
+                    o.proto.as_str(),
                 ),
             ));
         }

@@ -25,6 +25,7 @@
 
 use super::field::{err, ConfigError};
 pub(crate) use super::json::Json;
+use crate::text::quoted;
 
 /// One JSON value of the configuration and the path that names it in
 /// errors (`forwarded.tcp_load_balancers[0].scheme`).
@@ -281,52 +282,9 @@ fn unexpected(json: &Json) -> String {
     }
 }
 
-/// `s` in double quotes, as messages show a value the operator wrote:
-/// quotes, backslashes and control characters escaped as in JSON/Rust
-/// (`"a\tb"`), everything else as written. The same as `{:?}` for every
-/// printable string, without the Unicode tables `{:?}` brings into the
-/// module.
-pub(crate) fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\0' => out.push_str("\\0"),
-            c if c.is_control() => {
-                out.push_str("\\u{");
-                out.push_str(&format!("{:x}", u32::from(c)));
-                out.push('}');
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoted_matches_debug_for_what_operators_write() {
-        for s in [
-            "",
-            "app.example.com",
-            "a\tb",
-            "x\u{e9}\n",
-            "q\"uote\\",
-            "\u{1}\u{7f}",
-            "__Host-é",
-        ] {
-            assert_eq!(quoted(s), format!("{s:?}"), "{s}");
-        }
-    }
 
     fn read(json: &str, known: &'static [&'static str]) -> Result<(), ConfigError> {
         let tree = super::super::json::parse(json.as_bytes())?;

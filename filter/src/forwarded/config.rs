@@ -383,13 +383,19 @@ pub(crate) fn validate_forwarded(
             if !is_header_name(&h) {
                 return Err(err(
                     "forwarded.peer_address_header",
-                    format!("{h:?} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\""),
+                    format!(
+                        "{h_q} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\"",
+                        h_q = crate::text::quoted(&h),
+                    ),
                 ));
             }
             if is_forwarding_header(&h) {
                 return Err(err(
                     "forwarded.peer_address_header",
-                    format!("{h:?} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\""),
+                    format!(
+                        "{h_q} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\"",
+                        h_q = crate::text::quoted(&h),
+                    ),
                 ));
             }
             PeerSource::Header(h)
@@ -419,12 +425,13 @@ pub(crate) fn validate_forwarded(
                 return Err(err(
                     "forwarded.peer_token_env",
                     format!(
-                        "environment variable {var:?} is not set in the Wasm VM. The {h} header must carry it, so \
+                        "environment variable {var_q} is not set in the Wasm VM. The {h} header must carry it, so \
                          that a client cannot forge the peer if the header_mutation filter is missing or misnamed. \
                          Set {var}=$(openssl rand -base64 32) in Envoy's environment, list it in \
                          vm_config.environment_variables.host_env_keys, and have header_mutation write \
                          \"%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%;%ENVIRONMENT({var})%\" into {h} \
-                         (see envoy/edge.yaml); or, if you accept that risk, set \"peer_token_env\": null"
+                         (see envoy/edge.yaml); or, if you accept that risk, set \"peer_token_env\": null",
+                        var_q = crate::text::quoted(&var),
                     ),
                 ))
             }
@@ -438,7 +445,10 @@ pub(crate) fn validate_forwarded(
         Some(s) => Some(Origin::parse(&s).map_err(|m| {
             err(
                 "forwarded.external_origin",
-                format!("{s:?} is not valid; expected {m}"),
+                format!(
+                    "{s_q} is not valid; expected {m}",
+                    s_q = crate::text::quoted(&s)
+                ),
             )
         })?),
     };
@@ -447,7 +457,10 @@ pub(crate) fn validate_forwarded(
         allowed_hosts.push(HostPattern::parse(s).map_err(|m| {
             err(
                 format!("forwarded.allowed_hosts[{i}]"),
-                format!("{s:?} is not valid; expected {m}"),
+                format!(
+                    "{s_q} is not valid; expected {m}",
+                    s_q = crate::text::quoted(s)
+                ),
             )
         })?);
     }
@@ -456,8 +469,8 @@ pub(crate) fn validate_forwarded(
             return Err(err(
                 "forwarded.allowed_hosts",
                 format!(
-                    "does not include external_origin's host {:?}, so every request would be rejected; add it",
-                    o.authority.host
+                    "does not include external_origin's host {}, so every request would be rejected; add it",
+                    crate::text::quoted(&o.authority.host),
                 ),
             ));
         }
@@ -504,8 +517,15 @@ fn validate_external_origins(
     let mut origins: Vec<Origin> = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter().enumerate() {
         let field = format!("forwarded.external_origins[{i}]");
-        let o = Origin::parse(s)
-            .map_err(|m| err(&field, format!("{s:?} is not valid; expected {m}")))?;
+        let o = Origin::parse(s).map_err(|m| {
+            err(
+                &field,
+                format!(
+                    "{s_q} is not valid; expected {m}",
+                    s_q = crate::text::quoted(s)
+                ),
+            )
+        })?;
         if let Some((j, prev)) = origins
             .iter()
             .position(|p| p.authority.host == o.authority.host && p.port() == o.port())
@@ -514,9 +534,10 @@ fn validate_external_origins(
             return Err(err(
                 field,
                 format!(
-                    "{s:?} is on the same host and port as external_origins[{j}] ({:?}): a request cannot \
+                    "{s_q} is on the same host and port as external_origins[{j}] ({}): a request cannot \
                      choose between them; keep one",
-                    prev
+                    crate::text::quoted(prev),
+                    s_q = crate::text::quoted(s),
                 ),
             ));
         }
@@ -525,8 +546,8 @@ fn validate_external_origins(
             return Err(err(
                 "forwarded.allowed_hosts",
                 format!(
-                    "does not include external_origins[{i}]'s host {:?}, so its requests would be rejected; add it",
-                    o.authority.host
+                    "does not include external_origins[{i}]'s host {}, so its requests would be rejected; add it",
+                    crate::text::quoted(&o.authority.host),
                 ),
             ));
         }
@@ -564,10 +585,11 @@ fn validate_tcp_load_balancers(
                 return Err(err(
                     format!("{at}.cidrs[{j}]"),
                     format!(
-                        "{s:?} overlaps trusted_cidrs[{k}] ({}): a peer is either an HTTP load balancer whose \
+                        "{s_q} overlaps trusted_cidrs[{k}] ({}): a peer is either an HTTP load balancer whose \
                          forwarding headers are believed (trusted_cidrs) or a TCP load balancer whose are not; \
                          list it in one of them",
-                        t
+                        t,
+                        s_q = crate::text::quoted(s),
                     ),
                 ));
             }
@@ -578,7 +600,10 @@ fn validate_tcp_load_balancers(
             {
                 return Err(err(
                     format!("{at}.cidrs[{j}]"),
-                    format!("{s:?} overlaps tcp_load_balancers[{e}]; a peer must name one load balancer"),
+                    format!(
+                        "{s_q} overlaps tcp_load_balancers[{e}]; a peer must name one load balancer",
+                        s_q = crate::text::quoted(s),
+                    ),
                 ));
             }
             cidrs.push(net);
@@ -587,8 +612,8 @@ fn validate_tcp_load_balancers(
             err(
                 format!("{at}.scheme"),
                 format!(
-                    "{:?} is not a scheme; expected \"https\" (the load balancer terminates TLS) or \"http\"",
-                    lb.scheme
+                    "{} is not a scheme; expected \"https\" (the load balancer terminates TLS) or \"http\"",
+                    crate::text::quoted(&lb.scheme),
                 ),
             )
         })?;
@@ -632,19 +657,26 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
         Ok(n) => n,
         Err(_) => match s.parse::<IpAddr>() {
             Ok(ip) => IpNet::from(ip),
-            Err(_) => return Err(format!("{s:?} is not a valid CIDR; {expected}")),
+            Err(_) => {
+                return Err(format!(
+                    "{s_q} is not a valid CIDR; {expected}",
+                    s_q = crate::text::quoted(s)
+                ))
+            }
         },
     };
     if net.trunc() != net {
         return Err(format!(
-            "{s:?} has bits set after the prefix length; did you mean \"{}\"?",
-            net.trunc()
+            "{s_q} has bits set after the prefix length; did you mean \"{}\"?",
+            net.trunc(),
+            s_q = crate::text::quoted(s),
         ));
     }
     if net.prefix_len() == 0 {
         return Err(format!(
-            "{s:?} trusts every address, so any client could spoof forwarding headers; list your load \
-             balancers' addresses, or use trusted_hops if only they can reach Envoy"
+            "{s_q} trusts every address, so any client could spoof forwarding headers; list your load \
+             balancers' addresses, or use trusted_hops if only they can reach Envoy",
+            s_q = crate::text::quoted(s),
         ));
     }
     Ok(net)

@@ -42,7 +42,10 @@ pub(crate) fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigE
         if !p.starts_with('/') || p.contains(['?', '#']) {
             return Err(err(
                 format!("idp.authorization_paths[{i}]"),
-                format!("{p:?} must be a path starting with '/'"),
+                format!(
+                    "{p_q} must be a path starting with '/'",
+                    p_q = crate::text::quoted(p)
+                ),
             ));
         }
     }
@@ -61,7 +64,10 @@ pub(crate) fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigE
                 _ => {
                     return Err(err(
                         format!("idp.clients.{client}[{i}]"),
-                        format!("{u:?} must be an absolute http(s) URI without fragment"),
+                        format!(
+                            "{u_q} must be an absolute http(s) URI without fragment",
+                            u_q = crate::text::quoted(u)
+                        ),
                     ))
                 }
             }

@@ -46,12 +46,14 @@ impl AuthorizationEndpoint {
     pub fn parse(s: &str) -> Result<AuthorizationEndpoint, String> {
         let Some(u) = AbsoluteUri::parse(s) else {
             return Err(format!(
-                "{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""
+                "{s_q} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\"",
+                s_q = crate::text::quoted(s),
             ));
         };
         if u.query.is_some() || u.fragment.is_some() {
             return Err(format!(
-                "{s:?}: give the endpoint without query or fragment; they are ignored when matching"
+                "{s_q}: give the endpoint without query or fragment; they are ignored when matching",
+                s_q = crate::text::quoted(s),
             ));
         }
         Ok(AuthorizationEndpoint {
@@ -161,11 +163,11 @@ impl LoginFlowConfig {
     pub fn external_origin_warning(&self, field: &str, external: &Origin) -> Option<String> {
         (self.secure && external.proto == Proto::Http).then(|| {
             format!(
-                "{field} is {:?} but login_flow cookies are Secure: browsers drop them \
+                "{field} is {} but login_flow cookies are Secure: browsers drop them \
                  over plain http, so every login there is refused (flow_insecure_origin); make {field} \
                  https, or for plain-HTTP testing set login_flow.insecure_cookies with a cookie_prefix \
                  without __Host-",
-                external.serialize()
+                crate::text::quoted(&external.serialize()),
             )
         })
     }
@@ -293,7 +295,10 @@ pub(crate) fn validate_login_flow(
         if !p.starts_with('/') || p.contains(['?', '#']) {
             return Err(err(
                 format!("login_flow.callback_paths[{i}]"),
-                format!("{p:?} must be a path starting with '/', without query or fragment"),
+                format!(
+                    "{p_q} must be a path starting with '/', without query or fragment",
+                    p_q = crate::text::quoted(p)
+                ),
             ));
         }
     }
@@ -307,8 +312,9 @@ pub(crate) fn validate_login_flow(
                     return Err(err(
                         &field,
                         format!(
-                        "environment variable {var:?} is not set in the Wasm VM; expose it with \
-                             vm_config.environment_variables.host_env_keys (or key_values)"
+                        "environment variable {var_q} is not set in the Wasm VM; expose it with \
+                             vm_config.environment_variables.host_env_keys (or key_values)",
+                        var_q = crate::text::quoted(var),
                     ),
                     ))
                 }
@@ -348,23 +354,30 @@ pub(crate) fn validate_login_flow(
     {
         return Err(err(
             "login_flow.cookie_prefix",
-            format!("{p:?} must be letters, digits, '-' and '_'"),
+            format!(
+                "{p_q} must be letters, digits, '-' and '_'",
+                p_q = crate::text::quoted(p)
+            ),
         ));
     }
     if !raw.insecure_cookies && !p.starts_with(HOST_PREFIX) {
         return Err(err(
             "login_flow.cookie_prefix",
             format!(
-                "{p:?} must start with \"{HOST_PREFIX}\" (e.g. \"{DEFAULT_COOKIE_PREFIX}\", the default): without it a \
+                "{p_q} must start with \"{HOST_PREFIX}\" (e.g. \"{DEFAULT_COOKIE_PREFIX}\", the default): without it a \
                  sibling subdomain can plant cookies under these names (cookie tossing) and steer or break logins; \
-                 for plain-HTTP testing only, set login_flow.insecure_cookies: true with a prefix without \"__Host-\""
+                 for plain-HTTP testing only, set login_flow.insecure_cookies: true with a prefix without \"__Host-\"",
+                p_q = crate::text::quoted(p),
             ),
         ));
     }
     if raw.insecure_cookies && (p.starts_with(HOST_PREFIX) || p.starts_with("__Secure-")) {
         return Err(err(
             "login_flow.insecure_cookies",
-            format!("browsers drop {p:?} cookies without Secure; use another cookie_prefix for plain-HTTP testing"),
+            format!(
+                "browsers drop {p_q} cookies without Secure; use another cookie_prefix for plain-HTTP testing",
+                p_q = crate::text::quoted(p),
+            ),
         ));
     }
     if raw.insecure_cookies && raw.response_mode == ResponseMode::FormPost {
@@ -380,7 +393,10 @@ pub(crate) fn validate_login_flow(
     if !is_header_name(&raw.session_header) || is_forwarding_header(&raw.session_header) {
         return Err(err(
             "login_flow.session_header",
-            format!("{:?} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"", raw.session_header),
+            format!(
+                "{} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"",
+                crate::text::quoted(&raw.session_header),
+            ),
         ));
     }
     if !(1..=16).contains(&raw.max_flows) {

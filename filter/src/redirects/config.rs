@@ -101,7 +101,10 @@ pub(crate) fn validate_redirects(
             _ => {
                 return Err(err(
                     format!("redirects.authorization_endpoints[{i}]"),
-                    format!("{e:?} must be an absolute http(s) URL without query or fragment"),
+                    format!(
+                        "{e_q} must be an absolute http(s) URL without query or fragment",
+                        e_q = crate::text::quoted(e)
+                    ),
                 ))
             }
         }
@@ -119,7 +122,9 @@ pub(crate) fn validate_redirects(
             _ => {
                 return Err(err(
                     format!("redirects.redirect_uris[{i}]"),
-                    format!("{r:?} must be an absolute http(s) URI without fragment, exactly as registered at the IdP"),
+                    format!("{r_q} must be an absolute http(s) URI without fragment, exactly as registered at the IdP",
+                    r_q = crate::text::quoted(r),
+                ),
                 ))
             }
         }
@@ -142,7 +147,10 @@ pub(crate) fn validate_redirects(
         internal_origins.push(Origin::parse(o).map_err(|m| {
             err(
                 format!("redirects.internal_origins[{i}]"),
-                format!("{o:?} is not valid; expected {m}"),
+                format!(
+                    "{o_q} is not valid; expected {m}",
+                    o_q = crate::text::quoted(o)
+                ),
             )
         })?);
     }
@@ -162,7 +170,10 @@ pub(crate) fn validate_redirects(
                 allowed_hosts.push(HostPattern::parse(h).map_err(|m| {
                     err(
                         format!("redirects.return_to.allowed_hosts[{i}]"),
-                        format!("{h:?} is not valid; expected {m}"),
+                        format!(
+                            "{h_q} is not valid; expected {m}",
+                            h_q = crate::text::quoted(h)
+                        ),
                     )
                 })?);
             }
@@ -176,7 +187,10 @@ pub(crate) fn validate_redirects(
                 if !p.starts_with('/') || p.contains(['?', '#']) {
                     return Err(err(
                         format!("redirects.return_to.paths[{i}]"),
-                        format!("{p:?} must be a path starting with '/'"),
+                        format!(
+                            "{p_q} must be a path starting with '/'",
+                            p_q = crate::text::quoted(p)
+                        ),
                     ));
                 }
             }

@@ -211,10 +211,10 @@ pub fn check_authorization_redirect(
         (RedirectUriMode::Fix, Some(r)) => Ok(r),
         (RedirectUriMode::Fix, None) => fix_candidate(cfg, &uri, external),
         (_, Some(r)) => Err(format!(
-            "redirect_uri equals the registered {:?} only after case-folding or dropping a default port; \
+            "redirect_uri equals the registered {} only after case-folding or dropping a default port; \
              the IdP compares bytes (RFC 9700 §4.1.3, OAuth 2.1 §2.3.1) and would refuse it: make the app \
              send the registered spelling",
-            r.as_str()
+            crate::text::quoted(r.as_str()),
         )),
         (_, None) => Err("redirect_uri is not registered".into()),
     };
