@@ -16,10 +16,13 @@ impl RawIdp {
         let f = v.object(&["authorization_paths", "clients", "mode"])?;
         let authorization_paths = f.req("authorization_paths", Value::strings)?;
         let clients = f.req("clients", |c| {
-            c.entries()?
-                .into_iter()
-                .map(|(name, uris)| Ok((name.to_string(), uris.strings()?)))
-                .collect()
+            // Inserted one by one: collecting into a BTreeMap sorts, which
+            // brings a stable sort into the module for one load-time map.
+            let mut clients = std::collections::BTreeMap::new();
+            for (name, uris) in c.entries()? {
+                clients.insert(name.to_string(), uris.strings()?);
+            }
+            Ok(clients)
         })?;
         Ok(RawIdp {
             authorization_paths,
