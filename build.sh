@@ -151,7 +151,7 @@ build() {
     # shellcheck disable=SC2086
     wasm-metadce $features --graph-file "$graph" "$RAW_WASM" -o "$kept" >/dev/null
     # shellcheck disable=SC2086
-    wasm-opt -Oz --strip-debug --strip-producers $features "$kept" -o "$WASM"
+    wasm-opt -Oz --converge --strip-debug --strip-producers $features "$kept" -o "$WASM"
   else
     log "wasm-opt unavailable: shipping the unoptimised module"
     cp "$RAW_WASM" "$WASM"
