@@ -268,12 +268,12 @@ fn fix_candidate<'c>(
             )
         }),
         None => {
-            let origins: Vec<String> = {
-                let mut o: Vec<String> = candidates.map(OwnedUri::origin).collect();
-                o.sort_unstable();
-                o.dedup();
-                o
-            };
+            let all: Vec<String> = candidates.map(OwnedUri::origin).collect();
+            // Sorted as `&str`, the one element type the module sorts
+            // elsewhere too (idp's repeat check): one sort in the module.
+            let mut origins: Vec<&str> = all.iter().map(String::as_str).collect();
+            origins.sort_unstable();
+            origins.dedup();
             if origins.len() == 1 {
                 Ok(first)
             } else {
