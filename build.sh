@@ -140,7 +140,7 @@ build() {
   OIDC_EDGE_COMMIT=$(source_commit) \
   CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="--remap-path-prefix=$ROOT=/oidc-edge --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
     cargo build --quiet --release -p oidc-edge-module --target "$WASM_TARGET"
-  if command -v wasm-opt >/dev/null || apt_install binaryen; then
+  if { command -v wasm-opt && command -v wasm-metadce; } >/dev/null || apt_install binaryen; then
     # Rust's wasm32 output uses these post-MVP features; V8 in Envoy supports them.
     local features="--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
       --enable-mutable-globals --enable-multivalue --enable-reference-types"
