@@ -140,18 +140,45 @@ build() {
   OIDC_EDGE_COMMIT=$(source_commit) \
   CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="--remap-path-prefix=$ROOT=/oidc-edge --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
     cargo build --quiet --release -p oidc-edge-module --target "$WASM_TARGET"
-  if command -v wasm-opt >/dev/null || apt_install binaryen; then
+  if { command -v wasm-opt && command -v wasm-metadce; } >/dev/null || apt_install binaryen; then
     # Rust's wasm32 output uses these post-MVP features; V8 in Envoy supports them.
-    wasm-opt -Oz --strip-debug --strip-producers \
-      --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-      --enable-mutable-globals --enable-multivalue --enable-reference-types \
-      "$RAW_WASM" -o "$WASM"
+    local features="--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
+      --enable-mutable-globals --enable-multivalue --enable-reference-types"
+    # Only the callbacks the module implements stay exported (see
+    # module_exports_graph); the SDK's others and their code go.
+    local kept="$ROOT/target/oidc_edge_kept_exports.wasm" graph="$ROOT/target/oidc_edge_exports.json"
+    module_exports_graph >"$graph"
+    # shellcheck disable=SC2086
+    wasm-metadce $features --graph-file "$graph" "$RAW_WASM" -o "$kept" >/dev/null
+    # shellcheck disable=SC2086
+    wasm-opt -Oz --converge --strip-debug --strip-producers $features "$kept" -o "$WASM"
   else
     log "wasm-opt unavailable: shipping the unoptimised module"
     cp "$RAW_WASM" "$WASM"
   fi
   log "module: $WASM ($(stat -c %s "$WASM") bytes, unoptimised $(stat -c %s "$RAW_WASM"))"
   log "sha256: $(sha256sum "$WASM" | cut -d' ' -f1)"
+}
+
+# The exports Envoy may call, as a wasm-metadce graph: the ABI version,
+# memory and allocation, context life cycle, and the callbacks the module
+# implements (filter/module/src/lib.rs), plus the root context's tick and
+# HTTP-call response. proxy-wasm exports every callback of the ABI whether
+# implemented or not (gRPC, network filter, queues, foreign functions,
+# trailers, response body): for one that is not exported, Envoy does what
+# the SDK's default does (continue) without calling into the VM. A callback
+# implemented later must be added here.
+MODULE_EXPORTS="memory _initialize proxy_abi_version_0_2_1 proxy_on_memory_allocate
+  proxy_on_context_create proxy_on_done proxy_on_log proxy_on_delete
+  proxy_on_vm_start proxy_on_configure proxy_on_tick proxy_on_http_call_response
+  proxy_on_request_headers proxy_on_request_body proxy_on_response_headers"
+module_exports_graph() {
+  local e sep=""
+  printf '[{"name": "envoy", "root": true, "reaches": ['
+  for e in $MODULE_EXPORTS; do printf '%s"%s"' "$sep" "$e"; sep=", "; done
+  printf ']}'
+  for e in $MODULE_EXPORTS; do printf ', {"name": "%s", "export": "%s"}' "$e" "$e"; done
+  printf ']\n'
 }
 
 # A test-only build of the module that traps when a request carries

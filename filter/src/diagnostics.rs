@@ -194,8 +194,9 @@ pub fn pin_ignored_message(
          answered it (request {request_id}): Envoy did not route on the session header, so logins are load \
          balanced as if oidc-edge were not there. Fix: put envoy.filters.http.stateful_session after oidc-edge \
          and before the router, with the header-based session state (envoy.http.stateful_session.header) named \
-         {session_header:?} and strict: true (see envoy/edge.yaml). Counted as login_flow.pin_ignored / \
-         session.pin_ignored; logged once per worker."
+         {session_header_q} and strict: true (see envoy/edge.yaml). Counted as login_flow.pin_ignored / \
+         session.pin_ignored; logged once per worker.",
+        session_header_q = crate::text::quoted(session_header),
     )
 }
 

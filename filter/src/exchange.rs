@@ -559,8 +559,11 @@ impl Exchange {
         host.log(
             LogLevel::Debug,
             &format!(
-                "pinned request got 503: {:?}",
-                details.as_deref().map(String::from_utf8_lossy)
+                "pinned request got 503: {}",
+                details.as_deref().map_or_else(
+                    || "(none)".to_string(),
+                    |d| crate::text::quoted(&String::from_utf8_lossy(d))
+                ),
             ),
         );
         node_unreachable(status, details.as_deref())
@@ -763,11 +766,13 @@ impl Exchange {
                     host.log(
                         LogLevel::Warn,
                         &format!(
-                            "redirect_uri_mode fix: the app redirected to the IdP with redirect_uri={sent:?}; \
-                             sent the registered {registered:?} instead. {} (request {}){}",
+                            "redirect_uri_mode fix: the app redirected to the IdP with redirect_uri={sent_q}; \
+                             sent the registered {registered_q} instead. {} (request {}){}",
                             redirects::FIX_CAVEAT,
                             self.request_id(),
-                            self.peer_problem.map(|p| format!(" Cause: {p}.")).unwrap_or_default()
+                            self.peer_problem.map(|p| format!(" Cause: {p}.")).unwrap_or_default(),
+                            sent_q = crate::text::quoted(&sent),
+                            registered_q = crate::text::quoted(&registered),
                         ),
                     );
                     host.set_response_header("location", Some(&fixed));
@@ -776,16 +781,18 @@ impl Exchange {
                 RedirectUriVerdict::Mismatch { sent, why } => {
                     let line = match self.peer_problem {
                         Some(cause) => format!(
-                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; \
-                             registered: {:?} (request {}). Cause: {cause}",
-                            rc.registered(),
-                            self.request_id()
+                            "the app redirected to the IdP with redirect_uri={sent_q}: {why}; \
+                             registered: {} (request {}). Cause: {cause}",
+                            crate::text::quoted_list(&rc.registered()),
+                            self.request_id(),
+                            sent_q = crate::text::quoted(&sent),
                         ),
                         None => format!(
-                            "the app redirected to the IdP with redirect_uri={sent:?}: {why}; \
-                             registered: {:?} (request {})",
-                            rc.registered(),
-                            self.request_id()
+                            "the app redirected to the IdP with redirect_uri={sent_q}: {why}; \
+                             registered: {} (request {})",
+                            crate::text::quoted_list(&rc.registered()),
+                            self.request_id(),
+                            sent_q = crate::text::quoted(&sent),
                         ),
                     };
                     host.log(LogLevel::Warn, &line);

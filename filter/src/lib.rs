@@ -26,8 +26,9 @@
 //!   another node answered).
 //! - [`config`]: the operator's JSON, assembled from the features' sections
 //!   and validated once at load.
-//! - Primitives: [`seal`] (key ring, sealed cookies) and [`http`] (header
-//!   buffer, cookies, URIs, authorities, addresses, owned header names).
+//! - Primitives: [`seal`] (key ring, sealed cookies), [`http`] (header
+//!   buffer, cookies, URIs, authorities, addresses, owned header names) and
+//!   [`text`] (how messages quote a value someone else wrote).
 //!
 //! Dependency rule: primitives depend on nothing above them; features
 //! depend on primitives, [`outcome`], [`metrics`] and `config::field`, never
@@ -47,3 +48,4 @@ pub mod metrics;
 pub mod outcome;
 pub mod redirects;
 pub mod seal;
+pub mod text;

@@ -7,7 +7,6 @@
 use crate::http::authority::Origin;
 use crate::metrics::{Counter, CounterSet};
 use crate::seal::sealed_cookie::CookieError;
-use serde::Deserialize;
 
 /// One change to the request headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,15 +149,19 @@ pub struct Decision {
 }
 
 /// Whether checks block or only count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Refuse what fails a check (the default).
     #[default]
-    #[serde(rename = "enforce")]
     Enforce,
     /// Count and log what would be refused, forward everything: for rollout.
-    #[serde(rename = "report")]
     Report,
+}
+
+impl Mode {
+    /// The names a configuration gives the modes (`"mode": "report"`).
+    pub(crate) const NAMES: &'static [(&'static str, Mode)] =
+        &[("enforce", Mode::Enforce), ("report", Mode::Report)];
 }
 
 /// Why a return-to value was refused (or, in report mode, would have been).

@@ -9,37 +9,74 @@ use std::path::Path;
 
 /// Each module and what it may depend on (besides itself).
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("http", &[]),
-    ("metrics", &[]),
-    ("seal", &[]),
-    ("config::field", &["http"]),
-    ("outcome", &["http", "metrics", "seal"]),
+    ("text", &[]),
+    ("http", &["text"]),
+    ("metrics", &["text"]),
+    ("seal", &["text"]),
+    ("config::field", &["http", "text"]),
+    // The JSON tree and the typed readers every section's config.rs uses.
+    ("config::read", &["config::field", "text"]),
+    ("outcome", &["http", "metrics", "seal", "text"]),
     (
         "forwarded",
-        &["config::field", "http", "metrics", "outcome"],
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+            "text",
+        ],
     ),
-    ("idp", &["config::field", "http", "metrics", "outcome"]),
+    (
+        "idp",
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+            "text",
+        ],
+    ),
     (
         "redirects",
-        &["config::field", "http", "metrics", "outcome"],
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+            "text",
+        ],
     ),
     (
         "login_flow",
-        &["config::field", "http", "metrics", "outcome", "seal"],
+        &[
+            "config::field",
+            "config::read",
+            "http",
+            "metrics",
+            "outcome",
+            "seal",
+            "text",
+        ],
     ),
     (
         "config",
         &[
             "config::field",
+            "config::read",
             "forwarded",
             "idp",
             "login_flow",
             "outcome",
             "redirects",
+            "text",
         ],
     ),
-    ("host", &["http", "metrics"]),
-    ("diagnostics", &["metrics"]),
+    ("host", &["http", "metrics", "text"]),
+    ("diagnostics", &["metrics", "text"]),
     (
         "exchange",
         &[
@@ -54,6 +91,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "outcome",
             "redirects",
             "seal",
+            "text",
         ],
     ),
 ];
@@ -69,6 +107,8 @@ fn module_of(rel: &Path) -> String {
     }
     if parts == ["config", "field"] {
         "config::field".into()
+    } else if parts == ["config", "read"] || parts == ["config", "json"] {
+        "config::read".into()
     } else {
         parts.first().cloned().unwrap_or_default()
     }
@@ -89,6 +129,8 @@ fn uses(src: &str) -> BTreeSet<String> {
             let after = &rest[name.len()..];
             if name == "config" && after.starts_with("::field") {
                 out.insert("config::field".to_string());
+            } else if name == "config" && after.starts_with("::read") {
+                out.insert("config::read".to_string());
             } else if !name.is_empty() {
                 out.insert(name);
             }

@@ -14,6 +14,8 @@
 //! ([`field`]).
 
 pub mod field;
+mod json;
+pub(crate) mod read;
 
 pub use field::ConfigError;
 
@@ -23,7 +25,7 @@ use crate::login_flow::config::{validate_login_flow, LoginFlowConfig, RawLoginFl
 use crate::redirects::config::{validate_redirects, RawRedirects};
 use crate::redirects::RedirectsConfig;
 use field::err;
-use serde::Deserialize;
+use read::Value;
 
 /// The validated configuration. Features whose section is absent are off and
 /// cost nothing per request.
@@ -41,17 +43,25 @@ pub struct Config {
     notes: Vec<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub(crate) struct RawConfig {
-    #[serde(default)]
     forwarded: Option<RawForwarded>,
-    #[serde(default)]
     login_flow: Option<RawLoginFlow>,
-    #[serde(default)]
     redirects: Option<RawRedirects>,
-    #[serde(default)]
     idp: Option<RawIdp>,
+}
+
+impl RawConfig {
+    /// The top-level object; a section given as `null` is off.
+    fn read(v: &Value<'_>) -> Result<RawConfig, ConfigError> {
+        let f = v.object(&["forwarded", "login_flow", "redirects", "idp"])?;
+        Ok(RawConfig {
+            forwarded: f.opt_or_null("forwarded", RawForwarded::read)?,
+            login_flow: f.opt_or_null("login_flow", RawLoginFlow::read)?,
+            redirects: f.opt_or_null("redirects", RawRedirects::read)?,
+            idp: f.opt_or_null("idp", RawIdp::read)?,
+        })
+    }
 }
 
 impl Config {
@@ -77,16 +87,8 @@ impl Config {
                 "expected a JSON object such as {\"forwarded\": {\"trusted_cidrs\": [\"10.0.0.0/8\"]}}",
             ));
         }
-        let de = &mut serde_json::Deserializer::from_slice(json);
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "(top level)".to_string()
-            } else {
-                path
-            };
-            err(field, format!("{}", e.inner()))
-        })?;
+        let tree = json::parse(json)?;
+        let raw = RawConfig::read(&Value::top(&tree))?;
         let mut notes = Vec::new();
         let forwarded = raw
             .forwarded
@@ -235,11 +237,11 @@ fn refuse_contradictions(
                 return Err(err(
                     format!("login_flow.callback_paths[{i}]"),
                     format!(
-                        "{:?} is the end of no registered redirect_uri (redirects.redirect_uris: {registered}): \
+                        "{} is the end of no registered redirect_uri (redirects.redirect_uris: {registered}): \
                          the IdP sends browsers back to registered URIs only, so the callbacks of these logins \
                          would not be recognised and not pinned to their node. Fix: make each callback path the \
                          path of a registered redirect_uri (or its end, behind a path prefix), or register the URI",
-                        cb.as_str()
+                        crate::text::quoted(cb.as_str()),
                     ),
                 ));
             }
@@ -258,12 +260,12 @@ fn refuse_contradictions(
                 return Err(err(
                     format!("redirects.redirect_uris[{i}]"),
                     format!(
-                        "{:?} is on host {:?}, which forwarded.allowed_hosts does not allow: Envoy would answer \
-                         the IdP's callback there 400 host_not_allowed. Fix: add {:?} to forwarded.allowed_hosts, \
+                        "{} is on host {}, which forwarded.allowed_hosts does not allow: Envoy would answer \
+                         the IdP's callback there 400 host_not_allowed. Fix: add {} to forwarded.allowed_hosts, \
                          or remove the URI",
-                        u.as_str(),
-                        u.authority().host,
-                        u.authority().host
+                        crate::text::quoted(u.as_str()),
+                        crate::text::quoted(&u.authority().host),
+                        crate::text::quoted(&u.authority().host),
                     ),
                 ));
             }
@@ -274,12 +276,12 @@ fn refuse_contradictions(
             return Err(err(
                 "forwarded.external_origin",
                 format!(
-                    "{:?} is {}, but no registered redirect_uri is ({registered}): the app builds its \
+                    "{} is {}, but no registered redirect_uri is ({registered}): the app builds its \
                      redirect_uri from the external origin, so every login would be refused \
                      (redirect_uri_mismatch). Fix: make external_origin the scheme your users' browsers use, \
                      and register redirect URIs on it",
-                    o.serialize(),
-                    o.proto.as_str()
+                    crate::text::quoted(&o.serialize()),
+                    o.proto.as_str(),
                 ),
             ));
         }
@@ -496,6 +498,23 @@ mod tests {
                 &["unknown field `forwarde`"],
             ),
             (r#"{"forwarded": "#, "forwarded", &["EOF"]),
+            // A field given twice, or text after the object: a typo or a
+            // bad merge, never silently half-read.
+            (
+                r#"{"forwarded": {"trusted_hops": 1, "trusted_hops": 2}}"#,
+                "forwarded",
+                &["duplicate field `trusted_hops`"],
+            ),
+            (
+                r#"{"forwarded": {}} }"#,
+                "(top level)",
+                &["trailing characters"],
+            ),
+            (
+                r#"{"forwarded": [[], 0]}"#,
+                "forwarded",
+                &["expected a JSON object"],
+            ),
             (r#"[1]"#, "(top level)", &["expected a JSON object"]),
         ];
         for (json, field, words) in rows {

@@ -2,9 +2,9 @@
 //! owned types (CIDRs, origins, host patterns, the peer token).
 
 use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
+use crate::config::read::Value;
 use crate::http::authority::{Authority, HostPattern, Origin, Proto};
 use ipnet::IpNet;
-use serde::Deserialize;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -70,19 +70,17 @@ pub enum PeerSource {
 /// client unchanged, so falling back would believe whatever the client
 /// wrote whenever the real header is missing or malformed. The other family
 /// is always removed before the app sees the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Family {
     /// `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` (what most LBs send).
     #[default]
-    #[serde(rename = "x-forwarded")]
     XForwarded,
     /// RFC 7239 `Forwarded`.
-    #[serde(rename = "forwarded")]
     Forwarded,
 }
 
 /// The `X-Forwarded-For` the app receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum XffForm {
     /// Only the client oidc-edge decided (no header when the client is
     /// hidden). Every common reading finds the client in it: the rightmost
@@ -90,12 +88,22 @@ pub enum XffForm {
     /// leftmost (Express `trust proxy` true, most Django setups) and Rails'
     /// `remote_ip`. The default.
     #[default]
-    #[serde(rename = "client")]
     Client,
     /// Client, trusted proxies, peer, left to right: for apps that walk the
     /// chain themselves with their own list of trusted proxies.
-    #[serde(rename = "chain")]
     Chain,
+}
+
+impl Family {
+    const NAMES: &'static [(&'static str, Family)] = &[
+        ("x-forwarded", Family::XForwarded),
+        ("forwarded", Family::Forwarded),
+    ];
+}
+
+impl XffForm {
+    const NAMES: &'static [(&'static str, XffForm)] =
+        &[("client", XffForm::Client), ("chain", XffForm::Chain)];
 }
 
 /// A load balancer that forwards bytes, not HTTP (a TCP or TLS-passthrough
@@ -208,75 +216,117 @@ impl ForwardedConfig {
     }
 }
 
-#[derive(Deserialize, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub(crate) enum RawPeerFrom {
     #[default]
-    #[serde(rename = "header")]
     Header,
-    #[serde(rename = "source_address")]
     SourceAddress,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawForwarded {
-    #[serde(default)]
     trusted_cidrs: Vec<String>,
-    #[serde(default)]
     trusted_hops: usize,
-    #[serde(default)]
     peer_address_from: RawPeerFrom,
-    #[serde(default = "default_peer_header")]
     peer_address_header: String,
     /// `null` turns peer-header verification off.
-    #[serde(default = "default_peer_token_env")]
     peer_token_env: Option<String>,
-    #[serde(default)]
     family: Option<Family>,
     /// Deprecated name of `family` (it used to mean "preferred, with a
     /// fallback to the other family").
-    #[serde(default)]
     prefer: Option<Family>,
-    #[serde(default)]
     external_origin: Option<String>,
-    #[serde(default)]
     external_origins: Vec<String>,
-    #[serde(default)]
     tcp_load_balancers: Vec<RawTcpLoadBalancer>,
-    #[serde(default)]
     x_forwarded_for: XffForm,
-    #[serde(default)]
     allowed_hosts: Vec<String>,
-    #[serde(default)]
     emit_forwarded: bool,
-    #[serde(default)]
     rewrite_host: bool,
-    #[serde(default)]
     accept_host: bool,
-    #[serde(default)]
     accept_prefix: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawForwarded {
+    pub(crate) fn read(v: &Value<'_>) -> Result<RawForwarded, ConfigError> {
+        let f = v.object(&[
+            "trusted_cidrs",
+            "trusted_hops",
+            "peer_address_from",
+            "peer_address_header",
+            "peer_token_env",
+            "family",
+            "prefer",
+            "external_origin",
+            "external_origins",
+            "tcp_load_balancers",
+            "x_forwarded_for",
+            "allowed_hosts",
+            "emit_forwarded",
+            "rewrite_host",
+            "accept_host",
+            "accept_prefix",
+        ])?;
+        let flag = |name| f.opt(name, Value::bool).map(Option::unwrap_or_default);
+        let family = |v: &Value<'_>| v.variant(Family::NAMES);
+        Ok(RawForwarded {
+            trusted_cidrs: f.opt("trusted_cidrs", Value::strings)?.unwrap_or_default(),
+            trusted_hops: f.opt("trusted_hops", Value::usize)?.unwrap_or(0),
+            peer_address_from: f
+                .opt("peer_address_from", |p| {
+                    p.variant(&[
+                        ("header", RawPeerFrom::Header),
+                        ("source_address", RawPeerFrom::SourceAddress),
+                    ])
+                })?
+                .unwrap_or_default(),
+            peer_address_header: f
+                .opt("peer_address_header", Value::string)?
+                .unwrap_or_else(|| DEFAULT_PEER_HEADER.to_string()),
+            // Absent: the default variable; null: no token.
+            peer_token_env: match f.get("peer_token_env") {
+                None => Some(DEFAULT_PEER_TOKEN_ENV.to_string()),
+                Some(v) if v.is_null() => None,
+                Some(v) => Some(v.string()?),
+            },
+            family: f.opt_or_null("family", family)?,
+            prefer: f.opt_or_null("prefer", family)?,
+            external_origin: f.opt_or_null("external_origin", Value::string)?,
+            external_origins: f
+                .opt("external_origins", Value::strings)?
+                .unwrap_or_default(),
+            tcp_load_balancers: f
+                .opt("tcp_load_balancers", |l| {
+                    l.list()?.iter().map(RawTcpLoadBalancer::read).collect()
+                })?
+                .unwrap_or_default(),
+            x_forwarded_for: f
+                .opt("x_forwarded_for", |x| x.variant(XffForm::NAMES))?
+                .unwrap_or_default(),
+            allowed_hosts: f.opt("allowed_hosts", Value::strings)?.unwrap_or_default(),
+            emit_forwarded: flag("emit_forwarded")?,
+            rewrite_host: flag("rewrite_host")?,
+            accept_host: flag("accept_host")?,
+            accept_prefix: flag("accept_prefix")?,
+        })
+    }
+}
+
 pub(crate) struct RawTcpLoadBalancer {
     cidrs: Vec<String>,
-    #[serde(default = "default_tcp_scheme")]
     scheme: String,
-    #[serde(default)]
     proxy_protocol: bool,
 }
 
-fn default_tcp_scheme() -> String {
-    "https".to_string()
-}
-
-fn default_peer_header() -> String {
-    DEFAULT_PEER_HEADER.to_string()
-}
-
-fn default_peer_token_env() -> Option<String> {
-    Some(DEFAULT_PEER_TOKEN_ENV.to_string())
+impl RawTcpLoadBalancer {
+    fn read(v: &Value<'_>) -> Result<RawTcpLoadBalancer, ConfigError> {
+        let f = v.object(&["cidrs", "scheme", "proxy_protocol"])?;
+        Ok(RawTcpLoadBalancer {
+            cidrs: f.req("cidrs", Value::strings)?,
+            scheme: f
+                .opt("scheme", Value::string)?
+                .unwrap_or_else(|| "https".to_string()),
+            proxy_protocol: f.opt("proxy_protocol", Value::bool)?.unwrap_or(false),
+        })
+    }
 }
 
 pub(crate) fn validate_forwarded(
@@ -333,13 +383,19 @@ pub(crate) fn validate_forwarded(
             if !is_header_name(&h) {
                 return Err(err(
                     "forwarded.peer_address_header",
-                    format!("{h:?} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\""),
+                    format!(
+                        "{h_q} is not a lower-case header name; expected e.g. \"{DEFAULT_PEER_HEADER}\"",
+                        h_q = crate::text::quoted(&h),
+                    ),
                 ));
             }
             if is_forwarding_header(&h) {
                 return Err(err(
                     "forwarded.peer_address_header",
-                    format!("{h:?} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\""),
+                    format!(
+                        "{h_q} is a header the filter rewrites; use a dedicated one such as \"{DEFAULT_PEER_HEADER}\"",
+                        h_q = crate::text::quoted(&h),
+                    ),
                 ));
             }
             PeerSource::Header(h)
@@ -369,12 +425,13 @@ pub(crate) fn validate_forwarded(
                 return Err(err(
                     "forwarded.peer_token_env",
                     format!(
-                        "environment variable {var:?} is not set in the Wasm VM. The {h} header must carry it, so \
+                        "environment variable {var_q} is not set in the Wasm VM. The {h} header must carry it, so \
                          that a client cannot forge the peer if the header_mutation filter is missing or misnamed. \
                          Set {var}=$(openssl rand -base64 32) in Envoy's environment, list it in \
                          vm_config.environment_variables.host_env_keys, and have header_mutation write \
                          \"%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%;%ENVIRONMENT({var})%\" into {h} \
-                         (see envoy/edge.yaml); or, if you accept that risk, set \"peer_token_env\": null"
+                         (see envoy/edge.yaml); or, if you accept that risk, set \"peer_token_env\": null",
+                        var_q = crate::text::quoted(&var),
                     ),
                 ))
             }
@@ -388,7 +445,10 @@ pub(crate) fn validate_forwarded(
         Some(s) => Some(Origin::parse(&s).map_err(|m| {
             err(
                 "forwarded.external_origin",
-                format!("{s:?} is not valid; expected {m}"),
+                format!(
+                    "{s_q} is not valid; expected {m}",
+                    s_q = crate::text::quoted(&s)
+                ),
             )
         })?),
     };
@@ -397,7 +457,10 @@ pub(crate) fn validate_forwarded(
         allowed_hosts.push(HostPattern::parse(s).map_err(|m| {
             err(
                 format!("forwarded.allowed_hosts[{i}]"),
-                format!("{s:?} is not valid; expected {m}"),
+                format!(
+                    "{s_q} is not valid; expected {m}",
+                    s_q = crate::text::quoted(s)
+                ),
             )
         })?);
     }
@@ -406,8 +469,8 @@ pub(crate) fn validate_forwarded(
             return Err(err(
                 "forwarded.allowed_hosts",
                 format!(
-                    "does not include external_origin's host {:?}, so every request would be rejected; add it",
-                    o.authority.host
+                    "does not include external_origin's host {}, so every request would be rejected; add it",
+                    crate::text::quoted(&o.authority.host),
                 ),
             ));
         }
@@ -454,8 +517,15 @@ fn validate_external_origins(
     let mut origins: Vec<Origin> = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter().enumerate() {
         let field = format!("forwarded.external_origins[{i}]");
-        let o = Origin::parse(s)
-            .map_err(|m| err(&field, format!("{s:?} is not valid; expected {m}")))?;
+        let o = Origin::parse(s).map_err(|m| {
+            err(
+                &field,
+                format!(
+                    "{s_q} is not valid; expected {m}",
+                    s_q = crate::text::quoted(s)
+                ),
+            )
+        })?;
         if let Some((j, prev)) = origins
             .iter()
             .position(|p| p.authority.host == o.authority.host && p.port() == o.port())
@@ -464,9 +534,10 @@ fn validate_external_origins(
             return Err(err(
                 field,
                 format!(
-                    "{s:?} is on the same host and port as external_origins[{j}] ({:?}): a request cannot \
+                    "{s_q} is on the same host and port as external_origins[{j}] ({}): a request cannot \
                      choose between them; keep one",
-                    prev
+                    crate::text::quoted(prev),
+                    s_q = crate::text::quoted(s),
                 ),
             ));
         }
@@ -475,8 +546,8 @@ fn validate_external_origins(
             return Err(err(
                 "forwarded.allowed_hosts",
                 format!(
-                    "does not include external_origins[{i}]'s host {:?}, so its requests would be rejected; add it",
-                    o.authority.host
+                    "does not include external_origins[{i}]'s host {}, so its requests would be rejected; add it",
+                    crate::text::quoted(&o.authority.host),
                 ),
             ));
         }
@@ -514,10 +585,11 @@ fn validate_tcp_load_balancers(
                 return Err(err(
                     format!("{at}.cidrs[{j}]"),
                     format!(
-                        "{s:?} overlaps trusted_cidrs[{k}] ({}): a peer is either an HTTP load balancer whose \
+                        "{s_q} overlaps trusted_cidrs[{k}] ({}): a peer is either an HTTP load balancer whose \
                          forwarding headers are believed (trusted_cidrs) or a TCP load balancer whose are not; \
                          list it in one of them",
-                        t
+                        t,
+                        s_q = crate::text::quoted(s),
                     ),
                 ));
             }
@@ -528,7 +600,10 @@ fn validate_tcp_load_balancers(
             {
                 return Err(err(
                     format!("{at}.cidrs[{j}]"),
-                    format!("{s:?} overlaps tcp_load_balancers[{e}]; a peer must name one load balancer"),
+                    format!(
+                        "{s_q} overlaps tcp_load_balancers[{e}]; a peer must name one load balancer",
+                        s_q = crate::text::quoted(s),
+                    ),
                 ));
             }
             cidrs.push(net);
@@ -537,8 +612,8 @@ fn validate_tcp_load_balancers(
             err(
                 format!("{at}.scheme"),
                 format!(
-                    "{:?} is not a scheme; expected \"https\" (the load balancer terminates TLS) or \"http\"",
-                    lb.scheme
+                    "{} is not a scheme; expected \"https\" (the load balancer terminates TLS) or \"http\"",
+                    crate::text::quoted(&lb.scheme),
                 ),
             )
         })?;
@@ -582,19 +657,26 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
         Ok(n) => n,
         Err(_) => match s.parse::<IpAddr>() {
             Ok(ip) => IpNet::from(ip),
-            Err(_) => return Err(format!("{s:?} is not a valid CIDR; {expected}")),
+            Err(_) => {
+                return Err(format!(
+                    "{s_q} is not a valid CIDR; {expected}",
+                    s_q = crate::text::quoted(s)
+                ))
+            }
         },
     };
     if net.trunc() != net {
         return Err(format!(
-            "{s:?} has bits set after the prefix length; did you mean \"{}\"?",
-            net.trunc()
+            "{s_q} has bits set after the prefix length; did you mean \"{}\"?",
+            net.trunc(),
+            s_q = crate::text::quoted(s),
         ));
     }
     if net.prefix_len() == 0 {
         return Err(format!(
-            "{s:?} trusts every address, so any client could spoof forwarding headers; list your load \
-             balancers' addresses, or use trusted_hops if only they can reach Envoy"
+            "{s_q} trusts every address, so any client could spoof forwarding headers; list your load \
+             balancers' addresses, or use trusted_hops if only they can reach Envoy",
+            s_q = crate::text::quoted(s),
         ));
     }
     Ok(net)

@@ -2,16 +2,36 @@
 //! client, validated once at load.
 
 use crate::config::field::{err, ConfigError};
+use crate::config::read::Value;
 use crate::outcome::Mode;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawIdp {
     authorization_paths: Vec<String>,
     clients: std::collections::BTreeMap<String, Vec<String>>,
-    #[serde(default)]
     mode: Mode,
+}
+
+impl RawIdp {
+    pub(crate) fn read(v: &Value<'_>) -> Result<RawIdp, ConfigError> {
+        let f = v.object(&["authorization_paths", "clients", "mode"])?;
+        let authorization_paths = f.req("authorization_paths", Value::strings)?;
+        let clients = f.req("clients", |c| {
+            // Inserted one by one: collecting into a BTreeMap sorts, which
+            // brings a stable sort into the module for one load-time map.
+            let mut clients = std::collections::BTreeMap::new();
+            for (name, uris) in c.entries()? {
+                clients.insert(name.to_string(), uris.strings()?);
+            }
+            Ok(clients)
+        })?;
+        Ok(RawIdp {
+            authorization_paths,
+            clients,
+            mode: f
+                .opt("mode", |m| m.variant(Mode::NAMES))?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 pub(crate) fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigError> {
@@ -25,7 +45,10 @@ pub(crate) fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigE
         if !p.starts_with('/') || p.contains(['?', '#']) {
             return Err(err(
                 format!("idp.authorization_paths[{i}]"),
-                format!("{p:?} must be a path starting with '/'"),
+                format!(
+                    "{p_q} must be a path starting with '/'",
+                    p_q = crate::text::quoted(p)
+                ),
             ));
         }
     }
@@ -44,7 +67,10 @@ pub(crate) fn validate_idp(raw: RawIdp) -> Result<crate::idp::IdpConfig, ConfigE
                 _ => {
                     return Err(err(
                         format!("idp.clients.{client}[{i}]"),
-                        format!("{u:?} must be an absolute http(s) URI without fragment"),
+                        format!(
+                            "{u_q} must be an absolute http(s) URI without fragment",
+                            u_q = crate::text::quoted(u)
+                        ),
                     ))
                 }
             }

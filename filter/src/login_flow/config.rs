@@ -2,11 +2,11 @@
 //! cookie policy, validated once at load.
 
 use crate::config::field::{err, is_forwarding_header, is_header_name, ConfigError};
+use crate::config::read::Value;
 use crate::http::authority::{Origin, Proto};
 use crate::http::uri::AbsoluteUri;
 use crate::outcome::Mode;
 use crate::seal::keyring::{decode_secret, Key, KeyRing};
-use serde::Deserialize;
 
 /// Default flow cookie name prefix. `__Host-` makes browsers refuse the
 /// cookie unless it is `Secure`, has `Path=/` and no `Domain`, so a sibling
@@ -46,12 +46,14 @@ impl AuthorizationEndpoint {
     pub fn parse(s: &str) -> Result<AuthorizationEndpoint, String> {
         let Some(u) = AbsoluteUri::parse(s) else {
             return Err(format!(
-                "{s:?} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\""
+                "{s_q} is not an absolute http(s) URL; expected e.g. \"https://idp.example.com/oauth2/authorize\"",
+                s_q = crate::text::quoted(s),
             ));
         };
         if u.query.is_some() || u.fragment.is_some() {
             return Err(format!(
-                "{s:?}: give the endpoint without query or fragment; they are ignored when matching"
+                "{s_q}: give the endpoint without query or fragment; they are ignored when matching",
+                s_q = crate::text::quoted(s),
             ));
         }
         Ok(AuthorizationEndpoint {
@@ -81,32 +83,40 @@ impl AuthorizationEndpoint {
 
 /// How the IdP answers the callback, as far as the flow cookie's
 /// `SameSite` depends on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ResponseMode {
     /// Read it from each authorization request: `response_mode=form_post`
     /// in the `Location` gets `SameSite=None`, anything else `Lax`.
     #[default]
-    #[serde(rename = "auto")]
     Auto,
     /// Every flow's callback is a cross-site POST (an IdP whose client is
     /// registered for `form_post` by default, so the authorization URL does
     /// not say so): every flow cookie is `SameSite=None`, or the browser
     /// would withhold it from the IdP's POST and every login would fail.
-    #[serde(rename = "form_post")]
     FormPost,
 }
 
 /// How long requests stay pinned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Affinity {
     /// Only the login callback returns to the node that started the login.
     #[default]
-    #[serde(rename = "flow")]
     Flow,
     /// After login, every request of the browser keeps going to that node
     /// (apps that keep sessions in memory).
-    #[serde(rename = "session")]
     Session,
+}
+
+impl ResponseMode {
+    const NAMES: &'static [(&'static str, ResponseMode)] = &[
+        ("auto", ResponseMode::Auto),
+        ("form_post", ResponseMode::FormPost),
+    ];
+}
+
+impl Affinity {
+    const NAMES: &'static [(&'static str, Affinity)] =
+        &[("flow", Affinity::Flow), ("session", Affinity::Session)];
 }
 
 /// Login-flow affinity settings (the `login_flow` section).
@@ -153,77 +163,110 @@ impl LoginFlowConfig {
     pub fn external_origin_warning(&self, field: &str, external: &Origin) -> Option<String> {
         (self.secure && external.proto == Proto::Http).then(|| {
             format!(
-                "{field} is {:?} but login_flow cookies are Secure: browsers drop them \
+                "{field} is {} but login_flow cookies are Secure: browsers drop them \
                  over plain http, so every login there is refused (flow_insecure_origin); make {field} \
                  https, or for plain-HTTP testing set login_flow.insecure_cookies with a cookie_prefix \
                  without __Host-",
-                external.serialize()
+                crate::text::quoted(&external.serialize()),
             )
         })
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawKey {
     id: String,
-    #[serde(default)]
     secret_env: Option<String>,
-    #[serde(default)]
     secret: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawKey {
+    fn read(v: &Value<'_>) -> Result<RawKey, ConfigError> {
+        let f = v.object(&["id", "secret_env", "secret"])?;
+        Ok(RawKey {
+            id: f.req("id", Value::string)?,
+            secret_env: f.opt_or_null("secret_env", Value::string)?,
+            secret: f.opt_or_null("secret", Value::string)?,
+        })
+    }
+}
+
 pub(crate) struct RawLoginFlow {
     authorization_endpoints: Vec<String>,
     callback_paths: Vec<String>,
     keys: Vec<RawKey>,
-    #[serde(default)]
     mode: Mode,
-    #[serde(default = "default_max_age")]
     max_age_seconds: u64,
-    #[serde(default = "default_cookie_prefix")]
     cookie_prefix: String,
-    #[serde(default)]
     insecure_cookies: bool,
-    #[serde(default = "default_session_header")]
     session_header: String,
-    #[serde(default = "default_max_flows")]
     max_flows: usize,
-    #[serde(default)]
     affinity: Affinity,
-    #[serde(default = "default_session_max_age")]
     session_max_age_seconds: u64,
-    #[serde(default = "default_max_callback_body")]
     max_callback_body_bytes: usize,
-    #[serde(default)]
     response_mode: ResponseMode,
 }
 
-fn default_session_max_age() -> u64 {
-    8 * 3600
+impl RawLoginFlow {
+    pub(crate) fn read(v: &Value<'_>) -> Result<RawLoginFlow, ConfigError> {
+        let f = v.object(&[
+            "authorization_endpoints",
+            "callback_paths",
+            "keys",
+            "mode",
+            "max_age_seconds",
+            "cookie_prefix",
+            "insecure_cookies",
+            "session_header",
+            "max_flows",
+            "affinity",
+            "session_max_age_seconds",
+            "max_callback_body_bytes",
+            "response_mode",
+        ])?;
+        Ok(RawLoginFlow {
+            authorization_endpoints: f.req("authorization_endpoints", Value::strings)?,
+            callback_paths: f.req("callback_paths", Value::strings)?,
+            keys: f.req("keys", |k| k.list()?.iter().map(RawKey::read).collect())?,
+            mode: f
+                .opt("mode", |m| m.variant(Mode::NAMES))?
+                .unwrap_or_default(),
+            max_age_seconds: f
+                .opt("max_age_seconds", Value::u64)?
+                .unwrap_or(DEFAULT_MAX_AGE),
+            cookie_prefix: f
+                .opt("cookie_prefix", Value::string)?
+                .unwrap_or_else(|| DEFAULT_COOKIE_PREFIX.to_string()),
+            insecure_cookies: f.opt("insecure_cookies", Value::bool)?.unwrap_or(false),
+            session_header: f
+                .opt("session_header", Value::string)?
+                .unwrap_or_else(|| DEFAULT_SESSION_HEADER.to_string()),
+            max_flows: f
+                .opt("max_flows", Value::usize)?
+                .unwrap_or(DEFAULT_MAX_FLOWS),
+            affinity: f
+                .opt("affinity", |a| a.variant(Affinity::NAMES))?
+                .unwrap_or_default(),
+            session_max_age_seconds: f
+                .opt("session_max_age_seconds", Value::u64)?
+                .unwrap_or(DEFAULT_SESSION_MAX_AGE),
+            max_callback_body_bytes: f
+                .opt("max_callback_body_bytes", Value::usize)?
+                .unwrap_or(DEFAULT_MAX_CALLBACK_BODY),
+            response_mode: f
+                .opt("response_mode", |r| r.variant(ResponseMode::NAMES))?
+                .unwrap_or_default(),
+        })
+    }
 }
 
-fn default_max_callback_body() -> usize {
-    16 * 1024
-}
-
-fn default_max_age() -> u64 {
-    600
-}
-
-fn default_cookie_prefix() -> String {
-    DEFAULT_COOKIE_PREFIX.to_string()
-}
-
-fn default_session_header() -> String {
-    DEFAULT_SESSION_HEADER.to_string()
-}
-
-fn default_max_flows() -> usize {
-    4
-}
+/// Session-affinity cookie lifetime unless configured: a working day.
+const DEFAULT_SESSION_MAX_AGE: u64 = 8 * 3600;
+/// Largest form-post callback body unless configured.
+const DEFAULT_MAX_CALLBACK_BODY: usize = 16 * 1024;
+/// Flow cookie lifetime unless configured: ten minutes at the IdP.
+const DEFAULT_MAX_AGE: u64 = 600;
+/// Parallel logins a browser may have unless configured.
+const DEFAULT_MAX_FLOWS: usize = 4;
 
 pub(crate) fn validate_login_flow(
     raw: RawLoginFlow,
@@ -252,7 +295,10 @@ pub(crate) fn validate_login_flow(
         if !p.starts_with('/') || p.contains(['?', '#']) {
             return Err(err(
                 format!("login_flow.callback_paths[{i}]"),
-                format!("{p:?} must be a path starting with '/', without query or fragment"),
+                format!(
+                    "{p_q} must be a path starting with '/', without query or fragment",
+                    p_q = crate::text::quoted(p)
+                ),
             ));
         }
     }
@@ -266,8 +312,9 @@ pub(crate) fn validate_login_flow(
                     return Err(err(
                         &field,
                         format!(
-                        "environment variable {var:?} is not set in the Wasm VM; expose it with \
-                             vm_config.environment_variables.host_env_keys (or key_values)"
+                        "environment variable {var_q} is not set in the Wasm VM; expose it with \
+                             vm_config.environment_variables.host_env_keys (or key_values)",
+                        var_q = crate::text::quoted(var),
                     ),
                     ))
                 }
@@ -307,23 +354,30 @@ pub(crate) fn validate_login_flow(
     {
         return Err(err(
             "login_flow.cookie_prefix",
-            format!("{p:?} must be letters, digits, '-' and '_'"),
+            format!(
+                "{p_q} must be letters, digits, '-' and '_'",
+                p_q = crate::text::quoted(p)
+            ),
         ));
     }
     if !raw.insecure_cookies && !p.starts_with(HOST_PREFIX) {
         return Err(err(
             "login_flow.cookie_prefix",
             format!(
-                "{p:?} must start with \"{HOST_PREFIX}\" (e.g. \"{DEFAULT_COOKIE_PREFIX}\", the default): without it a \
+                "{p_q} must start with \"{HOST_PREFIX}\" (e.g. \"{DEFAULT_COOKIE_PREFIX}\", the default): without it a \
                  sibling subdomain can plant cookies under these names (cookie tossing) and steer or break logins; \
-                 for plain-HTTP testing only, set login_flow.insecure_cookies: true with a prefix without \"__Host-\""
+                 for plain-HTTP testing only, set login_flow.insecure_cookies: true with a prefix without \"__Host-\"",
+                p_q = crate::text::quoted(p),
             ),
         ));
     }
     if raw.insecure_cookies && (p.starts_with(HOST_PREFIX) || p.starts_with("__Secure-")) {
         return Err(err(
             "login_flow.insecure_cookies",
-            format!("browsers drop {p:?} cookies without Secure; use another cookie_prefix for plain-HTTP testing"),
+            format!(
+                "browsers drop {p_q} cookies without Secure; use another cookie_prefix for plain-HTTP testing",
+                p_q = crate::text::quoted(p),
+            ),
         ));
     }
     if raw.insecure_cookies && raw.response_mode == ResponseMode::FormPost {
@@ -339,7 +393,10 @@ pub(crate) fn validate_login_flow(
     if !is_header_name(&raw.session_header) || is_forwarding_header(&raw.session_header) {
         return Err(err(
             "login_flow.session_header",
-            format!("{:?} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"", raw.session_header),
+            format!(
+                "{} must be a dedicated lower-case header name such as \"{DEFAULT_SESSION_HEADER}\"",
+                crate::text::quoted(&raw.session_header),
+            ),
         ));
     }
     if !(1..=16).contains(&raw.max_flows) {

@@ -3,40 +3,69 @@
 //! request path never parses configuration).
 
 use crate::config::field::{err, ConfigError};
+use crate::config::read::Value;
 use crate::http::authority::{HostPattern, Origin};
 use crate::http::uri::OwnedUri;
 use crate::outcome::Mode;
 use crate::redirects::{RedirectUriMode, RedirectsConfig, ReturnToConfig, FIX_CAVEAT};
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawRedirects {
-    #[serde(default)]
     authorization_endpoints: Option<Vec<String>>,
-    #[serde(default)]
     redirect_uris: Vec<String>,
-    #[serde(default)]
     redirect_uri_mode: RedirectUriMode,
-    #[serde(default)]
     internal_origins: Vec<String>,
-    #[serde(default)]
     rewrite_upstream_origin: bool,
-    #[serde(default)]
     return_to: Option<RawReturnTo>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawRedirects {
+    pub(crate) fn read(v: &Value<'_>) -> Result<RawRedirects, ConfigError> {
+        let f = v.object(&[
+            "authorization_endpoints",
+            "redirect_uris",
+            "redirect_uri_mode",
+            "internal_origins",
+            "rewrite_upstream_origin",
+            "return_to",
+        ])?;
+        Ok(RawRedirects {
+            authorization_endpoints: f.opt_or_null("authorization_endpoints", Value::strings)?,
+            redirect_uris: f.opt("redirect_uris", Value::strings)?.unwrap_or_default(),
+            redirect_uri_mode: f
+                .opt("redirect_uri_mode", |m| m.variant(RedirectUriMode::NAMES))?
+                .unwrap_or_default(),
+            internal_origins: f
+                .opt("internal_origins", Value::strings)?
+                .unwrap_or_default(),
+            rewrite_upstream_origin: f
+                .opt("rewrite_upstream_origin", Value::bool)?
+                .unwrap_or(false),
+            return_to: f.opt_or_null("return_to", RawReturnTo::read)?,
+        })
+    }
+}
+
 pub(crate) struct RawReturnTo {
-    #[serde(default = "default_return_params")]
     params: Vec<String>,
-    #[serde(default)]
     paths: Vec<String>,
-    #[serde(default)]
     allowed_hosts: Vec<String>,
-    #[serde(default)]
     mode: Mode,
+}
+
+impl RawReturnTo {
+    fn read(v: &Value<'_>) -> Result<RawReturnTo, ConfigError> {
+        let f = v.object(&["params", "paths", "allowed_hosts", "mode"])?;
+        Ok(RawReturnTo {
+            params: f
+                .opt("params", Value::strings)?
+                .unwrap_or_else(default_return_params),
+            paths: f.opt("paths", Value::strings)?.unwrap_or_default(),
+            allowed_hosts: f.opt("allowed_hosts", Value::strings)?.unwrap_or_default(),
+            mode: f
+                .opt("mode", |m| m.variant(Mode::NAMES))?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 fn default_return_params() -> Vec<String> {
@@ -72,7 +101,10 @@ pub(crate) fn validate_redirects(
             _ => {
                 return Err(err(
                     format!("redirects.authorization_endpoints[{i}]"),
-                    format!("{e:?} must be an absolute http(s) URL without query or fragment"),
+                    format!(
+                        "{e_q} must be an absolute http(s) URL without query or fragment",
+                        e_q = crate::text::quoted(e)
+                    ),
                 ))
             }
         }
@@ -90,7 +122,9 @@ pub(crate) fn validate_redirects(
             _ => {
                 return Err(err(
                     format!("redirects.redirect_uris[{i}]"),
-                    format!("{r:?} must be an absolute http(s) URI without fragment, exactly as registered at the IdP"),
+                    format!("{r_q} must be an absolute http(s) URI without fragment, exactly as registered at the IdP",
+                    r_q = crate::text::quoted(r),
+                ),
                 ))
             }
         }
@@ -113,7 +147,10 @@ pub(crate) fn validate_redirects(
         internal_origins.push(Origin::parse(o).map_err(|m| {
             err(
                 format!("redirects.internal_origins[{i}]"),
-                format!("{o:?} is not valid; expected {m}"),
+                format!(
+                    "{o_q} is not valid; expected {m}",
+                    o_q = crate::text::quoted(o)
+                ),
             )
         })?);
     }
@@ -133,7 +170,10 @@ pub(crate) fn validate_redirects(
                 allowed_hosts.push(HostPattern::parse(h).map_err(|m| {
                     err(
                         format!("redirects.return_to.allowed_hosts[{i}]"),
-                        format!("{h:?} is not valid; expected {m}"),
+                        format!(
+                            "{h_q} is not valid; expected {m}",
+                            h_q = crate::text::quoted(h)
+                        ),
                     )
                 })?);
             }
@@ -147,7 +187,10 @@ pub(crate) fn validate_redirects(
                 if !p.starts_with('/') || p.contains(['?', '#']) {
                     return Err(err(
                         format!("redirects.return_to.paths[{i}]"),
-                        format!("{p:?} must be a path starting with '/'"),
+                        format!(
+                            "{p_q} must be a path starting with '/'",
+                            p_q = crate::text::quoted(p)
+                        ),
                     ));
                 }
             }

@@ -31,11 +31,10 @@ use crate::outcome::Mode;
 pub use crate::outcome::ReturnToProblem;
 
 /// What the redirect_uri check does with a mismatch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RedirectUriMode {
     /// Replace the redirect with a 502 that says what the app sent.
     #[default]
-    #[serde(rename = "enforce")]
     Enforce,
     /// Send the registered URI's bytes instead of a redirect_uri that
     /// differs from it only in spelling (case, default port) or only in its
@@ -44,11 +43,18 @@ pub enum RedirectUriMode {
     /// It repairs the authorization request only: the app's token request
     /// (RFC 6749 §4.1.3) still carries what the app built (see
     /// [`FIX_CAVEAT`]).
-    #[serde(rename = "fix")]
     Fix,
     /// Count and log only.
-    #[serde(rename = "report")]
     Report,
+}
+
+impl RedirectUriMode {
+    /// The names a configuration gives the modes (`"redirect_uri_mode": "fix"`).
+    pub(crate) const NAMES: &'static [(&'static str, RedirectUriMode)] = &[
+        ("enforce", RedirectUriMode::Enforce),
+        ("fix", RedirectUriMode::Fix),
+        ("report", RedirectUriMode::Report),
+    ];
 }
 
 /// What `fix` cannot repair, said in the load-time warning and in every log
@@ -205,10 +211,10 @@ pub fn check_authorization_redirect(
         (RedirectUriMode::Fix, Some(r)) => Ok(r),
         (RedirectUriMode::Fix, None) => fix_candidate(cfg, &uri, external),
         (_, Some(r)) => Err(format!(
-            "redirect_uri equals the registered {:?} only after case-folding or dropping a default port; \
+            "redirect_uri equals the registered {} only after case-folding or dropping a default port; \
              the IdP compares bytes (RFC 9700 §4.1.3, OAuth 2.1 §2.3.1) and would refuse it: make the app \
              send the registered spelling",
-            r.as_str()
+            crate::text::quoted(r.as_str()),
         )),
         (_, None) => Err("redirect_uri is not registered".into()),
     };
@@ -262,12 +268,12 @@ fn fix_candidate<'c>(
             )
         }),
         None => {
-            let origins: Vec<String> = {
-                let mut o: Vec<String> = candidates.map(OwnedUri::origin).collect();
-                o.sort_unstable();
-                o.dedup();
-                o
-            };
+            let all: Vec<String> = candidates.map(OwnedUri::origin).collect();
+            // Sorted as `&str`, the one element type the module sorts
+            // elsewhere too (idp's repeat check): one sort in the module.
+            let mut origins: Vec<&str> = all.iter().map(String::as_str).collect();
+            origins.sort_unstable();
+            origins.dedup();
             if origins.len() == 1 {
                 Ok(first)
             } else {

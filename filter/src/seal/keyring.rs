@@ -39,7 +39,7 @@ pub struct Key {
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Key({:?}, <secret>)", self.id)
+        write!(f, "Key({}, <secret>)", crate::text::quoted(&self.id),)
     }
 }
 
@@ -53,14 +53,16 @@ impl Key {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(format!(
-                "key id {id:?} must be 1 to {MAX_KEY_ID_LEN} letters, digits, '-' or '_'"
+                "key id {id_q} must be 1 to {MAX_KEY_ID_LEN} letters, digits, '-' or '_'",
+                id_q = crate::text::quoted(id),
             ));
         }
         if secret.len() < MIN_SECRET_BYTES {
             return Err(format!(
-                "the secret of key {id:?} has {} bytes; at least {MIN_SECRET_BYTES} random bytes are needed \
+                "the secret of key {id_q} has {} bytes; at least {MIN_SECRET_BYTES} random bytes are needed \
                  (generate one with: openssl rand -base64 32)",
-                secret.len()
+                secret.len(),
+                id_q = crate::text::quoted(id),
             ));
         }
         let mut siv = [0u8; 64];
@@ -121,7 +123,10 @@ impl KeyRing {
     pub fn new(keys: Vec<Key>) -> Result<KeyRing, String> {
         for (i, k) in keys.iter().enumerate() {
             if keys.iter().skip(i + 1).any(|o| o.id == k.id) {
-                return Err(format!("key id {:?} appears twice", k.id));
+                return Err(format!(
+                    "key id {} appears twice",
+                    crate::text::quoted(&k.id)
+                ));
             }
         }
         let mut keys = keys.into_iter();
