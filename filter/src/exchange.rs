@@ -141,6 +141,13 @@ fn pin_ops(lf: &LoginFlowConfig, node: &str) -> [HeaderOp; 2] {
 /// failed. Other answers Envoy makes itself, such as a circuit breaker's
 /// overflow or a timeout, say nothing about the node: treating them as
 /// "gone" would clear the affinity of everyone pinned to a busy node.
+///
+/// Nor does `connection_termination` (an established connection closed
+/// before the response began): a live node's keep-alive timer closing a
+/// pooled connection as Envoy sends on it looks the same as a node dying
+/// under the request. A dead node is known on the next request, which
+/// cannot connect (`connection_failure`) or finds it ejected
+/// (`no_healthy_upstream`); a live one keeps its users logged in.
 pub fn node_unreachable(status: Option<&str>, details: Option<&[u8]>) -> bool {
     if status != Some("503") {
         return false;
@@ -154,10 +161,7 @@ pub fn node_unreachable(status: Option<&str>, details: Option<&[u8]>) -> bool {
                 let reason = rest.split([',', '|', '}']).next().unwrap_or("");
                 matches!(
                     reason,
-                    "connection_failure"
-                        | "local_connection_failure"
-                        | "remote_connection_failure"
-                        | "connection_termination"
+                    "connection_failure" | "local_connection_failure" | "remote_connection_failure"
                 )
             })
 }

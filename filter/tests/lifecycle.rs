@@ -237,6 +237,14 @@ fn only_an_unreachable_node_counts_as_gone() {
             false,
             "circuit breaker overflow: the node is busy, not gone",
         ),
+        (
+            "503",
+            "upstream_reset_before_response_started{connection_termination}",
+            false,
+            "a pooled connection closed under the request: a live node's keep-alive \
+             timer as often as a dead node (Envoy 1.40, both observed); the next \
+             request tells",
+        ),
         ("503", "via_upstream", false, "the app's own 503"),
         ("503", "upstream_response_timeout", false, "slow, not gone"),
         ("502", "no_healthy_upstream", false, "not a 503"),
