@@ -140,6 +140,27 @@ fn a_live_node_that_closes_a_pooled_connection_keeps_its_users() {
 }
 
 #[test]
+fn a_callback_whose_connection_closes_under_it_restarts_the_login() {
+    let keep_alive = Duration::from_millis(1000);
+    let nodes = nodes(Some(keep_alive));
+    let envoy = envoy(&nodes);
+    let mut browser = Browser::default();
+    let start = browser.get("/login", envoy.port);
+    let state = Echo::parse(&start.body).state.expect("state");
+    // The user takes longer at the IdP than the node keeps the connection.
+    std::thread::sleep(keep_alive + Duration::from_millis(500));
+    let resp = browser.get(&format!("/callback?code=c0de&state={state}"), envoy.port);
+    // The callback cannot be completed (its flow cookie is used up, the
+    // node may or may not have seen it): the login starts over, and the
+    // IdP's session would finish it without a form.
+    assert_eq!(resp.status, 302, "{}", resp.text());
+    assert_eq!(resp.header("location"), Some("/login"));
+    assert_eq!(envoy.counter("oidc_edge.login_flow.recovered"), 1);
+    let again = browser.get("/login", envoy.port);
+    assert_eq!(again.status, 302, "{}", again.text());
+}
+
+#[test]
 fn a_node_killed_under_a_request_is_left_on_the_next_one() {
     let mut nodes = nodes(None);
     let envoy = envoy(&nodes);
