@@ -73,7 +73,7 @@ fn main() {
                 let last = f.lines().last().unwrap_or_default();
                 let cause = last.split_once(" -> ").map_or(last, |(_, c)| c);
                 let cause: String = cause
-                    .split(|c: char| c == '[' || c == ']')
+                    .split(['[', ']'])
                     .enumerate()
                     .filter(|(i, _)| i % 2 == 0)
                     .map(|(_, s)| s)
