@@ -4,7 +4,8 @@
 #   ./build.sh build   build the module (target/oidc_edge.wasm), print its size and sha256
 #   ./build.sh test    install what is missing, then lint, unit-test and run the Envoy integration tests
 #   ./build.sh demo    real OIDC logins (oidc-provider, Express app on 3 nodes) through TLS load
-#                      balancers with and without the filter; stays up until Ctrl-C (--once: exits)
+#                      balancers with and without the filter, several hosts on one Envoy, silent
+#                      renewals after a node dies; stays up until Ctrl-C (--once: exits)
 #   ./build.sh oci [REF] package the module as OCI images in target/oci/compat (one tar+gzip
 #                      layer holding plugin.wasm) and target/oci/artifact (the Wasm
 #                      artifact media types); Istio and Envoy Gateway pull either. With

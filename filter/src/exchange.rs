@@ -144,6 +144,13 @@ fn pin_ops(lf: &LoginFlowConfig, node: &str) -> [HeaderOp; 2] {
 /// failed. Other answers Envoy makes itself, such as a circuit breaker's
 /// overflow or a timeout, say nothing about the node: treating them as
 /// "gone" would clear the affinity of everyone pinned to a busy node.
+///
+/// Nor does `connection_termination` (an established connection closed
+/// before the response began): a live node's keep-alive timer closing a
+/// pooled connection as Envoy sends on it looks the same as a node dying
+/// under the request. A dead node is known on the next request, which
+/// cannot connect (`connection_failure`) or finds it ejected
+/// (`no_healthy_upstream`); a live one keeps its users logged in.
 pub fn node_unreachable(status: Option<&str>, details: Option<&[u8]>) -> bool {
     if status != Some("503") {
         return false;
@@ -152,17 +159,31 @@ pub fn node_unreachable(status: Option<&str>, details: Option<&[u8]>) -> bool {
         return false;
     };
     d == "no_healthy_upstream"
-        || d.strip_prefix("upstream_reset_before_response_started{")
-            .is_some_and(|rest| {
-                let reason = rest.split([',', '|', '}']).next().unwrap_or("");
-                matches!(
-                    reason,
-                    "connection_failure"
-                        | "local_connection_failure"
-                        | "remote_connection_failure"
-                        | "connection_termination"
-                )
-            })
+        || matches!(
+            reset_reason(d),
+            Some("connection_failure" | "local_connection_failure" | "remote_connection_failure")
+        )
+}
+
+/// Whether a pinned login callback is lost and worth restarting: its node
+/// is unreachable ([`node_unreachable`]), or the connection closed under
+/// it (`connection_termination`, node alive or not). A restart costs
+/// nothing either way (a new login on a live node, which the IdP's session
+/// completes), while Envoy's 503 would leave the user on an error page
+/// with the login's flow cookie used up.
+pub fn callback_lost(status: Option<&str>, details: Option<&[u8]>) -> bool {
+    node_unreachable(status, details)
+        || (status == Some("503")
+            && details
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(reset_reason)
+                == Some("connection_termination"))
+}
+
+/// The reason in `upstream_reset_before_response_started{reason|more}`.
+fn reset_reason(details: &str) -> Option<&str> {
+    let rest = details.strip_prefix("upstream_reset_before_response_started{")?;
+    rest.split([',', '|', '}']).next()
 }
 
 impl Exchange {
@@ -551,7 +572,13 @@ impl Exchange {
         host.set_response_header("cache-control", Some("no-store"));
     }
 
-    fn pinned_node_unreachable<H: Host>(host: &mut H, status: Option<&str>) -> bool {
+    /// Whether Envoy could not get a pinned request to its node: `lost`
+    /// decides from the status and the response code details.
+    fn pinned_node_unreachable<H: Host>(
+        host: &mut H,
+        status: Option<&str>,
+        lost: fn(Option<&str>, Option<&[u8]>) -> bool,
+    ) -> bool {
         if status != Some("503") {
             return false;
         }
@@ -566,7 +593,7 @@ impl Exchange {
                 ),
             ),
         );
-        node_unreachable(status, details.as_deref())
+        lost(status, details.as_deref())
     }
 
     /// The login-flow part of the response phase: strip the node address
@@ -601,7 +628,7 @@ impl Exchange {
             host.add_response_header("set-cookie", &cookie::clear_cookie(&name, lf.secure));
         }
         if let Some(claims) = self.pinned_flow.take() {
-            if Self::pinned_node_unreachable(host, status) {
+            if Self::pinned_node_unreachable(host, status, callback_lost) {
                 match login_flow::on_node_gone(lf, &claims) {
                     Recovery::Restart {
                         location,
@@ -635,7 +662,7 @@ impl Exchange {
             }
             return false;
         }
-        if self.session_pinned && Self::pinned_node_unreachable(host, status) {
+        if self.session_pinned && Self::pinned_node_unreachable(host, status, node_unreachable) {
             // The session's node is gone, and its in-memory session with it:
             // forget the affinity and let the browser try again anywhere.
             let name = login_flow::session_cookie_name(lf);

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // helpers of a test file
 
 use oidc_edge::config::Config;
-use oidc_edge::exchange::{node_unreachable, Exchange};
+use oidc_edge::exchange::{callback_lost, node_unreachable, Exchange};
 use oidc_edge::host::fake::FakeHost;
 use oidc_edge::host::{Action, LogLevel};
 use std::rc::Rc;
@@ -216,6 +216,36 @@ fn a_login_whose_node_is_gone_restarts_once_then_stops() {
 }
 
 #[test]
+fn a_callback_whose_connection_closed_under_it_is_restarted() {
+    // A session keeps its node through a terminated connection (the node
+    // may be alive); a login callback is restarted instead: a new login
+    // costs nothing, an error page with the flow cookie used up does.
+    let termination = "upstream_reset_before_response_started{connection_termination}";
+    assert!(callback_lost(Some("503"), Some(termination.as_bytes())));
+    assert!(callback_lost(Some("503"), Some(b"no_healthy_upstream")));
+    assert!(!callback_lost(
+        Some("503"),
+        Some(b"upstream_reset_before_response_started{overflow}")
+    ));
+    assert!(!callback_lost(Some("503"), Some(b"via_upstream")));
+    assert!(!callback_lost(Some("502"), Some(termination.as_bytes())));
+
+    let cfg = envoy("", "");
+    let flow = start_login(&cfg, NODE_A, "s1", "", T0);
+    let mut ex = Exchange::new(cfg);
+    let mut host = browser("GET", "/callback?state=s1", &flow, T0 + 1_000);
+    forward(&mut ex, &mut host);
+    host.respond(&[(":status", "503")], None, termination);
+    ex.on_response_headers(&mut host);
+    assert_eq!(host.response_value(":status"), Some("302"));
+    assert_eq!(
+        host.response_value("location"),
+        Some("/login?next=/account")
+    );
+    assert_eq!(host.counter("oidc_edge.login_flow.recovered"), 1);
+}
+
+#[test]
 fn only_an_unreachable_node_counts_as_gone() {
     let rows: &[(&str, &str, bool, &str)] = &[
         ("503", "no_healthy_upstream", true, "stateful_session strict, host gone"),
@@ -236,6 +266,14 @@ fn only_an_unreachable_node_counts_as_gone() {
             "upstream_reset_before_response_started{overflow}",
             false,
             "circuit breaker overflow: the node is busy, not gone",
+        ),
+        (
+            "503",
+            "upstream_reset_before_response_started{connection_termination}",
+            false,
+            "a pooled connection closed under the request: a live node's keep-alive \
+             timer as often as a dead node (Envoy 1.40, both observed); the next \
+             request tells",
         ),
         ("503", "via_upstream", false, "the app's own 503"),
         ("503", "upstream_response_timeout", false, "slow, not gone"),

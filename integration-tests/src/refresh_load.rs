@@ -6,7 +6,7 @@
 //! short run) and `./build.sh refresh-load` (the figures in
 //! `docs/refresh-under-load.md`).
 
-use crate::browser::{Browser, WebSocket};
+use crate::browser::{Browser, Hop, WebSocket};
 use crate::fleet::FleetBed;
 use crate::oidc_bed::{describe_hop, Login};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -64,6 +64,8 @@ pub struct Phase {
     /// from the failure to the end of the phase (the retry circuit breaker
     /// said no).
     pub retry_overflow: u64,
+    /// The first moved user's renewal, hop by hop (empty if none moved).
+    pub moved_example: Vec<Hop>,
 }
 
 impl Phase {
@@ -245,7 +247,7 @@ fn renew_all(
     let (r0, e0, w0) = bg.snapshot();
     let barrier = Barrier::new(users.len());
     let start = Instant::now();
-    let results: Vec<(bool, bool, u64, String)> = std::thread::scope(|s| {
+    let results: Vec<(bool, bool, u64, String, Vec<Hop>)> = std::thread::scope(|s| {
         let hs: Vec<_> = users
             .iter_mut()
             .zip(nodes.iter_mut())
@@ -265,7 +267,12 @@ fn renew_all(
                     let now = login.me()["node"].as_str().map(str::to_string);
                     let ok = renewed(&login) && (dead.is_none() || now.as_deref() != dead);
                     *node = now;
-                    (ok, on_dead && ok, ms, login.describe())
+                    let moved = if on_dead && ok {
+                        login.hops.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    (ok, on_dead && ok, ms, login.describe(), moved)
                 })
             })
             .collect();
@@ -294,7 +301,43 @@ fn renew_all(
         ws_failures: w1 - w0,
         at_failure: (0, 0),
         retry_overflow: retry_overflow(bed) - overflow_before,
+        moved_example: results
+            .iter()
+            .find(|r| r.1)
+            .map(|r| r.4.clone())
+            .unwrap_or_default(),
     }
+}
+
+/// No background traffic (the failover case alone).
+fn quiet() -> Background {
+    Background {
+        stop: Arc::new(AtomicBool::new(false)),
+        requests: Arc::new(AtomicU64::new(0)),
+        errors: Arc::new(AtomicU64::new(0)),
+        examples: Arc::new(Mutex::new(Vec::new())),
+        ws_failures: Arc::new(AtomicU64::new(0)),
+        threads: Vec::new(),
+    }
+}
+
+/// The failover case alone, small enough for `./build.sh demo`: `users`
+/// log in (each pinned to its session's node by oidc-edge) and renew once,
+/// then node `dead` is killed and every user renews again (`prompt=none`).
+/// Returns both phases and how many users were on `dead`; the second phase
+/// counts those that ended logged in on a live node without a form
+/// (`moved`) and shows one of them hop by hop (`moved_example`). The bed is
+/// left with `dead` dead.
+pub fn failover(bed: &mut FleetBed, users: usize, dead: &str) -> (Phase, Phase, usize) {
+    let mut browsers = log_in_many(bed, users);
+    let mut nodes = vec![None; browsers.len()];
+    let bg = quiet();
+    let before = renew_all(bed, &mut browsers, &bg, &mut nodes, "before", None);
+    let on_dead = nodes.iter().filter(|n| n.as_deref() == Some(dead)).count();
+    bed.kill_node(dead);
+    let name = format!("{dead} killed");
+    let after = renew_all(bed, &mut browsers, &bg, &mut nodes, &name, Some(dead));
+    (before, after, on_dead)
 }
 
 /// `n` anonymous requests at once (new visitors, balanced round robin):

@@ -37,6 +37,17 @@ pub struct Upstream {
 impl Upstream {
     /// Starts an echo server on an ephemeral loopback port.
     pub fn start(name: &str) -> Upstream {
+        Upstream::start_with_keep_alive(name, None)
+    }
+
+    /// An echo server with an HTTP keep-alive timeout, as app servers have
+    /// (Node 5 s, gunicorn 2 s): a request that arrives on a connection
+    /// idle for `keep_alive` or longer is not answered, the server closes
+    /// the connection instead. That is what a client sees when it sends on
+    /// a pooled connection at the moment the server's keep-alive timer
+    /// closes it (the request and the close cross on the wire): by timing
+    /// in production, every time here. `None`: keeps connections open.
+    pub fn start_with_keep_alive(name: &str, keep_alive: Option<Duration>) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo upstream");
         let addr = listener.local_addr().expect("local addr");
         let stop = Arc::new(AtomicBool::new(false));
@@ -52,7 +63,7 @@ impl Upstream {
                         list.push(copy);
                     }
                     let n = n.clone();
-                    thread::spawn(move || serve(conn, &n));
+                    thread::spawn(move || serve(conn, &n, keep_alive));
                 }
             }
         });
@@ -79,17 +90,25 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(conn: TcpStream, name: &str) {
+fn serve(conn: TcpStream, name: &str, keep_alive: Option<Duration>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let mut reader = BufReader::new(match conn.try_clone() {
         Ok(c) => c,
         Err(_) => return,
     });
     let mut out = conn;
+    let mut answered: Option<std::time::Instant> = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
+        }
+        if let (Some(idle), Some(at)) = (keep_alive, answered) {
+            if at.elapsed() >= idle {
+                // The keep-alive timer closed the connection: no answer.
+                let _ = out.shutdown(std::net::Shutdown::Both);
+                return;
+            }
         }
         let mut parts = line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
@@ -229,6 +248,7 @@ fn serve(conn: TcpStream, name: &str) {
         if out.write_all(resp.as_bytes()).is_err() {
             return;
         }
+        answered = Some(std::time::Instant::now());
     }
 }
 

@@ -23,9 +23,24 @@ fn the_demo_shows_real_logins_surviving_with_oidc_edge_and_failing_without() {
     ] {
         assert!(summary.contains(expected), "{expected}\n{text}");
     }
+    // The failover-refresh case: every silent renewal ended logged in, and
+    // every user of the killed node moved to a live node without a form.
+    let line = summary
+        .lines()
+        .find(|l| l.contains("failover refresh (node-a killed): "))
+        .unwrap_or_else(|| panic!("the failover-refresh verdict\n{text}"));
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [ok, renewals, moved, on_dead] = numbers[..] else {
+        panic!("{line}");
+    };
+    assert!(renewals > 0 && ok == renewals, "{line}\n{text}");
+    assert!(on_dead > 0 && moved == on_dead, "{line}\n{text}");
     // Every hop is shown, and each login names its nodes (the failover
-    // login has two callbacks).
-    assert_eq!(text.matches(" GET /callback?").count(), 5, "{text}");
+    // login has two callbacks, the failover renewal shown one).
+    assert_eq!(text.matches(" GET /callback?").count(), 6, "{text}");
     let failover = text
         .split_once("stops while the user is at the IdP")
         .expect("the failover login")

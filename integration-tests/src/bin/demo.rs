@@ -6,10 +6,14 @@
 //! under round robin; an Envoy LB terminating TLS in front, as an HTTP LB
 //! (sends X-Forwarded-Proto) or a TCP LB (forwards nothing); Envoy with
 //! oidc-edge from `envoy/edge.yaml` in between. A scripted browser logs in
-//! and every request it makes is printed. The beds with oidc-edge stay up
+//! and every request it makes is printed. Then one Envoy behind four load
+//! balancers serves several host names (`envoy/multi-host.yaml`), and
+//! logged-in users of a fleet of three Envoys renew silently after the node
+//! their sessions live on is killed (`integration_tests::refresh_load::failover`). The beds with oidc-edge stay up
 //! for you to try with curl or a browser until Ctrl-C (`--once`: exit).
 
 use integration_tests::browser::{Browser, Hop};
+use integration_tests::fleet::{FleetBed, KeySource};
 use integration_tests::multi_host_bed::MultiHostBed;
 use integration_tests::oidc_bed::{Flavour, Login, OidcBed, Options};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,6 +130,50 @@ fn node_dies_mid_login(bed: &mut OidcBed) {
     println!("     (oidc-edge sent the browser back to /login once; the IdP's session finished it without a form)");
 }
 
+/// Users renew silently after the node their sessions live on dies: the
+/// summary line.
+fn failover_refresh() -> String {
+    /// Small, so the demo stays quick (`./build.sh refresh-load` runs 200).
+    const USERS: usize = 12;
+    let mut bed = FleetBed::start(3, KeySource::Env, &["k1"], Options::new(Flavour::Http));
+    println!(
+        "\n=== Silent renewal after failover: {USERS} logged-in users, 3 edge Envoys (envoy/edge.yaml, \
+         \"affinity\": \"session\") behind the LB, at {}",
+        bed.origin()
+    );
+    let (before, after, on_dead) =
+        integration_tests::refresh_load::failover(&mut bed, USERS, "node-a");
+    println!(
+        "  {USERS} users log in and renew (/login?prompt=none): {} of {} renewed; {on_dead} have their session on node-a",
+        before.renewals - before.failed.len(),
+        before.renewals
+    );
+    println!("  node-a is killed (SIGKILL); everyone renews again. One of node-a's users:");
+    for (i, h) in after.moved_example.iter().enumerate() {
+        println!("{}", hop_line(i + 1, h, &bed.origin()));
+    }
+    if !after.moved_example.is_empty() {
+        println!("     (1: the session pins the request to node-a, which refuses connections: oidc-edge clears");
+        println!("      the session cookie and sends the browser back once; a live node starts a new login,");
+        println!("      and the IdP's SSO session finishes it without a form)");
+    }
+    for f in after.failed.iter().take(2) {
+        println!("  a renewal that failed:\n{f}");
+    }
+    println!(
+        "  renewals: p50 {} ms, p99 {} ms; counters: session.node_gone {}",
+        after.p50_ms,
+        after.p99_ms,
+        bed.counter("oidc_edge.session.node_gone")
+    );
+    format!(
+        "failover refresh (node-a killed): {} of {} silent renewals logged in, {} of {on_dead} users of node-a moved to a live node, no IdP form",
+        after.renewals - after.failed.len(),
+        after.renewals,
+        after.moved
+    )
+}
+
 fn lb_name(f: Flavour) -> &'static str {
     match f {
         Flavour::Http => "HTTP load balancer (sends X-Forwarded-Proto)",
@@ -199,7 +247,10 @@ fn main() {
         }
     }
 
+    let failover = failover_refresh();
+
     println!("\n=== Summary");
+    println!("  {failover}");
     println!(
         "  several hosts on one Envoy (HAProxy http, nginx, TCP LB, HAProxy tcp + PROXY v2): {multi_ok} of {multi_all} logged in"
     );

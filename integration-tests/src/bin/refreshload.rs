@@ -66,6 +66,23 @@ fn main() {
             for f in p.failed.iter().take(2) {
                 println!("\n{}: failed renewal:\n{f}", p.name);
             }
+            // Every failure by the hop it ended on (status and first line,
+            // node and URL left out), to tell causes apart.
+            let mut causes: std::collections::BTreeMap<String, usize> = Default::default();
+            for f in &p.failed {
+                let last = f.lines().last().unwrap_or_default();
+                let cause = last.split_once(" -> ").map_or(last, |(_, c)| c);
+                let cause: String = cause
+                    .split(['[', ']'])
+                    .enumerate()
+                    .filter(|(i, _)| i % 2 == 0)
+                    .map(|(_, s)| s)
+                    .collect();
+                *causes.entry(cause).or_default() += 1;
+            }
+            for (cause, n) in &causes {
+                println!("{}: {n} failed renewals ended: {cause}", p.name);
+            }
             for ex in &p.background_examples {
                 println!("{}: background: {ex}", p.name);
             }
