@@ -27,16 +27,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "login_flow",
         &["config::field", "http", "metrics", "outcome", "seal"],
     ),
+    ("discovery", &["config::field", "http"]),
     (
         "config",
         &[
             "config::field",
+            "discovery",
             "forwarded",
             "idp",
             "login_flow",
             "outcome",
             "redirects",
         ],
+    ),
+    (
+        "live",
+        &["config", "discovery", "http", "login_flow", "metrics"],
     ),
     ("host", &["http", "metrics"]),
     ("diagnostics", &["metrics"]),

@@ -17,6 +17,7 @@ pub mod field;
 
 pub use field::ConfigError;
 
+use crate::discovery::config::{validate_discovery, DiscoveryConfig, RawDiscovery};
 use crate::forwarded::config::{validate_forwarded, ForwardedConfig, PeerSource, RawForwarded};
 use crate::idp::config::{validate_idp, RawIdp};
 use crate::login_flow::config::{validate_login_flow, LoginFlowConfig, RawLoginFlow};
@@ -37,6 +38,9 @@ pub struct Config {
     pub redirects: Option<RedirectsConfig>,
     /// IdP-mode checks; `None` turns them off.
     pub idp: Option<crate::idp::IdpConfig>,
+    /// IdP discovery: the issuer whose metadata teaches the authorization
+    /// endpoint (see [`crate::live`]); `None`: endpoints are static.
+    pub discovery: Option<DiscoveryConfig>,
     /// Things an operator should look at, logged once at load.
     notes: Vec<String>,
 }
@@ -52,6 +56,8 @@ pub(crate) struct RawConfig {
     redirects: Option<RawRedirects>,
     #[serde(default)]
     idp: Option<RawIdp>,
+    #[serde(default)]
+    discovery: Option<RawDiscovery>,
 }
 
 impl Config {
@@ -88,13 +94,18 @@ impl Config {
             err(field, format!("{}", e.inner()))
         })?;
         let mut notes = Vec::new();
+        let discovery = raw
+            .discovery
+            .map(|r| validate_discovery(r, &mut notes))
+            .transpose()?;
+        let discovers = discovery.is_some();
         let forwarded = raw
             .forwarded
             .map(|r| validate_forwarded(r, env, &mut notes))
             .transpose()?;
         let login_flow = raw
             .login_flow
-            .map(|r| validate_login_flow(r, env, &mut notes))
+            .map(|r| validate_login_flow(r, env, discovers, &mut notes))
             .transpose()?;
         let redirects = raw
             .redirects
@@ -105,7 +116,13 @@ impl Config {
                         .map(|e| e.as_str().to_string())
                         .collect()
                 });
-                validate_redirects(r, forwarded.is_some(), endpoints.as_deref(), &mut notes)
+                validate_redirects(
+                    r,
+                    forwarded.is_some(),
+                    endpoints.as_deref(),
+                    discovers,
+                    &mut notes,
+                )
             })
             .transpose()?;
         let idp = raw.idp.map(validate_idp).transpose()?;
@@ -115,6 +132,7 @@ impl Config {
             login_flow,
             redirects,
             idp,
+            discovery,
             notes,
         })
     }
@@ -152,6 +170,9 @@ impl Config {
         }
         if let Some(idp) = &self.idp {
             on.push(format!("idp ({})", mode_name(idp.mode)));
+        }
+        if let Some(d) = &self.discovery {
+            on.push(format!("discovery ({})", d.issuer));
         }
         if on.is_empty() {
             "none".to_string()

@@ -176,6 +176,7 @@ pub(crate) struct RawKey {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLoginFlow {
+    #[serde(default)]
     authorization_endpoints: Vec<String>,
     callback_paths: Vec<String>,
     keys: Vec<RawKey>,
@@ -228,12 +229,15 @@ fn default_max_flows() -> usize {
 pub(crate) fn validate_login_flow(
     raw: RawLoginFlow,
     env: &dyn Fn(&str) -> Option<String>,
+    discovers: bool,
     notes: &mut Vec<String>,
 ) -> Result<LoginFlowConfig, ConfigError> {
-    if raw.authorization_endpoints.is_empty() {
+    // With discovery the endpoint may be learned instead (crate::live).
+    if raw.authorization_endpoints.is_empty() && !discovers {
         return Err(err(
             "login_flow.authorization_endpoints",
-            "is empty; list your IdP's authorization endpoint, e.g. \"https://idp.example.com/oauth2/authorize\"",
+            "is empty; list your IdP's authorization endpoint, e.g. \"https://idp.example.com/oauth2/authorize\", \
+             or configure discovery with your issuer",
         ));
     }
     let mut authorization_endpoints = Vec::new();
