@@ -88,6 +88,8 @@ pub struct LiveConfig {
     /// The disagreements last logged (logged again only when they change).
     last_disagreements: Vec<String>,
     in_flight: bool,
+    /// Ticks seen while a fetch was in flight (the glue's watchdog).
+    ticks_in_flight: u32,
 }
 
 impl LiveConfig {
@@ -107,6 +109,7 @@ impl LiveConfig {
             last_problem: None,
             last_disagreements: Vec::new(),
             in_flight: false,
+            ticks_in_flight: 0,
         }
     }
 
@@ -135,13 +138,21 @@ impl LiveConfig {
     pub const BODY_READ_LIMIT: usize = MAX_DOCUMENT_BYTES + 1;
 
     /// A tick: the fetch to send now, or `None` (no discovery, or one is
-    /// already in flight: the timer never stacks fetches).
+    /// already in flight: the timer never stacks fetches). While a fetch is
+    /// in flight the glue ticks every [`Self::watchdog_ms`]: Envoy always
+    /// answers a call within its timeout, so a second tick without an
+    /// answer means it was lost, and the fetch is sent again rather than
+    /// waited for forever.
     pub fn on_tick(&mut self) -> Option<Fetch> {
         let d = self.base.discovery.as_ref()?;
         if self.in_flight {
-            return None;
+            self.ticks_in_flight += 1;
+            if self.ticks_in_flight < 2 {
+                return None;
+            }
         }
         self.in_flight = true;
+        self.ticks_in_flight = 0;
         Some(Fetch {
             cluster: d.cluster.clone(),
             headers: vec![
@@ -153,6 +164,14 @@ impl LiveConfig {
             ],
             timeout_ms: d.timeout_ms,
         })
+    }
+
+    /// The tick period while a fetch is in flight: twice its timeout.
+    pub fn watchdog_ms(&self) -> u64 {
+        self.base
+            .discovery
+            .as_ref()
+            .map_or(0, |d| d.timeout_ms.saturating_mul(2))
     }
 
     /// Envoy refused to send the fetch (`dispatch_http_call` failed: most
@@ -487,6 +506,8 @@ mod tests {
             ]
         );
         assert_eq!(live.on_tick(), None, "one fetch in flight at a time");
+        assert_eq!(live.watchdog_ms(), 10_000);
+        assert!(live.on_tick().is_some(), "a lost answer is fetched again");
         live.on_response(None, b"");
         assert!(live.on_tick().is_some());
         // Without discovery: no fetch, ever.
