@@ -203,7 +203,13 @@ impl LiveConfig {
             Some(s) => String::from_utf8_lossy(s).into_owned(),
         };
         if status != "200" {
-            return self.failed(format!("HTTP status {status}"));
+            // Envoy answers 503 itself when it cannot connect to the cluster.
+            let hint = if status == "503" {
+                " (Envoy's own answer when no host of the cluster accepts a connection)"
+            } else {
+                ""
+            };
+            return self.failed(format!("HTTP status {status}{hint}"));
         }
         match parse_metadata(&d.issuer, body, d.allow_http) {
             Err(refusal) => {
