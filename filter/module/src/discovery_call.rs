@@ -50,7 +50,8 @@ unsafe fn owned(data: *mut u8, size: usize) -> Box<[u8]> {
     unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, size)) }
 }
 
-/// Sets this root context's tick period; `false` if Envoy refused.
+/// Sets this root context's tick period (0 stops the timer); `false` if
+/// Envoy refused.
 pub fn set_tick_period_ms(ms: u64) -> bool {
     let ms = u32::try_from(ms).unwrap_or(u32::MAX);
     // SAFETY: no pointers.

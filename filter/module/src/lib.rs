@@ -205,7 +205,11 @@ impl RootContext for Root {
             metric_ids: metric_ids.clone(),
             memory: MemoryGauge::define(),
         });
-        self.discovery = None;
+        // A new configuration replaces the old one's discovery: its timer
+        // stops unless the new one discovers too.
+        if self.discovery.take().is_some() && !live.discovers() {
+            let _ = discovery_call::set_tick_period_ms(0);
+        }
         if live.discovers() {
             // The first fetch waits for the first tick: Envoy may not have
             // initialised its clusters while it configures the plugin.
