@@ -126,6 +126,13 @@ impl Config {
             })
             .transpose()?;
         let idp = raw.idp.map(validate_idp).transpose()?;
+        if discovers && login_flow.is_none() && redirects.is_none() {
+            notes.push(
+                "discovery is configured without login_flow or redirects: the learned authorization \
+                 endpoint is used by neither (only the TLS agreement check runs)"
+                    .into(),
+            );
+        }
         refuse_contradictions(forwarded.as_ref(), login_flow.as_ref(), redirects.as_ref())?;
         Ok(Config {
             forwarded,

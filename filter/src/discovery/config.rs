@@ -280,5 +280,30 @@ mod tests {
                 .unwrap();
         assert!(c.discovery.as_ref().unwrap().allow_http);
         assert!(c.warnings().iter().any(|w| w.contains("allow_http")));
+        assert!(c.warnings().iter().any(|w| w.contains("used by neither")));
+        // Discovery stands in for the endpoint lists, which may then be left out.
+        let c = Config::parse(
+            br#"{"discovery": {"issuer": "https://idp.example.com", "cluster": "idp"},
+                "login_flow": {"callback_paths": ["/callback"],
+                    "keys": [{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]},
+                "redirects": {"redirect_uris": ["https://app.example.com/callback"]}}"#,
+        )
+        .unwrap();
+        assert!(c.login_flow.as_ref().unwrap().authorization_endpoints.is_empty());
+        assert!(c.warnings().iter().all(|w| !w.contains("used by neither")));
+        // Without discovery they are still required, and the error says discovery would do.
+        let e = Config::parse(
+            br#"{"login_flow": {"callback_paths": ["/callback"],
+                    "keys": [{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "login_flow.authorization_endpoints");
+        assert!(e.message.contains("discovery"), "{e}");
+        let e = Config::parse(
+            br#"{"redirects": {"redirect_uris": ["https://app.example.com/callback"]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "redirects.authorization_endpoints");
+        assert!(e.message.contains("discovery"), "{e}");
     }
 }
