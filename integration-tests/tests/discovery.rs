@@ -272,3 +272,34 @@ fn malformed_documents_are_refused_and_an_http_idp_is_counted() {
     }
     assert!(server.served.load(std::sync::atomic::Ordering::SeqCst) >= 3);
 }
+
+/// `discovery.cluster` names no cluster of this Envoy: `dispatch_http_call`
+/// is refused, and the log says which setting to fix (the filter keeps
+/// serving, the retries are counted).
+#[test]
+fn a_missing_cluster_is_named_in_the_log() {
+    let plugin = json!({
+        "discovery": {"issuer": "https://idp.example.com", "cluster": "no-such-cluster",
+                      "retry_initial_ms": 100, "retry_max_seconds": 1},
+        "redirects": {"redirect_uris": ["https://app.example.com/callback"]}
+    })
+    .to_string();
+    let edge = Envoy::start(&EnvoyConfig::reference().plugin_config(&plugin));
+    wait_until(
+        WAIT,
+        "two refused fetches",
+        || stat(&edge, "oidc_edge.discovery.unreachable") >= 2,
+        || edge.log(),
+    );
+    assert_eq!(state(&edge), 2);
+    let lines = discovery_lines(
+        &edge,
+        "is there a cluster named \"no-such-cluster\" (discovery.cluster)?",
+    );
+    once_per_root_context(&lines, &edge);
+    assert!(
+        !edge.log().contains("panicked"),
+        "the refused call must not fault the VM:\n{}",
+        edge.log()
+    );
+}

@@ -289,7 +289,12 @@ mod tests {
                 "redirects": {"redirect_uris": ["https://app.example.com/callback"]}}"#,
         )
         .unwrap();
-        assert!(c.login_flow.as_ref().unwrap().authorization_endpoints.is_empty());
+        assert!(c
+            .login_flow
+            .as_ref()
+            .unwrap()
+            .authorization_endpoints
+            .is_empty());
         assert!(c.warnings().iter().all(|w| !w.contains("used by neither")));
         // Without discovery they are still required, and the error says discovery would do.
         let e = Config::parse(
