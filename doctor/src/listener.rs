@@ -75,8 +75,41 @@ pub fn check(hcm: &Hcm<'_>, report: &mut Report) -> bool {
     chain::check(hcm, at, &p, report);
     check_forwarded(hcm, &p, report);
     check_streams(hcm, report);
+    check_discovery_cluster(hcm, &p, report);
     retries::check(hcm, &p, report);
     true
+}
+
+/// `discovery.cluster` must name a cluster of this bootstrap: otherwise
+/// Envoy refuses every metadata fetch (logged at run time only).
+fn check_discovery_cluster(hcm: &Hcm<'_>, p: &Plugin, report: &mut Report) {
+    let Some((cluster, line)) = &p.discovery_cluster else {
+        return;
+    };
+    let names: Vec<&str> = hcm
+        .clusters
+        .iter()
+        .filter_map(|c| c.str_at(&["name"]))
+        .collect();
+    if names.contains(&cluster.as_str()) {
+        return;
+    }
+    report.push(Finding {
+        check: "discovery_cluster_missing",
+        line: *line,
+        place: format!("{}: oidc-edge", hcm.place),
+        problem: format!(
+            "discovery.cluster is {cluster:?}, which is none of static_resources.clusters ({})",
+            names.join(", ")
+        ),
+        why: "Envoy refuses every fetch of the IdP's metadata, so no authorization endpoint is learned \
+              (logins work only on the statically configured ones); the load itself succeeds"
+            .into(),
+        fix: format!(
+            "add a cluster named {cluster:?} that reaches the IdP over TLS (envoy/README.md shows one), \
+             or name an existing one in discovery.cluster (clusters delivered by CDS are not seen here)"
+        ),
+    });
 }
 
 /// An oidc-edge filter delivered through ECDS: its configuration is in the

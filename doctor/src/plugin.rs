@@ -38,6 +38,9 @@ pub struct Plugin {
     pub session_affinity: bool,
     /// `login_flow.callback_paths` as written.
     pub callback_paths: Vec<String>,
+    /// `discovery.cluster`, which must be a cluster of this bootstrap,
+    /// and its line.
+    pub discovery_cluster: Option<(String, usize)>,
 }
 
 /// Whether an HTTP filter is the oidc-edge wasm filter (by its names or its
@@ -288,6 +291,9 @@ pub fn check(f: &Node, place: &str, report: &mut Report) -> Option<Plugin> {
             PeerSource::Header(_) => {}
             PeerSource::SourceAddress => p.peer_from_source_address = trusts,
         }
+    }
+    if let Some(d) = &config_parsed.discovery {
+        p.discovery_cluster = Some((d.cluster.clone(), line_of("discovery.cluster")));
     }
     if let Some(lf) = &config_parsed.login_flow {
         p.session_header = Some(lf.session_header.clone());

@@ -86,6 +86,16 @@ fn cases() -> Vec<Case> {
     };
     vec![
         c(
+            "discovery through a cluster the bootstrap lacks",
+            r(
+                r#""redirects": {"#,
+                r#""discovery": {"issuer": "https://idp.example.com", "cluster": "idp"},
+                      "redirects": {"#,
+            ),
+            "discovery_cluster_missing",
+            r#""cluster": "idp""#,
+        ),
+        c(
             "a misspelt plugin field",
             r(r#""callback_paths": ["/callback"]"#, r#""callback_path": ["/callback"]"#),
             "plugin_config_invalid",

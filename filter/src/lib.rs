@@ -25,7 +25,10 @@
 //!   decisions for Envoy's access log, the request id in log lines, a pin
 //!   another node answered).
 //! - [`config`]: the operator's JSON, assembled from the features' sections
-//!   and validated once at load.
+//!   and validated once at load; [`discovery`] (the IdP's metadata: what
+//!   is learned, what is refused, the fetch schedule) and [`live`] (the
+//!   configuration in force: the operator's plus what discovery learned,
+//!   and the discovery state machine the module's root context drives).
 //! - Primitives: [`seal`] (key ring, sealed cookies), [`http`] (header
 //!   buffer, cookies, URIs, authorities, addresses, owned header names) and
 //!   [`text`] (how messages quote a value someone else wrote).
@@ -34,15 +37,19 @@
 //! depend on primitives, [`outcome`], [`metrics`] and `config::field`, never
 //! on each other, [`exchange`] or [`host`]; [`config`] assembles the
 //! features' settings and passes between them what one section's
-//! validation needs of another's. No module cycles.
+//! validation needs of another's; [`discovery`] depends on primitives and
+//! `config::field` only, and [`live`] on [`config`], [`discovery`] and the
+//! types it merges into. No module cycles.
 
 pub mod config;
 pub mod diagnostics;
+pub mod discovery;
 pub mod exchange;
 pub mod forwarded;
 pub mod host;
 pub mod http;
 pub mod idp;
+pub mod live;
 pub mod login_flow;
 pub mod metrics;
 pub mod outcome;

@@ -170,6 +170,18 @@ counters! {
     /// lacks `use_remote_address: true`): the client was treated as hidden;
     /// logged.
     ForwardedProxyClientUnusable => "oidc_edge.forwarded.proxy_client_unusable",
+    /// Discovery fetched the IdP's metadata and accepted it.
+    DiscoveryFetched => "oidc_edge.discovery.fetched",
+    /// Discovery could not fetch the IdP's metadata (no answer, not a 200,
+    /// or Envoy refused to send it); it retries with backoff.
+    DiscoveryUnreachable => "oidc_edge.discovery.unreachable",
+    /// The IdP's metadata document was refused (malformed, too large,
+    /// another issuer, no authorization endpoint, plain http); logged.
+    DiscoveryRefused => "oidc_edge.discovery.refused",
+    /// The IdP's metadata and the external origin disagree on TLS (an http
+    /// issuer or endpoint, a registered redirect URI off the external
+    /// scheme); logged.
+    DiscoveryTlsMismatch => "oidc_edge.discovery.tls_mismatch",
 }
 
 /// A small set of counters touched by one request.
@@ -199,6 +211,11 @@ impl CounterSet {
 /// The one gauge: the wasm VM's linear memory in bytes (set by the module,
 /// which alone can read it).
 pub const VM_MEMORY_GAUGE: &str = "oidc_edge.vm.memory_bytes";
+
+/// The discovery state gauge (set by the module from
+/// [`crate::live::DiscoveryState`]): 0 starting, 1 healthy, 2 unreachable,
+/// 3 document refused. Defined only when discovery is configured.
+pub const DISCOVERY_STATE_GAUGE: &str = "oidc_edge.discovery.state";
 
 #[cfg(test)]
 mod tests {

@@ -63,15 +63,37 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "discovery",
+        &[
+            "config::field",
+            "config::json",
+            "config::read",
+            "http",
+            "text",
+        ],
+    ),
+    (
         "config",
         &[
             "config::field",
             "config::read",
+            "discovery",
             "forwarded",
             "idp",
             "login_flow",
             "outcome",
             "redirects",
+            "text",
+        ],
+    ),
+    (
+        "live",
+        &[
+            "config",
+            "discovery",
+            "http",
+            "login_flow",
+            "metrics",
             "text",
         ],
     ),
@@ -131,6 +153,8 @@ fn uses(src: &str) -> BTreeSet<String> {
                 out.insert("config::field".to_string());
             } else if name == "config" && after.starts_with("::read") {
                 out.insert("config::read".to_string());
+            } else if name == "config" && after.starts_with("::json") {
+                out.insert("config::json".to_string());
             } else if !name.is_empty() {
                 out.insert(name);
             }

@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod chromium;
 pub mod client;
+pub mod discovery_bed;
 pub mod envoy;
 pub mod fleet;
 pub mod multi_host_bed;

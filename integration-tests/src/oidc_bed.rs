@@ -287,11 +287,18 @@ impl OidcBed {
             self.lb_port,
             self.idp.port,
         );
+        self.replace_edge(&cfg);
+    }
+
+    /// Replaces the edge Envoy by one started from `cfg` (which must
+    /// listen on `edge_port`, as [`edge_config`] does): a test's own
+    /// variant of the bed's configuration.
+    pub fn replace_edge(&mut self, cfg: &EnvoyConfig) {
         // The old Envoy must release the port first.
         drop(self.edge.take());
         let mut last = String::new();
         for _ in 0..50 {
-            match Envoy::try_start(&cfg) {
+            match Envoy::try_start(cfg) {
                 Ok(e) => {
                     self.edge = Some(e);
                     return;

@@ -212,6 +212,7 @@ fn docs_metrics_names_every_counter_both_ways_and_the_readme_names_are_real() {
     }
     let mut dotted: BTreeSet<&str> = Counter::ALL.iter().map(|c| c.name()).collect();
     dotted.insert(oidc_edge::metrics::VM_MEMORY_GAUGE);
+    dotted.insert(oidc_edge::metrics::DISCOVERY_STATE_GAUGE);
     let gauge = format!("`wasmcustom.{}`", oidc_edge::metrics::VM_MEMORY_GAUGE);
     assert!(docs.contains(&gauge), "docs/metrics.md lacks {gauge}");
     for file in ["README.md", "docs/metrics.md", "docs/configuration.md"] {

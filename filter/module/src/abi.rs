@@ -1,5 +1,5 @@
-//! Every host call a request makes, straight to the proxy-wasm ABI: the
-//! module's only `unsafe` code.
+//! Every host call the module makes, straight to the proxy-wasm ABI (all
+//! but `dispatch_http_call`, see `lib.rs`): the module's only `unsafe` code.
 //!
 //! Why not the SDK's `hostcalls`: they `panic!` on any status they did
 //! not expect, and a panic in Envoy's V8 fails the worker's filter (see
@@ -16,7 +16,7 @@
 //! `proxy_on_memory_allocate` (a boxed slice of exactly `size` bytes) and
 //! hands them over; [`take`] turns them back into that box.
 
-use proxy_wasm::types::{BufferType, LogLevel, MapType};
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -74,6 +74,14 @@ extern "C" {
     ) -> u32;
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_define_metric(
+        metric_type: u32,
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
 }
 
@@ -204,25 +212,65 @@ pub fn now_ns() -> Option<u64> {
     (unsafe { proxy_get_current_time_nanoseconds(&mut t) } == OK).then_some(t)
 }
 
-/// The first `size` bytes of the buffered request body; `None` if the call
-/// failed (an absent body is empty).
-pub fn request_body(size: usize) -> Option<Box<[u8]>> {
+/// The first `size` bytes of a buffer; `None` if the call failed (an
+/// absent buffer is empty).
+fn buffer(kind: BufferType, size: usize) -> Option<Box<[u8]>> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut len: usize = 0;
     // SAFETY: the out-pointers are valid; on Ok the host handed over a buffer.
     unsafe {
-        match proxy_get_buffer_bytes(
-            BufferType::HttpRequestBody as u32,
-            0,
-            size,
-            &mut data,
-            &mut len,
-        ) {
+        match proxy_get_buffer_bytes(kind as u32, 0, size, &mut data, &mut len) {
             OK => Some(take(data, len)),
             NOT_FOUND => Some(Box::default()),
             _ => None,
         }
     }
+}
+
+/// The first `size` bytes of the buffered request body; `None` if the call
+/// failed (an absent body is empty).
+pub fn request_body(size: usize) -> Option<Box<[u8]>> {
+    buffer(BufferType::HttpRequestBody, size)
+}
+
+/// The `:status` of the HTTP call (IdP discovery) being answered, if any.
+pub fn call_response_status() -> Option<Box<[u8]>> {
+    header(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+}
+
+/// Up to `max` bytes of the HTTP call's response body (empty if none or
+/// unreadable).
+pub fn call_response_body(max: usize) -> Box<[u8]> {
+    buffer(BufferType::HttpCallResponseBody, max).unwrap_or_default()
+}
+
+/// Defines a counter or gauge; `None` if Envoy refused.
+pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: `name` is valid for its length; the host writes one u32.
+    let status = unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) };
+    (status == OK).then_some(id)
+}
+
+/// The plugin configuration's bytes; `None` if the call failed.
+pub fn plugin_configuration() -> Option<Box<[u8]>> {
+    buffer(BufferType::PluginConfiguration, usize::MAX)
+}
+
+/// Sets a gauge (a refusal costs the figure, nothing else).
+pub fn record(id: u32, value: u64) {
+    // SAFETY: no pointers.
+    let _ = unsafe { proxy_record_metric(id, value) };
+}
+
+/// Sets this root context's tick period (0 stops the timer); `false` if
+/// Envoy refused.
+pub fn set_tick_period_ms(ms: u64) -> bool {
+    let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+    // SAFETY: no pointers.
+    unsafe { proxy_set_tick_period_milliseconds(ms) == OK }
 }
 
 /// Answers the request locally; `false` if Envoy refused.

@@ -15,10 +15,11 @@ mod wasm_host;
 use oidc_edge::config::Config;
 use oidc_edge::exchange::Exchange;
 use oidc_edge::host::{Action, Host, LogLevel};
+use oidc_edge::live::{LiveConfig, Severity, Step};
 use oidc_edge::metrics::Counter;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MetricType};
+use proxy_wasm::types::{ContextType, MetricType};
 use std::rc::Rc;
 use wasm_host::WasmHost;
 
@@ -29,7 +30,7 @@ mod entry {
 
     proxy_wasm::main! {{
         proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
-        proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { shared: None }) });
+        proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { shared: None, discovery: None }) });
     }}
 }
 
@@ -42,6 +43,17 @@ struct Shared {
 
 struct Root {
     shared: Option<Shared>,
+    /// IdP discovery, when configured: this worker's live configuration
+    /// (each worker's root context fetches on its own; see `on_tick`).
+    discovery: Option<Discovery>,
+}
+
+/// The root context's part of IdP discovery: the logic's state machine and
+/// what its steps are reported through.
+struct Discovery {
+    live: LiveConfig,
+    host: WasmHost,
+    gauge: Option<u32>,
 }
 
 /// The VM's linear memory size, as the gauge `oidc_edge.vm.memory_bytes`:
@@ -61,7 +73,7 @@ impl MemoryGauge {
 
     fn define() -> MemoryGauge {
         let gauge = MemoryGauge {
-            id: hostcalls::define_metric(MetricType::Gauge, Self::NAME).ok(),
+            id: abi::define_metric(MetricType::Gauge, Self::NAME),
             last: std::cell::Cell::new(0),
         };
         gauge.update();
@@ -73,13 +85,68 @@ impl MemoryGauge {
         if bytes != self.last.get() {
             self.last.set(bytes);
             if let Some(id) = self.id {
-                let _ = hostcalls::record_metric(id, bytes as u64);
+                abi::record(id, bytes as u64);
             }
         }
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    /// The discovery fetch's answer (no headers: Envoy got none, e.g. the
+    /// connection was refused or the call timed out).
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        num_headers: usize,
+        _body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(d) = self.discovery.as_mut() else {
+            return;
+        };
+        let status = (num_headers > 0).then(abi::call_response_status).flatten();
+        let body = match status {
+            Some(_) => abi::call_response_body(LiveConfig::BODY_READ_LIMIT),
+            None => Box::default(),
+        };
+        let step = d.live.on_response(status.as_deref(), &body);
+        self.apply(step);
+    }
+}
+
+impl Root {
+    /// Carries out a discovery step: its log lines, counters, gauge and next
+    /// tick, and the new configuration for new requests.
+    fn apply(&mut self, step: Step) {
+        let Some(d) = self.discovery.as_mut() else {
+            return;
+        };
+        for (severity, line) in &step.logs {
+            let level = match severity {
+                Severity::Info => LogLevel::Info,
+                Severity::Warn => LogLevel::Warn,
+            };
+            d.host.log(level, line);
+        }
+        for c in step.counters.iter() {
+            d.host.increment(c);
+        }
+        if let Some(id) = d.gauge {
+            abi::record(id, step.state as u64);
+        }
+        if !abi::set_tick_period_ms(step.next_ms.max(1)) {
+            d.host.log(
+                LogLevel::Error,
+                "discovery: Envoy refused the timer; the IdP's metadata is not fetched again",
+            );
+        }
+        if step.config_changed {
+            if let Some(shared) = self.shared.as_mut() {
+                shared.config = d.live.config().clone();
+            }
+        }
+    }
+}
 
 /// The release this module is: the crate's version.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -101,15 +168,9 @@ impl RootContext for Root {
 
     fn on_configure(&mut self, _size: usize) -> bool {
         let mut host = WasmHost::unmetered();
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
-            Ok(b) => b.unwrap_or_default(),
-            Err(status) => {
-                host.log(
-                    LogLevel::Critical,
-                    &format!("cannot read the plugin configuration: {status:?}"),
-                );
-                return false;
-            }
+        let Some(bytes) = abi::plugin_configuration() else {
+            host.log(LogLevel::Critical, "cannot read the plugin configuration");
+            return false;
         };
         let config = match Config::parse_with_env(&bytes, &|k| std::env::var(k).ok()) {
             Ok(c) => c,
@@ -124,14 +185,80 @@ impl RootContext for Root {
         host.log(LogLevel::Info, &loaded_line(&config));
         let mut metric_ids = [None; Counter::ALL.len()];
         for (slot, c) in metric_ids.iter_mut().zip(Counter::ALL) {
-            *slot = hostcalls::define_metric(MetricType::Counter, c.name()).ok();
+            *slot = abi::define_metric(MetricType::Counter, c.name());
         }
+        let metric_ids = Rc::new(metric_ids);
+        // Workers start within nanoseconds of each other, not in the same one.
+        let live = LiveConfig::new(config, abi::now_ns().unwrap_or(0));
         self.shared = Some(Shared {
-            config: Rc::new(config),
-            metric_ids: Rc::new(metric_ids),
+            config: live.config().clone(),
+            metric_ids: metric_ids.clone(),
             memory: MemoryGauge::define(),
         });
+        // A new configuration replaces the old one's discovery: its timer
+        // stops unless the new one discovers too.
+        if self.discovery.take().is_some() && !live.discovers() {
+            let _ = abi::set_tick_period_ms(0);
+        }
+        if live.discovers() {
+            // The first fetch waits for the first tick: Envoy may not have
+            // initialised its clusters while it configures the plugin.
+            if !abi::set_tick_period_ms(LiveConfig::FIRST_TICK_MS) {
+                host.log(
+                    LogLevel::Critical,
+                    "discovery: Envoy refused the timer the IdP's metadata is fetched on",
+                );
+                return false;
+            }
+            let gauge =
+                abi::define_metric(MetricType::Gauge, oidc_edge::metrics::DISCOVERY_STATE_GAUGE);
+            if let Some(id) = gauge {
+                abi::record(id, live.state() as u64);
+            }
+            self.discovery = Some(Discovery {
+                host: WasmHost::new(metric_ids),
+                gauge,
+                live,
+            });
+        }
         true
+    }
+
+    /// A fetch when discovery's schedule says so; while it is in flight the
+    /// timer is the watchdog (twice the call's timeout).
+    fn on_tick(&mut self) {
+        let Some(d) = self.discovery.as_mut() else {
+            return;
+        };
+        let Some(fetch) = d.live.on_tick() else {
+            return;
+        };
+        let headers: Vec<(&str, &str)> = fetch
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        // The one SDK host call left: its dispatcher must register the
+        // call's token to route the answer to this root context. It panics
+        // only on statuses Envoy's proxy_http_call does not return for valid
+        // memory (Envoy answers BadArgument for an unknown cluster or
+        // missing pseudo-headers, InternalFailure when the call cannot start).
+        let sent = hostcalls::dispatch_http_call(
+            &fetch.cluster,
+            headers,
+            None,
+            Vec::new(),
+            std::time::Duration::from_millis(fetch.timeout_ms),
+        );
+        match sent {
+            Ok(_) => {
+                let _ = abi::set_tick_period_ms(d.live.watchdog_ms());
+            }
+            Err(status) => {
+                let step = d.live.on_dispatch_failed(&format!("{status:?}"));
+                self.apply(step);
+            }
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

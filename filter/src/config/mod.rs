@@ -14,11 +14,12 @@
 //! ([`field`]).
 
 pub mod field;
-mod json;
+pub(crate) mod json;
 pub(crate) mod read;
 
 pub use field::ConfigError;
 
+use crate::discovery::config::{validate_discovery, DiscoveryConfig, RawDiscovery};
 use crate::forwarded::config::{validate_forwarded, ForwardedConfig, PeerSource, RawForwarded};
 use crate::idp::config::{validate_idp, RawIdp};
 use crate::login_flow::config::{validate_login_flow, LoginFlowConfig, RawLoginFlow};
@@ -39,6 +40,9 @@ pub struct Config {
     pub redirects: Option<RedirectsConfig>,
     /// IdP-mode checks; `None` turns them off.
     pub idp: Option<crate::idp::IdpConfig>,
+    /// IdP discovery: the issuer whose metadata teaches the authorization
+    /// endpoint (see [`crate::live`]); `None`: endpoints are static.
+    pub discovery: Option<DiscoveryConfig>,
     /// Things an operator should look at, logged once at load.
     notes: Vec<String>,
 }
@@ -49,17 +53,19 @@ pub(crate) struct RawConfig {
     login_flow: Option<RawLoginFlow>,
     redirects: Option<RawRedirects>,
     idp: Option<RawIdp>,
+    discovery: Option<RawDiscovery>,
 }
 
 impl RawConfig {
     /// The top-level object; a section given as `null` is off.
     fn read(v: &Value<'_>) -> Result<RawConfig, ConfigError> {
-        let f = v.object(&["forwarded", "login_flow", "redirects", "idp"])?;
+        let f = v.object(&["forwarded", "login_flow", "redirects", "idp", "discovery"])?;
         Ok(RawConfig {
             forwarded: f.opt_or_null("forwarded", RawForwarded::read)?,
             login_flow: f.opt_or_null("login_flow", RawLoginFlow::read)?,
             redirects: f.opt_or_null("redirects", RawRedirects::read)?,
             idp: f.opt_or_null("idp", RawIdp::read)?,
+            discovery: f.opt_or_null("discovery", RawDiscovery::read)?,
         })
     }
 }
@@ -90,13 +96,18 @@ impl Config {
         let tree = json::parse(json)?;
         let raw = RawConfig::read(&Value::top(&tree))?;
         let mut notes = Vec::new();
+        let discovery = raw
+            .discovery
+            .map(|r| validate_discovery(r, &mut notes))
+            .transpose()?;
+        let discovers = discovery.is_some();
         let forwarded = raw
             .forwarded
             .map(|r| validate_forwarded(r, env, &mut notes))
             .transpose()?;
         let login_flow = raw
             .login_flow
-            .map(|r| validate_login_flow(r, env, &mut notes))
+            .map(|r| validate_login_flow(r, env, discovers, &mut notes))
             .transpose()?;
         let redirects = raw
             .redirects
@@ -107,16 +118,30 @@ impl Config {
                         .map(|e| e.as_str().to_string())
                         .collect()
                 });
-                validate_redirects(r, forwarded.is_some(), endpoints.as_deref(), &mut notes)
+                validate_redirects(
+                    r,
+                    forwarded.is_some(),
+                    endpoints.as_deref(),
+                    discovers,
+                    &mut notes,
+                )
             })
             .transpose()?;
         let idp = raw.idp.map(validate_idp).transpose()?;
+        if discovers && login_flow.is_none() && redirects.is_none() {
+            notes.push(
+                "discovery is configured without login_flow or redirects: the learned authorization \
+                 endpoint is used by neither (only the TLS agreement check runs)"
+                    .into(),
+            );
+        }
         refuse_contradictions(forwarded.as_ref(), login_flow.as_ref(), redirects.as_ref())?;
         Ok(Config {
             forwarded,
             login_flow,
             redirects,
             idp,
+            discovery,
             notes,
         })
     }
@@ -154,6 +179,9 @@ impl Config {
         }
         if let Some(idp) = &self.idp {
             on.push(format!("idp ({})", mode_name(idp.mode)));
+        }
+        if let Some(d) = &self.discovery {
+            on.push(format!("discovery ({})", d.issuer));
         }
         if on.is_empty() {
             "none".to_string()

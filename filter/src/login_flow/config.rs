@@ -224,7 +224,10 @@ impl RawLoginFlow {
             "response_mode",
         ])?;
         Ok(RawLoginFlow {
-            authorization_endpoints: f.req("authorization_endpoints", Value::strings)?,
+            // Optional: discovery may teach it (checked in validate_login_flow).
+            authorization_endpoints: f
+                .opt("authorization_endpoints", Value::strings)?
+                .unwrap_or_default(),
             callback_paths: f.req("callback_paths", Value::strings)?,
             keys: f.req("keys", |k| k.list()?.iter().map(RawKey::read).collect())?,
             mode: f
@@ -271,12 +274,15 @@ const DEFAULT_MAX_FLOWS: usize = 4;
 pub(crate) fn validate_login_flow(
     raw: RawLoginFlow,
     env: &dyn Fn(&str) -> Option<String>,
+    discovers: bool,
     notes: &mut Vec<String>,
 ) -> Result<LoginFlowConfig, ConfigError> {
-    if raw.authorization_endpoints.is_empty() {
+    // With discovery the endpoint may be learned instead (crate::live).
+    if raw.authorization_endpoints.is_empty() && !discovers {
         return Err(err(
             "login_flow.authorization_endpoints",
-            "is empty; list your IdP's authorization endpoint, e.g. \"https://idp.example.com/oauth2/authorize\"",
+            "is empty; list your IdP's authorization endpoint, e.g. \"https://idp.example.com/oauth2/authorize\", \
+             or configure discovery with your issuer",
         ));
     }
     let mut authorization_endpoints = Vec::new();

@@ -85,6 +85,7 @@ pub(crate) fn validate_redirects(
     raw: RawRedirects,
     have_forwarded: bool,
     login_flow_endpoints: Option<&[String]>,
+    discovers: bool,
     notes: &mut Vec<String>,
 ) -> Result<RedirectsConfig, ConfigError> {
     let endpoint_strings = match (raw.authorization_endpoints, login_flow_endpoints) {
@@ -109,10 +110,11 @@ pub(crate) fn validate_redirects(
             }
         }
     }
-    if !raw.redirect_uris.is_empty() && authorization_endpoints.is_empty() {
+    // With discovery the endpoint may be learned instead (crate::live).
+    if !raw.redirect_uris.is_empty() && authorization_endpoints.is_empty() && !discovers {
         return Err(err(
             "redirects.authorization_endpoints",
-            "is needed to check redirect_uris (or configure login_flow.authorization_endpoints)",
+            "is needed to check redirect_uris (or configure login_flow.authorization_endpoints, or discovery)",
         ));
     }
     let mut redirect_uris = Vec::new();
