@@ -69,6 +69,13 @@ impl Rp {
     /// Both, for scenarios run against each.
     pub const ALL: [Rp; 2] = [Rp::Express, Rp::Authlib];
 
+    /// Whether the app keeps each login's state apart, so that several
+    /// logins in progress in one session (tabs) all finish. app.js keeps
+    /// one login per session (the newest); Authlib one state per login.
+    pub fn keeps_a_state_per_login(self) -> bool {
+        self == Rp::Authlib
+    }
+
     /// What the app answers (first line, status 400) to a callback that
     /// reaches a node holding no login for it (the login's state is in
     /// another node's memory).

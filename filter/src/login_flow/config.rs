@@ -103,8 +103,9 @@ pub enum Affinity {
     #[default]
     #[serde(rename = "flow")]
     Flow,
-    /// After login, every request of the browser keeps going to that node
-    /// (apps that keep sessions in memory).
+    /// From the start of a login on, every request of the browser keeps
+    /// going to the node that started it (apps that keep sessions, and the
+    /// login in progress, in memory).
     #[serde(rename = "session")]
     Session,
 }
