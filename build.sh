@@ -43,6 +43,8 @@ cd "$ROOT"
 TOOLS="$ROOT/.tools"
 ENVOY_VERSION=1.40.0
 FLASK_VERSION=3.1.3
+AUTHLIB_VERSION=1.9.6
+REQUESTS_VERSION=2.34.2
 WASM_TARGET=wasm32-wasip1
 RAW_WASM="$ROOT/target/$WASM_TARGET/release/oidc_edge_module.wasm"
 WASM="$ROOT/target/oidc_edge.wasm"
@@ -111,9 +113,23 @@ ensure_real_lbs() {
   # the one-hop Flask app behind werkzeug's ProxyFix (from PyPI, into
   # .tools/python, which the tests put on PYTHONPATH).
   apt_install haproxy nginx-light
-  if ! PYTHONPATH="$TOOLS/python" python3 -c 'import flask, werkzeug.middleware.proxy_fix' 2>/dev/null; then
-    log "installing Flask $FLASK_VERSION (PyPI) into .tools/python"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/python" "flask==$FLASK_VERSION"
+  ensure_python_packages
+}
+
+ensure_python_packages() {
+  # Flask, and for the bed's second relying party (e2e/authlib_app.py)
+  # Authlib with requests, its HTTP client: from PyPI into .tools/python,
+  # when a pinned version is missing.
+  local want=("flask==$FLASK_VERSION" "authlib==$AUTHLIB_VERSION" "requests==$REQUESTS_VERSION")
+  if ! PYTHONPATH="$TOOLS/python" python3 - "${want[@]}" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+import werkzeug.middleware.proxy_fix, authlib.integrations.flask_client  # noqa: F401
+sys.exit(any(version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+  then
+    log "installing ${want[*]} (PyPI) into .tools/python"
+    python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$TOOLS/python" "${want[@]}"
   fi
 }
 

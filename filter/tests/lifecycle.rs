@@ -84,9 +84,54 @@ fn start_login(cfg: &Rc<Config>, node: &str, state: &str, cookie: &str, now: u64
         &[(":status", "302"), ("location", &location)],
     );
     assert_eq!(host.counter("oidc_edge.login_flow.issued"), 1);
-    let cookies = host.set_cookies();
-    let (n, v) = cookies.last().unwrap();
+    let (n, v) = host
+        .set_cookies()
+        .into_iter()
+        .find(|(n, v)| !n.ends_with("session") && !v.is_empty())
+        .unwrap();
     format!("{n}={v}")
+}
+
+/// An app with in-memory sessions creates the browser's session when it
+/// starts a login, and keeps the login's state in it. A second tab's login
+/// meanwhile must reach the same node: elsewhere it would get a new
+/// session (and cookie), and the first login's callback would find no
+/// state on its node. With `affinity: session` the response that starts a
+/// login also pins the browser; with `flow` only the callback is pinned.
+#[test]
+fn with_session_affinity_the_browser_is_pinned_from_the_start_of_a_login() {
+    for (affinity, pinned) in [("session", Some(NODE_B)), ("flow", None)] {
+        let cfg = envoy(&format!(r#", "affinity": "{affinity}""#), "");
+        let mut ex = Exchange::new(cfg.clone());
+        let mut host = browser("GET", "/login", "", T0);
+        forward(&mut ex, &mut host);
+        let location = format!("{IDP}?client_id=app&state=tab1");
+        app_answers(
+            &mut ex,
+            &mut host,
+            NODE_B,
+            &[(":status", "302"), ("location", &location)],
+        );
+        let jar: Vec<String> = host
+            .set_cookies()
+            .into_iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        assert_eq!(
+            host.counter("oidc_edge.session.issued"),
+            u64::from(pinned.is_some()),
+            "{affinity}: {jar:?}"
+        );
+        // The second tab, with the cookies the first one got.
+        let mut ex = Exchange::new(cfg);
+        let mut host = browser("GET", "/login", &jar.join("; "), T0 + 1_000);
+        forward(&mut ex, &mut host);
+        assert_eq!(
+            host.pinned_node(SESSION_HEADER).as_deref(),
+            pinned,
+            "{affinity}"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! Node.js processes of the end-to-end bed (`integration-tests/e2e/`): the
-//! oidc-provider IdP and the relying-party app. Each prints
-//! `<what> listening <port>` once it accepts connections; the handle kills
-//! the process when dropped and prints its output if the test failed.
+//! Processes of the end-to-end bed (`integration-tests/e2e/`): the
+//! oidc-provider IdP and the relying-party apps (Node.js, and the Python
+//! Authlib app). Each prints `<what> listening <port>` once it accepts
+//! connections; the handle kills the process when dropped and prints its
+//! output if the test failed.
 
 use crate::repo_root;
 use std::fs;
@@ -24,7 +25,7 @@ pub fn e2e_dir() -> PathBuf {
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
-/// A running Node.js script.
+/// A running script of the bed.
 pub struct NodeProcess {
     /// A name for messages ("idp", "node-a").
     pub name: String,
@@ -34,7 +35,7 @@ pub struct NodeProcess {
     log: PathBuf,
 }
 
-/// A Node.js script started but not yet listening.
+/// A script of the bed started but not yet listening.
 pub struct Starting {
     name: String,
     script: String,
@@ -54,6 +55,12 @@ impl NodeProcess {
     /// the test's own thread: the process is killed when the thread that
     /// spawned it ends (so that nothing outlives a killed test).
     pub fn spawn(name: &str, script: &str, env: &[(&str, String)]) -> Starting {
+        NodeProcess::spawn_with("node", name, script, env)
+    }
+
+    /// Runs `script` (in the e2e folder) with `program` (`node`,
+    /// `python3`), as [`NodeProcess::spawn`] does.
+    pub fn spawn_with(program: &str, name: &str, script: &str, env: &[(&str, String)]) -> Starting {
         let dir = e2e_dir();
         let log = std::env::temp_dir().join(format!(
             "oidc-edge-node-{}-{}-{name}.log",
@@ -61,7 +68,7 @@ impl NodeProcess {
             SEQ.fetch_add(1, Ordering::SeqCst)
         ));
         let file = fs::File::create(&log).expect("node log file");
-        let mut cmd = Command::new("node");
+        let mut cmd = Command::new(program);
         cmd.arg(script)
             .current_dir(&dir)
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -76,9 +83,9 @@ impl NodeProcess {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn node {script}: {e} (is Node.js 20 installed?)"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("spawn {program} {script}: {e} (run ./build.sh test to install it)")
+        });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         let log_copy = log.clone();
@@ -170,4 +177,16 @@ impl Drop for NodeProcess {
             let _ = fs::remove_file(&self.log);
         }
     }
+}
+
+/// `PYTHONPATH` for the bed's Python apps: `.tools/python` (where
+/// `./build.sh test` installs Flask and Authlib from PyPI) before the
+/// caller's own `PYTHONPATH`.
+pub fn python_path() -> std::ffi::OsString {
+    let mut path = repo_root().join(".tools/python").into_os_string();
+    if let Some(p) = std::env::var_os("PYTHONPATH") {
+        path.push(":");
+        path.push(p);
+    }
+    path
 }

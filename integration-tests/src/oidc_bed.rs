@@ -4,7 +4,8 @@
 //! ```text
 //! browser --https--> LB (Envoy, TLS, port P) --from 127.0.0.2--> edge Envoy + oidc-edge
 //!    |                                          --round robin--> app nodes a, b, c (Express +
-//!    |                                                           express-session + openid-client)
+//!    |                                                           express-session + openid-client,
+//!    |                                                           or Flask + Authlib: Options::rp)
 //!    +--https--> IdP (oidc-provider, https://127.0.0.1:I) <--back channel-- app nodes
 //! ```
 //!
@@ -52,6 +53,42 @@ pub enum Flavour {
     Tcp,
 }
 
+/// The relying-party app on the nodes: two OIDC client libraries from two
+/// ecosystems, each keeping sessions (and the login in progress) in the
+/// node's memory, so that oidc-edge is not tuned to one library's habits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rp {
+    /// `e2e/app.js`: Express, express-session's memory store, openid-client.
+    Express,
+    /// `e2e/authlib_app.py`: Flask behind ProxyFix, Authlib's Flask client,
+    /// server-side sessions in memory (the cookie holds an id only).
+    Authlib,
+}
+
+impl Rp {
+    /// Both, for scenarios run against each.
+    pub const ALL: [Rp; 2] = [Rp::Express, Rp::Authlib];
+
+    /// Whether the app keeps each login's state apart, so that several
+    /// logins in progress in one session (tabs) all finish. app.js keeps
+    /// one login per session (the newest); Authlib one state per login.
+    pub fn keeps_a_state_per_login(self) -> bool {
+        self == Rp::Authlib
+    }
+
+    /// What the app answers (first line, status 400) to a callback that
+    /// reaches a node holding no login for it (the login's state is in
+    /// another node's memory).
+    pub fn lost_login(self) -> &'static str {
+        match self {
+            // app.js's own check before openid-client's.
+            Rp::Express => "no login in progress",
+            // Authlib's MismatchingStateError: no state data in the session.
+            Rp::Authlib => "mismatching_state",
+        }
+    }
+}
+
 /// How to build the bed.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -68,6 +105,8 @@ pub struct Options {
     pub lb_port: Option<u16>,
     /// The app's session cookie `SameSite` (`none` for form_post logins).
     pub app_session_same_site: &'static str,
+    /// The relying-party app on the nodes.
+    pub rp: Rp,
 }
 
 impl Options {
@@ -80,7 +119,14 @@ impl Options {
             stream_idle_timeout: None,
             lb_port: None,
             app_session_same_site: "lax",
+            rp: Rp::Express,
         }
+    }
+
+    /// With this relying-party app on the nodes.
+    pub fn rp(mut self, rp: Rp) -> Options {
+        self.rp = rp;
+        self
     }
 
     /// The same bed without oidc-edge.
@@ -329,20 +375,29 @@ impl Drop for OidcBed {
     }
 }
 
-/// Spawns one app node (see [`NodeProcess::spawn`]).
+/// Spawns one app node (see [`NodeProcess::spawn`]) of `options.rp`.
 pub fn spawn_app(name: &str, issuer: &str, ca: &str, options: &Options) -> Starting {
-    NodeProcess::spawn(
-        name,
-        "app.js",
-        &[
-            ("NODE_NAME", name.into()),
-            ("PORT", "0".into()),
-            ("ISSUER", issuer.into()),
-            ("CLIENT_SECRET", CLIENT_SECRET.into()),
-            ("NODE_EXTRA_CA_CERTS", ca.into()),
-            ("SESSION_SAMESITE", options.app_session_same_site.into()),
-        ],
-    )
+    let mut env = vec![
+        ("NODE_NAME", name.into()),
+        ("PORT", "0".into()),
+        ("ISSUER", issuer.into()),
+        ("CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("SESSION_SAMESITE", options.app_session_same_site.into()),
+    ];
+    match options.rp {
+        Rp::Express => {
+            env.push(("NODE_EXTRA_CA_CERTS", ca.into()));
+            NodeProcess::spawn(name, "app.js", &env)
+        }
+        Rp::Authlib => {
+            // requests (Authlib's HTTP client) trusts this bundle only.
+            env.push(("REQUESTS_CA_BUNDLE", ca.into()));
+            let path = crate::node::python_path().to_string_lossy().into_owned();
+            env.push(("PYTHONPATH", path));
+            env.push(("PYTHONUNBUFFERED", "1".into()));
+            NodeProcess::spawn_with("python3", name, "authlib_app.py", &env)
+        }
+    }
 }
 
 /// oidc-edge's configuration for the bed.

@@ -237,18 +237,8 @@ pub fn flask_app(dir: &Path) -> LbProcess {
     let port = crate::free_port();
     let script = repo_root().join("integration-tests/e2e/proxyfix_app.py");
     let mut cmd = Command::new("python3");
-    let tools = repo_root().join(".tools/python");
-    let path = match std::env::var_os("PYTHONPATH") {
-        Some(p) => {
-            let mut v = tools.into_os_string();
-            v.push(":");
-            v.push(p);
-            v
-        }
-        None => tools.into_os_string(),
-    };
     cmd.arg(script)
         .arg(port.to_string())
-        .env("PYTHONPATH", path);
+        .env("PYTHONPATH", crate::node::python_path());
     LbProcess::spawn("flask", cmd, port, dir.join("flask.log"))
 }

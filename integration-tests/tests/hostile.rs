@@ -111,7 +111,8 @@ impl Edge {
         );
         let login = lb_get("/login").send(self.envoy.port);
         assert_eq!(login.status, 302, "after {after}: {}", login.text());
-        assert_eq!(login.all("set-cookie").len(), 1, "after {after}");
+        // The flow cookie, and (affinity: session) the browser's pin.
+        assert_eq!(login.all("set-cookie").len(), 2, "after {after}");
         self.assert_no_vm_failure(after);
     }
 

@@ -1,9 +1,12 @@
-//! Real OIDC end to end: oidc-provider as IdP, an Express app with
-//! express-session (in-memory) and openid-client on three nodes, a
-//! TLS-terminating LB in front and oidc-edge's Envoy in between (see
-//! `integration_tests::oidc_bed`). A scripted browser logs in the way a
-//! browser does. Each scenario also runs without oidc-edge where that shows
-//! what the filter is for, and asserts that it then fails:
+//! Real OIDC end to end: oidc-provider as IdP, a relying party on three
+//! nodes, a TLS-terminating LB in front and oidc-edge's Envoy in between
+//! (see `integration_tests::oidc_bed`). A scripted browser logs in the way a
+//! browser does. Each scenario runs against two relying parties from two
+//! ecosystems (tests `express::*` and `authlib::*`): Express with
+//! express-session (in-memory) and openid-client, and Flask with Authlib's
+//! Flask client and server-side in-memory sessions. Each scenario also
+//! runs without oidc-edge where that shows what the filter is for, and
+//! asserts that it then fails:
 //!
 //! | scenario | without oidc-edge |
 //! |---|---|
@@ -14,11 +17,12 @@
 //! | `prompt=none` | the silent callback reaches another node |
 //! | spoofed `X-Forwarded-Host` | the app sends the attacker's host as redirect_uri |
 //! | a redirect built from the node's socket | the node's internal address reaches the browser |
+//! | two tabs of one browser log in at once | (oidc-edge's session pin from the start of a login) |
 //! | node dies mid-login or after it, key rotation, tampered cookie | (oidc-edge's own mechanisms) |
-//! | WebSocket, SSE, long poll | (need a login first) |
+//! | WebSocket, SSE, long poll (Express only) | (need a login first) |
 
 use integration_tests::browser::Browser;
-use integration_tests::oidc_bed::{Flavour, Login, OidcBed, Options};
+use integration_tests::oidc_bed::{Flavour, Login, OidcBed, Options, Rp};
 use std::sync::{Arc, Barrier};
 
 /// The flow cookie oidc-edge set for the login in progress.
@@ -43,13 +47,13 @@ fn assert_logged_in(login: &Login, what: &str) {
     );
 }
 
-fn sequential_logins(flavour: Flavour) {
-    let bed = OidcBed::start(Options::new(flavour));
+fn sequential_logins(flavour: Flavour, rp: Rp) {
+    let bed = OidcBed::start(Options::new(flavour).rp(rp));
     let mut nodes = std::collections::BTreeSet::new();
     for i in 0..6 {
         let mut browser = bed.browser();
         let login = bed.login(&mut browser, "");
-        assert_logged_in(&login, &format!("{flavour:?} login {i}"));
+        assert_logged_in(&login, &format!("{rp:?} {flavour:?} login {i}"));
         assert_eq!(
             login.redirect_uri().as_deref(),
             Some(format!("{}/callback", bed.origin()).as_str()),
@@ -68,22 +72,19 @@ fn sequential_logins(flavour: Flavour) {
     assert!(nodes.len() >= 2, "logins spread over the nodes: {nodes:?}");
 }
 
-#[test]
-fn sequential_logins_through_an_http_load_balancer() {
-    sequential_logins(Flavour::Http);
+fn sequential_logins_through_an_http_load_balancer(rp: Rp) {
+    sequential_logins(Flavour::Http, rp);
 }
 
-#[test]
-fn sequential_logins_through_a_tcp_load_balancer() {
-    sequential_logins(Flavour::Tcp);
+fn sequential_logins_through_a_tcp_load_balancer(rp: Rp) {
+    sequential_logins(Flavour::Tcp, rp);
 }
 
 /// Without oidc-edge, behind the HTTP LB: the redirect_uri is right (the LB
 /// sends X-Forwarded-Proto), but the callback lands on another node than
 /// the one holding the login's session, and the app refuses it.
-#[test]
-fn without_oidc_edge_logins_fail_behind_an_http_load_balancer() {
-    let bed = OidcBed::start(Options::new(Flavour::Http).without_filter());
+fn without_oidc_edge_logins_fail_behind_an_http_load_balancer(rp: Rp) {
+    let bed = OidcBed::start(Options::new(Flavour::Http).rp(rp).without_filter());
     let mut failed = 0;
     for _ in 0..6 {
         let login = bed.login(&mut bed.browser(), "");
@@ -91,11 +92,7 @@ fn without_oidc_edge_logins_fail_behind_an_http_load_balancer() {
             failed += 1;
             let cb = login.hop("/callback").expect("reached the callback");
             assert_eq!(cb.status, 400, "{}", login.describe());
-            assert!(
-                cb.summary.contains("no login in progress"),
-                "{}",
-                login.describe()
-            );
+            assert!(cb.summary.contains(rp.lost_login()), "{}", login.describe());
             assert_ne!(
                 login.callback_node(),
                 login.login_node(),
@@ -112,9 +109,8 @@ fn without_oidc_edge_logins_fail_behind_an_http_load_balancer() {
 
 /// Without oidc-edge, behind the TCP LB: nothing tells the app about TLS,
 /// it sends redirect_uri=http://..., and the IdP refuses the login.
-#[test]
-fn without_oidc_edge_logins_fail_behind_a_tcp_load_balancer() {
-    let bed = OidcBed::start(Options::new(Flavour::Tcp).without_filter());
+fn without_oidc_edge_logins_fail_behind_a_tcp_load_balancer(rp: Rp) {
+    let bed = OidcBed::start(Options::new(Flavour::Tcp).rp(rp).without_filter());
     for _ in 0..3 {
         let login = bed.login(&mut bed.browser(), "");
         assert!(!login.ok(), "{}", login.describe());
@@ -151,9 +147,8 @@ fn fifty_concurrent(options: Options) -> (Arc<OidcBed>, Vec<Login>) {
     (bed, logins)
 }
 
-#[test]
-fn fifty_concurrent_logins() {
-    let (bed, logins) = fifty_concurrent(Options::new(Flavour::Http));
+fn fifty_concurrent_logins(rp: Rp) {
+    let (bed, logins) = fifty_concurrent(Options::new(Flavour::Http).rp(rp));
     for (i, login) in logins.iter().enumerate() {
         assert_logged_in(login, &format!("login {i}"));
         assert_eq!(
@@ -172,9 +167,8 @@ fn fifty_concurrent_logins() {
     assert_eq!(bed.edge().counter("oidc_edge.login_flow.issued"), 50);
 }
 
-#[test]
-fn fifty_concurrent_logins_without_oidc_edge_mostly_fail() {
-    let (_bed, logins) = fifty_concurrent(Options::new(Flavour::Http).without_filter());
+fn fifty_concurrent_logins_without_oidc_edge_mostly_fail(rp: Rp) {
+    let (_bed, logins) = fifty_concurrent(Options::new(Flavour::Http).rp(rp).without_filter());
     let failed = logins.iter().filter(|l| !l.ok()).count();
     // A login only works if its callback and /me both happen to reach the
     // node of its /login: about 1 in 9 under round robin.
@@ -185,9 +179,8 @@ fn fifty_concurrent_logins_without_oidc_edge_mostly_fail() {
 /// callback cannot reach it; oidc-edge sends the browser back to /login
 /// once, a live node starts a new flow, and the IdP's session completes it
 /// without asking the user again.
-#[test]
-fn a_login_survives_its_node_dying_before_the_callback() {
-    let mut bed = OidcBed::start(Options::new(Flavour::Http));
+fn a_login_survives_its_node_dying_before_the_callback(rp: Rp) {
+    let mut bed = OidcBed::start(Options::new(Flavour::Http).rp(rp));
     let mut browser = bed.browser();
     let paused = browser
         .navigate_until(&format!("{}/login", bed.origin()), is_callback)
@@ -242,9 +235,8 @@ fn a_login_survives_its_node_dying_before_the_callback() {
 /// drops the affinity and sends the browser to retry on a live node (no
 /// 5xx reaches the user); the session died with its node, so the app asks
 /// for a login, and the IdP's SSO session completes it without a form.
-#[test]
-fn a_session_whose_node_dies_ends_in_a_silent_new_login() {
-    let mut bed = OidcBed::start(Options::new(Flavour::Http));
+fn a_session_whose_node_dies_ends_in_a_silent_new_login(rp: Rp) {
+    let mut bed = OidcBed::start(Options::new(Flavour::Http).rp(rp));
     let mut browser = bed.browser();
     let first = bed.login(&mut browser, "");
     assert_logged_in(&first, "first login");
@@ -279,9 +271,8 @@ fn a_session_whose_node_dies_ends_in_a_silent_new_login() {
 /// Keys rotate (rolled out by restarting oidc-edge's Envoy in place) while
 /// logins are at the IdP: logins signed with the old key finish while it is
 /// still in the ring, and get a clear refusal once it is dropped.
-#[test]
-fn key_rotation_with_logins_in_flight() {
-    let mut bed = OidcBed::start(Options::new(Flavour::Http));
+fn key_rotation_with_logins_in_flight(rp: Rp) {
+    let mut bed = OidcBed::start(Options::new(Flavour::Http).rp(rp));
     let start = |bed: &OidcBed| {
         let mut b = bed.browser();
         let p = b
@@ -328,9 +319,8 @@ fn key_rotation_with_logins_in_flight() {
     );
 }
 
-#[test]
-fn a_tampered_or_missing_state_cookie_stops_the_login() {
-    let bed = OidcBed::start(Options::new(Flavour::Http));
+fn a_tampered_or_missing_state_cookie_stops_the_login(rp: Rp) {
+    let bed = OidcBed::start(Options::new(Flavour::Http).rp(rp));
     for (what, reason, counter) in [
         ("tampered", "flow_cookie_bad_signature", "bad_signature"),
         ("missing", "flow_cookie_missing", "missing"),
@@ -381,10 +371,9 @@ fn a_tampered_or_missing_state_cookie_stops_the_login() {
 /// logs the user in again without any IdP page, through the filter. With
 /// no IdP session, the IdP's `login_required` error reaches the node that
 /// asked, and the app answers it.
-#[test]
-fn silent_reauthentication_with_prompt_none() {
+fn silent_reauthentication_with_prompt_none(rp: Rp) {
     for filter in [true, false] {
-        let options = Options::new(Flavour::Http);
+        let options = Options::new(Flavour::Http).rp(rp);
         let bed = OidcBed::start(options.filter(filter));
         let mut browser = bed.browser();
         // The user signs in at the IdP (without oidc-edge the app then
@@ -490,10 +479,9 @@ fn websocket_sse_and_long_poll_after_login() {
 /// from it; with oidc-edge (`accept_host` off, the default) that header is
 /// not believed: the app is told the host the browser addressed, and the
 /// login completes.
-#[test]
-fn a_spoofed_forwarded_host_cannot_steer_the_redirect_uri() {
+fn a_spoofed_forwarded_host_cannot_steer_the_redirect_uri(rp: Rp) {
     for filter in [true, false] {
-        let options = Options::new(Flavour::Http);
+        let options = Options::new(Flavour::Http).rp(rp);
         let bed = OidcBed::start(options.filter(filter));
         let mut browser = bed.browser();
         browser
@@ -525,10 +513,9 @@ fn a_spoofed_forwarded_host_cannot_steer_the_redirect_uri() {
 /// flow cookie is `SameSite=None` for such logins and routes the POST by it
 /// (the app's own session cookie must be `SameSite=None` too, as in any
 /// form_post app). Without oidc-edge the POST lands on any node.
-#[test]
-fn form_post_logins() {
+fn form_post_logins(rp: Rp) {
     for filter in [true, false] {
-        let mut options = Options::new(Flavour::Http);
+        let mut options = Options::new(Flavour::Http).rp(rp);
         options.app_session_same_site = "none";
         let bed = OidcBed::start(options.filter(filter));
         let mut failed = 0;
@@ -541,11 +528,7 @@ fn form_post_logins() {
                 assert_eq!(login.callback_node(), login.login_node());
             } else if !login.ok() {
                 failed += 1;
-                assert!(
-                    cb.summary.contains("no login in progress"),
-                    "{}",
-                    login.describe()
-                );
+                assert!(cb.summary.contains(rp.lost_login()), "{}", login.describe());
             }
         }
         if filter {
@@ -563,10 +546,9 @@ fn form_post_logins() {
 /// Through oidc-edge the browser gets the external origin with the path and
 /// query byte for byte; without it, the node's internal address reaches the
 /// browser.
-#[test]
-fn redirects_to_a_nodes_own_address_move_to_the_external_origin() {
+fn redirects_to_a_nodes_own_address_move_to_the_external_origin(rp: Rp) {
     for filter in [true, false] {
-        let options = Options::new(Flavour::Tcp);
+        let options = Options::new(Flavour::Tcp).rp(rp);
         let bed = OidcBed::start(options.filter(filter));
         let mut browser = bed.browser();
         let page = browser.get(&format!("{}/internal-redirect", bed.origin()));
@@ -599,3 +581,108 @@ fn redirects_to_a_nodes_own_address_move_to_the_external_origin() {
         }
     }
 }
+
+/// Two tabs of one browser start logins at once (an expired session shown
+/// in two tabs), then the user finishes both at the IdP. The app keeps the
+/// logins' state in the browser's session, which lives on the node that
+/// answered the first `/login`: oidc-edge keeps the browser there from that
+/// answer on, so the second tab's `/login` and both callbacks reach it,
+/// and the fleet behaves as one node would. Authlib keeps a state per login
+/// and finishes both; app.js keeps one login per session, so the newer
+/// login finishes and the older tab's callback is refused by the app, as
+/// on a single node.
+fn two_tabs_log_in_at_once(rp: Rp) {
+    let bed = OidcBed::start(Options::new(Flavour::Http).rp(rp));
+    let mut browser = bed.browser();
+    let login = format!("{}/login", bed.origin());
+    let first = browser
+        .navigate_until(&login, is_callback)
+        .expect_err("paused before the callback");
+    let second = browser
+        .navigate_until(&login, is_callback)
+        .expect_err("paused before the callback");
+    let newer = browser.resume(second);
+    let older = browser.resume(first);
+    let all = Login {
+        page: browser.get(&format!("{}/me", bed.origin())),
+        hops: browser.trace.clone(),
+    };
+    let described = all.describe();
+    let node = all.login_node().expect("login node");
+    let at_app = |path: &str| {
+        all.hops
+            .iter()
+            .filter(|h| h.url.path() == path)
+            .map(|h| h.node.as_deref())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at_app("/login"), [Some(node); 2], "{described}");
+    assert_eq!(at_app("/callback"), [Some(node); 2], "{described}");
+    assert!(
+        all.hops
+            .iter()
+            .all(|h| h.node.is_none() || h.node.as_deref() == Some(node)),
+        "{described}"
+    );
+    assert!(all.server_errors().is_empty(), "{described}");
+    assert!(all.ok(), "the browser is logged in:\n{described}");
+    assert_eq!(newer.status(), 200, "{described}");
+    if rp.keeps_a_state_per_login() {
+        assert_eq!(older.status(), 200, "{described}");
+        assert_eq!(older.url.path(), "/me", "{described}");
+    } else {
+        assert_eq!(older.status(), 400, "{described}");
+        assert!(older.text().contains(rp.lost_login()), "{described}");
+    }
+    assert_eq!(bed.edge().counter("oidc_edge.login_flow.pinned"), 2);
+}
+
+/// Each scenario above as one test per relying party (`express::NAME`,
+/// `authlib::NAME`): the filter must not depend on one OIDC library's
+/// habits. Scenarios that exercise only oidc-edge's own mechanisms (its
+/// key ring, its cookie checks, its `Location` rewrite) and never reach
+/// the OIDC library run against Express alone, and so does the 50-login
+/// control without oidc-edge (the sequential control shows the same
+/// failure of each app more cheaply).
+macro_rules! against_each_rp {
+    (both: [$($scenario:ident),* $(,)?], express_only: [$($own:ident),* $(,)?] $(,)?) => {
+        mod express {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(super::Rp::Express);
+            })*
+            $(#[test]
+            fn $own() {
+                super::$own(super::Rp::Express);
+            })*
+        }
+        mod authlib {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(super::Rp::Authlib);
+            })*
+        }
+    };
+}
+
+against_each_rp!(
+    both: [
+        sequential_logins_through_an_http_load_balancer,
+        sequential_logins_through_a_tcp_load_balancer,
+        without_oidc_edge_logins_fail_behind_an_http_load_balancer,
+        without_oidc_edge_logins_fail_behind_a_tcp_load_balancer,
+        fifty_concurrent_logins,
+        a_login_survives_its_node_dying_before_the_callback,
+        a_session_whose_node_dies_ends_in_a_silent_new_login,
+        silent_reauthentication_with_prompt_none,
+        a_spoofed_forwarded_host_cannot_steer_the_redirect_uri,
+        form_post_logins,
+        two_tabs_log_in_at_once,
+    ],
+    express_only: [
+        fifty_concurrent_logins_without_oidc_edge_mostly_fail,
+        key_rotation_with_logins_in_flight,
+        a_tampered_or_missing_state_cookie_stops_the_login,
+        redirects_to_a_nodes_own_address_move_to_the_external_origin,
+    ],
+);

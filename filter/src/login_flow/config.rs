@@ -102,8 +102,9 @@ pub enum Affinity {
     /// Only the login callback returns to the node that started the login.
     #[default]
     Flow,
-    /// After login, every request of the browser keeps going to that node
-    /// (apps that keep sessions in memory).
+    /// From the start of a login on, every request of the browser keeps
+    /// going to the node that started it (apps that keep sessions, and the
+    /// login in progress, in memory).
     Session,
 }
 

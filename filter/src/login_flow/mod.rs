@@ -625,6 +625,16 @@ pub fn on_response(
         cfg.secure,
     ));
     counters.add(Counter::FlowIssued);
+    if cfg.affinity == Affinity::Session {
+        // An app with in-memory sessions keeps the login's state in the
+        // browser's session on this node, created by this very response.
+        // Keep the browser there from now on (as a sticky LB does from its
+        // first response), not only after the callback: else another tab's
+        // login meanwhile lands on another node, which replaces the
+        // session cookie, and this login's callback finds no state.
+        out.push(session_cookie(cfg, node, now_ms, origin));
+        counters.add(Counter::SessionIssued);
+    }
     (Ok(out), counters)
 }
 
@@ -734,6 +744,34 @@ mod tests {
     }
 
     #[test]
+    fn with_session_affinity_a_login_start_also_pins_the_session() {
+        let c = cfg(r#", "affinity": "session""#);
+        let (cookies, counters) = start(
+            &c,
+            "https://idp.example.com/oauth2/authorize?state=s1",
+            &memo("/login"),
+        );
+        assert_eq!(cookies.len(), 2, "{cookies:?}");
+        assert!(counters.contains(Counter::FlowIssued));
+        assert!(counters.contains(Counter::SessionIssued));
+        let pair = cookies[1].split(';').next().unwrap();
+        assert!(
+            pair.starts_with(&format!("{}=", session_cookie_name(&c))),
+            "{pair}"
+        );
+        let headers: Vec<(&str, &[u8])> = vec![("cookie", pair.as_bytes())];
+        assert_eq!(
+            session_node(&c, &headers, 1_000_001, ORIGIN),
+            Some(Ok("10.1.2.3:8080".to_string())),
+            "the node that started the login"
+        );
+        // No flow, no session cookie: only logins pin.
+        let (cookies, counters) = start(&c, "/elsewhere", &memo("/"));
+        assert!(cookies.is_empty());
+        assert!(!counters.contains(Counter::SessionIssued));
+    }
+
+    #[test]
     fn cookie_attributes() {
         let (cookies, _) = start(
             &cfg(""),
@@ -775,8 +813,10 @@ mod tests {
             &format!("https://idp.example.com/oauth2/authorize?state={state}"),
             &memo("/account"),
         );
+        let session = format!("{}=", session_cookie_name(c));
         cookies
-            .last()
+            .iter()
+            .rfind(|c| !c.starts_with(&session))
             .unwrap()
             .split(';')
             .next()
