@@ -181,7 +181,12 @@ fn flow_cookie(cfg: &Rc<Config>) -> String {
         "via_upstream",
     );
     ex.on_response_headers(&mut host);
-    let (n, v) = host.set_cookies().last().cloned().expect("flow cookie");
+    // (With session affinity the login start also pins the session.)
+    let (n, v) = host
+        .set_cookies()
+        .into_iter()
+        .find(|(n, _)| !n.ends_with("session"))
+        .expect("flow cookie");
     format!("{n}={v}")
 }
 

@@ -606,10 +606,11 @@ impl Exchange {
         lf: &LoginFlowConfig,
         status: Option<&str>,
     ) -> bool {
-        // Envoy's stateful_session echoes the chosen node's address here,
-        // but only when the node it chose is not the one the request named
-        // (../shared/notes/envoy-1.40-facts.md): a request that reached its
-        // pinned node carries no echo, and is spared the removal.
+        // Envoy's stateful_session echoes the chosen node's address here
+        // when it chose another node than the request named; an app that
+        // reflects request headers would echo it too. Removed always: the
+        // node address never reaches the browser.
+        host.set_response_header(&lf.session_header, None);
         let pinned_to = match (&self.pinned_flow, &self.session_node) {
             (Some(claims), _) => Some(claims.node.as_str()),
             (None, Some(node)) => Some(node.as_str()),
@@ -621,9 +622,6 @@ impl Exchange {
             self.upstream = Some(upstream.clone());
         }
         let routed = pinned_to.map(|node| diagnostics::routed(node, upstream.as_deref()));
-        if routed != Some(Routed::ToPinnedNode) {
-            host.set_response_header(&lf.session_header, None);
-        }
         for name in std::mem::take(&mut self.clear_cookies) {
             host.add_response_header("set-cookie", &cookie::clear_cookie(&name, lf.secure));
         }
