@@ -273,39 +273,42 @@ impl LiveConfig {
 
     /// A fetch that got no usable answer.
     fn failed(&mut self, why: String) -> Step {
-        self.in_flight = false;
-        let mut step = self.idle();
-        step.counters.add(Counter::DiscoveryUnreachable);
-        let delay = self.schedule.as_mut().map_or(0, Schedule::after_failure);
-        // One line when it starts failing (or fails differently), not one per retry.
-        if self.state != DiscoveryState::Unreachable || self.last_problem.as_deref() != Some(&why) {
-            step.logs.push((
-                Severity::Warn,
-                format!(
-                    "discovery: cannot fetch {}: {why}; {}; retrying with backoff (next in {} ms)",
-                    self.where_from(),
-                    self.keeping(),
-                    delay
-                ),
-            ));
-            self.last_problem = Some(why);
-        }
-        self.state = DiscoveryState::Unreachable;
-        step.state = self.state;
-        step.next_ms = delay;
-        step
+        self.setback(
+            DiscoveryState::Unreachable,
+            Counter::DiscoveryUnreachable,
+            "cannot fetch",
+            why,
+        )
     }
 
     /// A document that was refused.
     fn refused(&mut self, why: String) -> Step {
+        self.setback(
+            DiscoveryState::Refused,
+            Counter::DiscoveryRefused,
+            "refused the document from",
+            why,
+        )
+    }
+
+    /// No new document: count it, retry with backoff, and log one line when
+    /// the trouble starts or changes, not one per retry.
+    fn setback(
+        &mut self,
+        state: DiscoveryState,
+        counter: Counter,
+        what: &str,
+        why: String,
+    ) -> Step {
+        self.in_flight = false;
         let mut step = self.idle();
-        step.counters.add(Counter::DiscoveryRefused);
+        step.counters.add(counter);
         let delay = self.schedule.as_mut().map_or(0, Schedule::after_failure);
-        if self.state != DiscoveryState::Refused || self.last_problem.as_deref() != Some(&why) {
+        if self.state != state || self.last_problem.as_deref() != Some(&why) {
             step.logs.push((
                 Severity::Warn,
                 format!(
-                    "discovery: refused the document from {}: {why}; {}; retrying with backoff (next in {} ms)",
+                    "discovery: {what} {}: {why}; {}; retrying with backoff (next in {} ms)",
                     self.where_from(),
                     self.keeping(),
                     delay
@@ -313,7 +316,7 @@ impl LiveConfig {
             ));
             self.last_problem = Some(why);
         }
-        self.state = DiscoveryState::Refused;
+        self.state = state;
         step.state = self.state;
         step.next_ms = delay;
         step
