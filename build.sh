@@ -19,6 +19,8 @@
 #                      target/oidc_edge.wasm), without building
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
 #   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
+#   ./build.sh hostcall-costs  what one proxy-wasm host call of each kind costs inside Envoy
+#                      (benches/hostcall-probe against the no-op filter; printed, not written)
 #   ./build.sh soak [N] [C] N requests (default 500000) of a fixed mix from C keep-alive clients
 #                      (default 4) through Envoy with the filter: every answer, counter and
 #                      memory figure checked (results: docs/reliability.md)
@@ -375,7 +377,7 @@ lint() {
   log "clippy (native, all targets)"
   cargo clippy --quiet --workspace --all-targets -- -D warnings
   log "clippy ($WASM_TARGET)"
-  cargo clippy --quiet -p oidc-edge -p oidc-edge-module -p oidc-edge-noop-filter --target "$WASM_TARGET" -- -D warnings
+  cargo clippy --quiet -p oidc-edge -p oidc-edge-module -p oidc-edge-noop-filter -p oidc-edge-hostcall-probe --target "$WASM_TARGET" -- -D warnings
 }
 
 run_tests() {
@@ -489,6 +491,35 @@ bench() {
     cargo run --quiet --release -p integration-tests --bin loadbench
 }
 
+# One host-call probe module per kind (benches/hostcall-probe), trimmed
+# like the no-op filter, measured against it in one interleaved run.
+HOSTCALL_KINDS="none increment clock read_absent read set property header_map"
+hostcall_costs() {
+  ensure_envoy
+  apt_install wrk nginx util-linux
+  build
+  build_noop
+  export OIDC_EDGE_WASM="$WASM"
+  local features="--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
+    --enable-mutable-globals --enable-multivalue --enable-reference-types"
+  local graph="$ROOT/target/noop_exports.json" probes="" kind
+  module_exports_graph "$NOOP_EXPORTS" >"$graph"
+  for kind in $HOSTCALL_KINDS; do
+    PROBE=$kind cargo build --quiet --release -p oidc-edge-hostcall-probe --target "$WASM_TARGET"
+    # shellcheck disable=SC2086
+    wasm-metadce $features --graph-file "$graph" \
+      "$ROOT/target/$WASM_TARGET/release/oidc_edge_hostcall_probe.wasm" -o "$ROOT/target/probe_kept.wasm" >/dev/null
+    # shellcheck disable=SC2086
+    wasm-opt -Oz --converge --strip-debug --strip-producers $features \
+      "$ROOT/target/probe_kept.wasm" -o "$ROOT/target/probe_$kind.wasm"
+    probes="$probes $kind=$ROOT/target/probe_$kind.wasm"
+  done
+  log "one host call inside Envoy $ENVOY_VERSION: (probe - no-op) / 20 (BENCH_ROUNDS, BENCH_SECONDS)"
+  BENCH_PROBES="$probes" BENCH_ONLY="no-op wasm filter,host calls" BENCH_TABLES=direct \
+    BENCH_ROUNDS="${BENCH_ROUNDS-20}" BENCH_SECONDS="${BENCH_SECONDS-2}" BENCH_README="" \
+    cargo run --quiet --release -p integration-tests --bin loadbench
+}
+
 soak() {
   ensure_envoy
   build
@@ -568,6 +599,7 @@ case "$COMMAND" in
     [ "$#" -ge 1 ] || refuse "package needs the directory to write: ./build.sh package DIR [MODULE]"
     package_release "${1:-}" "${2:-}" ;;
   bench) at_most 0 bench "$@"; bench ;;
+  hostcall-costs) at_most 0 hostcall-costs "$@"; hostcall_costs ;;
   soak)
     at_most 2 soak "$@"
     for a in "$@"; do [[ "$a" =~ ^[0-9]+$ ]] || refuse "soak takes numbers: ./build.sh soak [REQUESTS] [CLIENTS], got: $a"; done

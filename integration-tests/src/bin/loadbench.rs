@@ -20,7 +20,8 @@
 //! of these comma-separated words), `BENCH_TABLES` (some of `direct`,
 //! `proxied`, `growth`),
 //! `BENCH_BASE_WASM` (also run each oidc-edge variant with this module, to
-//! measure a change), `BENCH_NOOP_WASM` (the no-op filter; default
+//! measure a change), `BENCH_PROBES` (`kind=module.wasm` words: the host-call
+//! probes of `./build.sh hostcall-costs`), `BENCH_NOOP_WASM` (the no-op filter; default
 //! `target/noop_filter.wasm`), `BENCH_README` (write the tables into this
 //! file between the loadbench markers).
 
@@ -450,6 +451,28 @@ fn variants(flow: &str, session: &str) -> Vec<Variant> {
                 ));
             }
         }
+    }
+
+    // What one host call costs: the no-op filter plus 20 calls of one kind
+    // per request (benches/hostcall-probe, one module per kind, listed in
+    // BENCH_PROBES as `kind=path` words; `./build.sh hostcall-costs`).
+    for probe in std::env::var("BENCH_PROBES")
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        let Some((kind, path)) = probe.split_once('=') else {
+            panic!("BENCH_PROBES: {probe:?} is not kind=path");
+        };
+        out.push(Variant {
+            name: format!("host calls x20: {kind}"),
+            table: Table::Direct,
+            filter: Filter::Edge(forwarded_plugin(), Some(PathBuf::from(path))),
+            backend: Backend::Direct,
+            path: "/account?tab=profile".to_string(),
+            headers: logged_in.clone(),
+            status: 200,
+            keys: 1,
+        });
     }
 
     // How cost grows with the request and the configuration: the logged-in

@@ -1,0 +1,88 @@
+//! The no-op filter (`benches/noop-filter`) plus [`CALLS`] host calls of
+//! one kind in each request's header phase, the kind chosen when it is
+//! built (`PROBE=<kind>`, see [`call`]). Measured against the no-op filter
+//! in the same run, the difference divided by [`CALLS`] is what one such
+//! call costs inside Envoy: the number that says how much of oidc-edge's
+//! cost is its host calls and how much its own work (benches/README.md,
+//! "What one host call costs"). `./build.sh hostcall-costs` builds one
+//! module per kind and runs them.
+#![cfg(target_arch = "wasm32")]
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, MapType, MetricType};
+
+/// Host calls per request: enough that their cost stands well above the
+/// run-to-run noise of a shared machine.
+const CALLS: u32 = 20;
+
+/// The kind of call, fixed at build time.
+const KIND: &str = match option_env!("PROBE") {
+    Some(k) => k,
+    None => "none",
+};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { metric: None }) });
+}}
+
+struct Root {
+    metric: Option<u32>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        self.metric = hostcalls::define_metric(MetricType::Counter, "hostcall_probe").ok();
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Request {
+            metric: self.metric,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Request {
+    metric: Option<u32>,
+}
+
+impl Context for Request {}
+
+/// One call of [`KIND`]; its result is thrown away.
+fn call(metric: Option<u32>) {
+    let _ = match KIND {
+        // A counter increment: the cheapest call with an effect.
+        "increment" => metric.map_or(Ok(()), |id| hostcalls::increment_metric(id, 1)),
+        // A request header that is there (the host copies it into the VM).
+        "read" => hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, "host").map(drop),
+        // One that is not (nothing to copy).
+        "read_absent" => {
+            hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, "x-absent").map(drop)
+        }
+        // A request header written.
+        "set" => hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, "x-probe", Some(b"1")),
+        // A property that is there.
+        "property" => hostcalls::get_property(vec!["source", "address"]).map(drop),
+        // The clock.
+        "clock" => hostcalls::get_current_time().map(drop),
+        // Every request header in one call.
+        "header_map" => hostcalls::get_map_bytes(MapType::HttpRequestHeaders).map(drop),
+        _ => Ok(()),
+    };
+}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        for _ in 0..CALLS {
+            call(self.metric);
+        }
+        Action::Continue
+    }
+}
