@@ -19,15 +19,29 @@ pub const DECISIONS_PROPERTY: &str = "oidc_edge.decisions";
 /// log is the normal case, and leaving them out keeps a normal request free
 /// of the filter-state write. (`forwarded.rewritten` is the forwarded
 /// section doing its everyday work: most load balancers send no
-/// `X-Forwarded-Host`, which oidc-edge then adds.)
-const ROUTINE: [Counter; 6] = [
+/// `X-Forwarded-Host`, which oidc-edge then adds; `session.pinned` is
+/// every logged-in browser's request with `affinity: "session"`, whose
+/// write would otherwise be one more host call on each of them.)
+const ROUTINE: [Counter; 7] = [
     Counter::ForwardedTrustedPeer,
     Counter::ForwardedUntrustedPeer,
     Counter::ForwardedRewritten,
     Counter::FlowValid,
+    Counter::SessionPinned,
     Counter::RedirectUriRegistered,
     Counter::IdpAccepted,
 ];
+
+/// The counters of `touched` the access log shows (all but the routine
+/// ones): a bit mask, so that the usual request, with nothing notable,
+/// is known to have nothing to tell without building anything.
+pub fn notable(touched: CounterSet) -> CounterSet {
+    let mut routine = CounterSet::default();
+    for c in ROUTINE {
+        routine.add(c);
+    }
+    touched.without(routine)
+}
 
 /// What the access log shows for one request: the notable counters it
 /// touched (their names without `oidc_edge.`), comma-separated in
@@ -210,6 +224,7 @@ mod tests {
         assert_eq!(access_log_value(s, None), None);
         s.add(Counter::ForwardedTrustedPeer);
         s.add(Counter::FlowValid);
+        s.add(Counter::SessionPinned);
         assert_eq!(access_log_value(s, None), None, "routine only");
         s.add(Counter::FlowPinned);
         s.add(Counter::ForwardedRewritten);

@@ -86,6 +86,9 @@ pub struct Exchange {
     /// `upstream.address`, once the response phase has read it (`Some(None)`:
     /// read, and there was none).
     upstream: Option<Option<Vec<u8>>>,
+    /// The notable counters and the reason the access-log decisions were
+    /// last stored for ([`Exchange::store_decisions`]).
+    stored: (CounterSet, Option<&'static str>),
 }
 
 /// What a form-post callback carries from its headers to its body.
@@ -206,6 +209,7 @@ impl Exchange {
             peer_problem: None,
             reason: None,
             upstream: None,
+            stored: (CounterSet::default(), None),
         }
     }
 
@@ -352,6 +356,12 @@ impl Exchange {
 
     /// Request headers: forwarded, IdP mode, return-to, login flow.
     pub fn on_request_headers<H: Host>(&mut self, host: &mut H, end_of_stream: bool) -> Action {
+        let action = self.request_headers(host, end_of_stream);
+        self.store_decisions(host);
+        action
+    }
+
+    fn request_headers<H: Host>(&mut self, host: &mut H, end_of_stream: bool) -> Action {
         let config = self.config.clone();
         if config.forwarded.is_none() && config.login_flow.is_none() && config.idp.is_none() {
             return Action::Continue;
@@ -484,6 +494,17 @@ impl Exchange {
     /// Request body: the form of a POST authorization request (IdP mode)
     /// or of a form-post callback, buffered until complete, then checked.
     pub fn on_request_body<H: Host>(
+        &mut self,
+        host: &mut H,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        let action = self.request_body(host, body_size, end_of_stream);
+        self.store_decisions(host);
+        action
+    }
+
+    fn request_body<H: Host>(
         &mut self,
         host: &mut H,
         body_size: usize,
@@ -735,13 +756,22 @@ impl Exchange {
         }
     }
 
-    /// End of the stream (before Envoy's access logs run): stores the
-    /// request's notable decisions, `touched` being the counters it bumped,
-    /// where the access log prints them. Nothing is written for a request
-    /// with nothing to tell.
-    pub fn on_log<H: Host>(&mut self, host: &mut H, touched: CounterSet) {
-        if let Some(v) = diagnostics::access_log_value(touched, self.reason) {
-            if !host.set_decisions(&v) {
+    /// Stores the request's notable decisions where Envoy's access log
+    /// prints them, at the end of each phase and only when they changed:
+    /// the access log runs after the last phase, and a request with nothing
+    /// to tell (the usual case) costs no host call. Written as the phases
+    /// end rather than once at the end of the stream so that Envoy does not
+    /// enter the VM again for every request (`proxy_on_log` is not exported;
+    /// see `MODULE_EXPORTS` in build.sh), and so that a stream reset before
+    /// its response still logs what its request phase decided.
+    fn store_decisions<H: Host>(&mut self, host: &mut H) {
+        let notable = diagnostics::notable(host.touched());
+        if (notable, self.reason) == self.stored {
+            return;
+        }
+        self.stored = (notable, self.reason);
+        if let Some(value) = diagnostics::access_log_value(notable, self.reason) {
+            if !host.set_decisions(&value) {
                 host.log(LogLevel::Debug, "could not store the access-log decisions");
             }
         }
@@ -750,6 +780,12 @@ impl Exchange {
     /// Response headers: login flow, then the redirect checks, then a new
     /// flow if the app sends the browser to the IdP.
     pub fn on_response_headers<H: Host>(&mut self, host: &mut H) -> Action {
+        let action = self.response_headers(host);
+        self.store_decisions(host);
+        action
+    }
+
+    fn response_headers<H: Host>(&mut self, host: &mut H) -> Action {
         if self.answered {
             return Action::Continue;
         }

@@ -202,6 +202,11 @@ impl CounterSet {
         self.0 & (1 << (c as u8)) != 0
     }
 
+    /// The members of `self` that are not in `other`.
+    pub fn without(self, other: CounterSet) -> CounterSet {
+        CounterSet(self.0 & !other.0)
+    }
+
     /// The members, in definition order.
     pub fn iter(self) -> impl Iterator<Item = Counter> {
         Counter::ALL.into_iter().filter(move |c| self.contains(*c))

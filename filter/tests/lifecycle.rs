@@ -1067,8 +1067,6 @@ fn a_pin_another_node_answers_is_not_counted_as_pinned_and_is_warned_of_once() {
         } else {
             assert!(warnings.is_empty(), "once per worker: {warnings:?}");
         }
-        let touched = host.touched;
-        ex.on_log(&mut host, touched);
         assert!(
             host.decisions
                 .as_deref()
@@ -1171,8 +1169,6 @@ fn without_the_peer_header_the_redirect_uri_log_names_the_wiring_not_the_app() {
     ] {
         assert!(line.contains(w), "{line} lacks {w}");
     }
-    let touched = host.touched;
-    ex.on_log(&mut host, touched);
     let d = host.decisions.unwrap();
     for w in [
         "forwarded.peer_missing",
@@ -1191,19 +1187,17 @@ fn each_request_leaves_its_decisions_for_the_access_log() {
     let mut host = browser("GET", "/", "", T0);
     forward(&mut ex, &mut host);
     app_answers(&mut ex, &mut host, NODE_A, &[(":status", "200")]);
-    let touched = host.touched;
-    ex.on_log(&mut host, touched);
     assert_eq!(host.decisions, None);
+    assert_eq!(host.decision_writes, 0, "no host call for nothing to tell");
 
-    // A pinned callback.
+    // A pinned callback: written once, when the response phase knew it.
     let flow = start_login(&cfg, NODE_A, "s1", "", T0);
     let mut ex = Exchange::new(cfg.clone());
     let mut host = browser("GET", "/callback?code=c&state=s1", &flow, T0 + 1_000);
     forward(&mut ex, &mut host);
     app_answers(&mut ex, &mut host, NODE_A, &[(":status", "200")]);
-    let touched = host.touched;
-    ex.on_log(&mut host, touched);
     assert_eq!(host.decisions.as_deref(), Some("login_flow.pinned"));
+    assert_eq!(host.decision_writes, 1);
 
     // A refused callback (enforce), and the same in report mode.
     for (extra, want) in [
@@ -1216,12 +1210,17 @@ fn each_request_leaves_its_decisions_for_the_access_log() {
         let mut ex = Exchange::new(envoy(extra, ""));
         let mut host = browser("GET", "/callback?code=c&state=s9", "", T0);
         ex.on_request_headers(&mut host, true);
+        // Stored as the request phase ends: a stream reset before any
+        // response still logs why.
+        assert_eq!(host.decisions.as_deref(), Some(want), "{extra}");
         if host.replies.is_empty() {
             app_answers(&mut ex, &mut host, NODE_A, &[(":status", "200")]);
         }
-        let touched = host.touched;
-        ex.on_log(&mut host, touched);
         assert_eq!(host.decisions.as_deref(), Some(want), "{extra}");
+        assert_eq!(
+            host.decision_writes, 1,
+            "unchanged decisions are not rewritten"
+        );
     }
 }
 

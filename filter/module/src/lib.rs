@@ -331,13 +331,6 @@ impl HttpContext for Request {
     ) -> proxy_wasm::types::Action {
         action(self.exchange.on_response_headers(&mut self.host))
     }
-
-    fn on_log(&mut self) {
-        // Envoy 1.40 runs this before the HTTP connection manager's access
-        // logs, so the decisions stored here are the ones they print.
-        let touched = self.host.touched();
-        self.exchange.on_log(&mut self.host, touched);
-    }
 }
 
 /// Test builds only (feature `fault-injection`): trap on demand, so a test

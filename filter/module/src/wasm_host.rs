@@ -31,11 +31,6 @@ impl WasmHost {
             touched: CounterSet::default(),
         }
     }
-
-    /// The counters this request touched so far.
-    pub fn touched(&self) -> CounterSet {
-        self.touched
-    }
 }
 
 impl Host for WasmHost {
@@ -86,6 +81,10 @@ impl Host for WasmHost {
         if let Some(id) = id {
             abi::increment(id);
         }
+    }
+
+    fn touched(&self) -> CounterSet {
+        self.touched
     }
 
     fn log(&mut self, level: LogLevel, msg: &str) {

@@ -65,11 +65,12 @@ pub struct FakeHost {
     pub logs: Vec<(LogLevel, String)>,
     /// Make the next request-header write fail (a host call error).
     pub fail_header_writes: bool,
-    /// The counters this stream touched (what the module hands
-    /// [`crate::exchange::Exchange::on_log`]).
+    /// The counters this stream touched.
     pub touched: CounterSet,
-    /// What the exchange stored for the access log.
+    /// What the exchange stored for the access log (the last write).
     pub decisions: Option<String>,
+    /// How many times the exchange wrote its decisions (each is a host call).
+    pub decision_writes: usize,
     in_response: bool,
 }
 
@@ -236,12 +237,17 @@ impl Host for FakeHost {
         self.touched.add(c);
     }
 
+    fn touched(&self) -> CounterSet {
+        self.touched
+    }
+
     fn log(&mut self, level: LogLevel, msg: &str) {
         self.logs.push((level, msg.to_string()));
     }
 
     fn set_decisions(&mut self, value: &str) -> bool {
         self.decisions = Some(value.to_string());
+        self.decision_writes += 1;
         true
     }
 }

@@ -6,7 +6,7 @@
 
 pub mod fake;
 
-use crate::metrics::Counter;
+use crate::metrics::{Counter, CounterSet};
 
 /// A connection or stream fact Envoy exposes as a property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,9 @@ pub trait Host {
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool;
     /// Adds one to a counter.
     fn increment(&mut self, c: Counter);
+    /// The counters this request has bumped so far (its access-log
+    /// decisions are made of them).
+    fn touched(&self) -> CounterSet;
     /// Writes a log line.
     fn log(&mut self, level: LogLevel, msg: &str);
     /// Stores this request's decisions where Envoy's access log can print
