@@ -498,7 +498,7 @@ bench() {
 
 # One host-call probe module per kind (benches/hostcall-probe), trimmed
 # like the no-op filter, measured against it in one interleaved run.
-HOSTCALL_KINDS="none increment clock read_absent read set property header_map"
+HOSTCALL_KINDS="${HOSTCALL_KINDS:-none increment clock read_absent read set remove set_response set_map property header_map}"
 hostcall_costs() {
   ensure_envoy
   apt_install wrk nginx util-linux

@@ -207,9 +207,20 @@ impl CounterSet {
         CounterSet(self.0 & !other.0)
     }
 
-    /// The members, in definition order.
+    /// The members, in definition order: one step per member (the set
+    /// bits, lowest first), not one per counter defined.
     pub fn iter(self) -> impl Iterator<Item = Counter> {
-        Counter::ALL.into_iter().filter(move |c| self.contains(*c))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(c) = Counter::ALL.get(i) {
+                    return Some(*c);
+                }
+            }
+            None
+        })
     }
 }
 
@@ -225,6 +236,30 @@ pub const DISCOVERY_STATE_GAUGE: &str = "oidc_edge.discovery.state";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_counter_set_lists_its_members_in_definition_order() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "ALL is in discriminant order");
+        }
+        let mut s = CounterSet::default();
+        assert_eq!(s.iter().count(), 0);
+        let picked = [0, 3, 17, Counter::ALL.len() - 1];
+        for i in picked.iter().rev() {
+            s.add(Counter::ALL[*i]);
+        }
+        let want: Vec<Counter> = picked.iter().map(|i| Counter::ALL[*i]).collect();
+        assert_eq!(s.iter().collect::<Vec<_>>(), want);
+        let all = Counter::ALL.iter().fold(CounterSet::default(), |mut s, c| {
+            s.add(*c);
+            s
+        });
+        assert_eq!(all.iter().collect::<Vec<_>>(), Counter::ALL.to_vec());
+        assert_eq!(
+            all.without(s).iter().count(),
+            Counter::ALL.len() - picked.len()
+        );
+    }
 
     #[test]
     fn names_are_unique_and_prometheus_safe() {

@@ -68,6 +68,12 @@ fn call(metric: Option<u32>) {
         }
         // A request header written.
         "set" => hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, "x-probe", Some(b"1")),
+        // A request header removed (gone after the first: Envoy still looks).
+        "remove" => hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, "x-probe", None),
+        // A response header written (in the response phase, see below).
+        "set_response" => {
+            hostcalls::set_map_value_bytes(MapType::HttpResponseHeaders, "x-probe", Some(b"1"))
+        }
         // A property that is there.
         "property" => hostcalls::get_property(vec!["source", "address"]).map(drop),
         // The clock.
@@ -80,8 +86,31 @@ fn call(metric: Option<u32>) {
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        for _ in 0..CALLS {
-            call(self.metric);
+        match KIND {
+            "set_response" => {}
+            // The whole request header map written back in one call.
+            "set_map" => {
+                if let Ok(map) = hostcalls::get_map(MapType::HttpRequestHeaders) {
+                    for _ in 0..CALLS {
+                        let pairs = map.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                        let _ = hostcalls::set_map(MapType::HttpRequestHeaders, pairs);
+                    }
+                }
+            }
+            _ => {
+                for _ in 0..CALLS {
+                    call(self.metric);
+                }
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if KIND == "set_response" {
+            for _ in 0..CALLS {
+                call(self.metric);
+            }
         }
         Action::Continue
     }

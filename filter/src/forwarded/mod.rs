@@ -219,7 +219,7 @@ impl<'h> Iterator for MembersRev<'h> {
         loop {
             if let Some(members) = &mut self.current {
                 for m in members.by_ref() {
-                    let m = m.trim_matches([' ', '\t']);
+                    let m = crate::http::trim_ows(m);
                     if !m.is_empty() {
                         return Some(Some(m));
                     }

@@ -26,7 +26,7 @@ pub fn pairs<'h>(headers: &'h Headers<'h>) -> impl Iterator<Item = (&'h str, &'h
         .take(MAX_PIECES)
         .filter_map(|pair| {
             let (n, v) = pair.split_once('=')?;
-            Some((n.trim_matches([' ', '\t']), v.trim_matches([' ', '\t'])))
+            Some((super::trim_ows(n), super::trim_ows(v)))
         })
 }
 

@@ -36,7 +36,7 @@ impl Node {
 /// `[2001:db8::1]:443`. Zone identifiers (`fe80::1%eth0`) and anything else
 /// are rejected.
 pub fn parse_ip_with_port(s: &str) -> Option<IpAddr> {
-    let s = s.trim_matches([' ', '\t']);
+    let s = super::trim_ows(s);
     if let Some(rest) = s.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
         if !after.is_empty() && !is_port(after.strip_prefix(':')?) {
