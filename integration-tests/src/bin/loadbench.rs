@@ -768,15 +768,27 @@ fn main() {
         }
     }
     let rss: Vec<u64> = envoys.iter().map(|e| rss_kib(e.pid())).collect();
+    let vm: Vec<Option<u64>> = envoys.iter().map(vm_memory).collect();
     drop(envoys);
     drop(nginx);
 
-    let report = report(&variants, &runs, &rss, rounds, seconds);
+    let report = report(&variants, &runs, &rss, &vm, rounds, seconds);
     println!("{report}");
     if let Some(path) = std::env::var("BENCH_README").ok().filter(|p| !p.is_empty()) {
         write_between_markers(Path::new(&path), &report);
         eprintln!("wrote the tables into {path}");
     }
+}
+
+/// The wasm VM's linear memory after the run, as oidc-edge's own gauge
+/// reports it (Envoy has no stat for it; other filters have no gauge).
+fn vm_memory(envoy: &Envoy) -> Option<u64> {
+    let key = format!("wasmcustom.{}: ", oidc_edge::metrics::VM_MEMORY_GAUGE);
+    envoy
+        .admin("/stats?filter=vm.memory_bytes")
+        .lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -790,6 +802,7 @@ fn report(
     variants: &[Variant],
     runs: &[Vec<Run>],
     rss: &[u64],
+    vm: &[Option<u64>],
     rounds: usize,
     seconds: u32,
 ) -> String {
@@ -829,12 +842,12 @@ fn report(
         if table == Table::Proxied {
             let _ = write!(s, " requests/s ÷ no filter (spread) |");
         }
-        let _ = writeln!(s, " requests/s | p50 | p99 | Envoy RSS |");
+        let _ = writeln!(s, " requests/s | p50 | p99 | Envoy RSS | wasm VM memory |");
         let _ = write!(s, "|---|---:|---:|");
         if table == Table::Proxied {
             let _ = write!(s, "---:|");
         }
-        let _ = writeln!(s, "---:|---:|---:|---:|");
+        let _ = writeln!(s, "---:|---:|---:|---:|---:|");
         for &i in &members {
             let r = &runs[i];
             let us = median(r.iter().map(|x| x.us_per_request).collect());
@@ -861,11 +874,12 @@ fn report(
             }
             let _ = writeln!(
                 s,
-                " {:.0} | {:.0} µs | {:.0} µs | {} MiB |",
+                " {:.0} | {:.0} µs | {:.0} µs | {} MiB | {} |",
                 median(r.iter().map(|x| x.rps).collect()),
                 median(r.iter().map(|x| x.p50_us).collect()),
                 median(r.iter().map(|x| x.p99_us).collect()),
-                rss[i] / 1024
+                rss[i] / 1024,
+                vm[i].map_or_else(|| "—".into(), |b| format!("{} KiB", b / 1024)),
             );
         }
         let _ = writeln!(s);
