@@ -3,11 +3,13 @@
 //!
 //! Every variant is its own Envoy built from `envoy/edge.yaml` (one worker,
 //! pinned to CPU 0; wrk and the nginx upstream on CPU 1), all started before
-//! measuring. Rounds are interleaved — A B C … A B C … — so a machine that
-//! drifts during the run moves every variant alike, and each round's
-//! variants are compared with each other ("paired"): the tables report the
-//! median of the per-round differences and their spread, never a difference
-//! of medians taken at different times.
+//! measuring. Rounds are interleaved — A B C … B C A … C A B …, each round
+//! starting one variant further on — so a machine that drifts during the
+//! run moves every variant alike and no variant always runs in the same
+//! place of a round; each round's variants are compared with each other
+//! ("paired"): the tables report the median of the per-round differences
+//! and their spread, never a difference of medians taken at different
+//! times.
 //!
 //! "µs/request" is Envoy's CPU time (all its threads, from
 //! `/proc/<pid>/task/*/schedstat`) divided by the requests it served, which
@@ -756,7 +758,12 @@ fn main() {
     let mut runs: Vec<Vec<Run>> = vec![Vec::new(); variants.len()];
     for r in 0..rounds {
         eprintln!("round {}/{rounds}", r + 1);
-        for (i, v) in variants.iter().enumerate() {
+        // Each round starts one variant further on (A B C, B C A, C A B …):
+        // on this machine a variant's place in the round moved its result
+        // by several µs, and rotating spreads that over every variant.
+        for step in 0..variants.len() {
+            let i = (step + r) % variants.len();
+            let v = &variants[i];
             let run = measure(v, &envoys[i], seconds);
             if run.bad > 0 {
                 eprintln!(
