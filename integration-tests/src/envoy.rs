@@ -376,16 +376,19 @@ impl Envoy {
             if Instant::now() > deadline {
                 return Err(format!("Envoy not ready within 60 s\n{}", envoy.log()));
             }
-            if envoy.admin_port == 0 {
-                if let Some(p) = fs::read_to_string(&admin_path)
-                    .ok()
-                    .and_then(|s| s.trim().rsplit(':').next().and_then(|p| p.parse().ok()))
-                {
-                    envoy.admin_port = p;
-                }
-            } else if Request::get("127.0.0.1", "/ready")
-                .try_send(envoy.admin_port)
-                .is_ok_and(|r| r.text().contains("LIVE"))
+            // Read again on every turn: Envoy writes the file in place, so
+            // a read can catch it half written (a port cut short), and a
+            // port read once would then be asked forever.
+            if let Some(p) = fs::read_to_string(&admin_path)
+                .ok()
+                .and_then(|s| s.trim().rsplit(':').next().and_then(|p| p.parse().ok()))
+            {
+                envoy.admin_port = p;
+            }
+            if envoy.admin_port != 0
+                && Request::get("127.0.0.1", "/ready")
+                    .try_send(envoy.admin_port)
+                    .is_ok_and(|r| r.text().contains("LIVE"))
             {
                 let listeners: Value = serde_json::from_str(&envoy.admin("/listeners?format=json"))
                     .expect("listeners json");
@@ -439,6 +442,25 @@ impl Envoy {
     /// Envoy's log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// The access-log line of the request with this `x-request-id` (the
+    /// reference configs print it as `id=`), waiting up to 5 s for Envoy
+    /// to write it. Panics with the log if it never comes.
+    pub fn access_line(&self, id: &str) -> String {
+        let needle = format!("id={id} ");
+        let mut log = self.log();
+        for _ in 0..100 {
+            if log.contains(&needle) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            log = self.log();
+        }
+        log.lines()
+            .find(|l| l.contains(&needle))
+            .unwrap_or_else(|| panic!("no access-log line for {id}:\n{log}"))
+            .to_string()
     }
 
     /// Envoy's config file as written for this run.
