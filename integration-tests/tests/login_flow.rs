@@ -1020,6 +1020,15 @@ fn session_scope_keeps_the_browser_on_its_node_after_login() {
         assert_eq!(node_of(&resp), node, "request {i} left the session's node");
     }
     assert_eq!(envoy.counter("oidc_edge.session.pinned"), 20);
+    // Routine: a pinned request's access-log line has nothing to tell
+    // (and oidc-edge wrote no filter state for it).
+    let resp = browser.send(
+        Request::get("app.example.com", "/page/logged").header("X-Request-Id", "pinned-1"),
+        envoy.port,
+    );
+    assert_eq!(node_of(&resp), node);
+    let line = envoy.access_line("pinned-1");
+    assert!(line.ends_with(" oidc_edge=-"), "{line}");
     // A different browser is balanced as usual.
     let others: HashSet<String> = (0..6)
         .map(|_| node_of(&Request::get("app.example.com", "/x").send(envoy.port)))
@@ -1027,8 +1036,14 @@ fn session_scope_keeps_the_browser_on_its_node_after_login() {
     assert_eq!(others.len(), 3);
     // The session's node dies: the affinity is dropped and the browser carries on elsewhere.
     cluster.kill(&node);
-    let resp = browser.send(Request::get("app.example.com", "/page/after"), envoy.port);
+    let resp = browser.send(
+        Request::get("app.example.com", "/page/after").header("X-Request-Id", "gone-1"),
+        envoy.port,
+    );
     assert_eq!(resp.status, 302, "{}", resp.text());
+    // What is not routine is logged: the node gone, from the response phase.
+    let line = envoy.access_line("gone-1");
+    assert!(line.contains("oidc_edge=session.node_gone"), "{line}");
     assert_eq!(resp.header("location"), Some("/page/after"));
     assert!(!browser.jar.contains_key("__Host-oidc-edge-session"));
     let resp = browser.send(Request::get("app.example.com", "/page/after"), envoy.port);

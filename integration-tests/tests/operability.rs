@@ -91,16 +91,6 @@ fn log_with(envoy: &Envoy, needle: &str) -> String {
     envoy.log()
 }
 
-/// The access-log line of the request with this id.
-fn access_line(envoy: &Envoy, id: &str) -> String {
-    let needle = format!("id={id} ");
-    let log = log_with(envoy, &needle);
-    log.lines()
-        .find(|l| l.contains(&needle))
-        .unwrap_or_else(|| panic!("no access-log line for {id}:\n{log}"))
-        .to_string()
-}
-
 fn pins_without_routing(edit: impl FnOnce(&mut Value), what: &str) {
     let cluster = Cluster::start();
     let envoy = Envoy::start(&cluster.config(LOGIN_FLOW).edit(edit));
@@ -134,7 +124,7 @@ fn pins_without_routing(edit: impl FnOnce(&mut Value), what: &str) {
     assert!(log.contains("envoy.filters.http.stateful_session"), "{log}");
     // The first stray's access-log line says so too.
     let stray = (0..LOGINS)
-        .map(|i| access_line(&envoy, &format!("stray-{i}")))
+        .map(|i| envoy.access_line(&format!("stray-{i}")))
         .find(|l| l.contains("oidc_edge=login_flow.pin_ignored"));
     assert!(
         stray.is_some(),
@@ -175,7 +165,7 @@ fn with_the_reference_wiring_every_callback_is_pinned_and_logged() {
     }
     assert_eq!(envoy.counter("oidc_edge.login_flow.pinned"), 6);
     assert_eq!(envoy.counter("oidc_edge.login_flow.pin_ignored"), 0);
-    let line = access_line(&envoy, "pin-0");
+    let line = envoy.access_line("pin-0");
     assert!(line.contains("oidc_edge=login_flow.pinned"), "{line}");
     assert!(line.contains("\"GET /callback HTTP/1.1\" 200"), "{line}");
     assert!(
@@ -196,7 +186,7 @@ fn the_access_log_shows_refusals_and_quiet_requests() {
         )
         .send(envoy.port);
     assert_eq!(refused.status, 400, "{}", refused.text());
-    let line = access_line(&envoy, "refused-1");
+    let line = envoy.access_line("refused-1");
     assert!(
         line.contains(
             "\" 400 - upstream=- id=refused-1 oidc_edge=login_flow.rejected.missing,reason=flow_cookie_missing"
@@ -207,7 +197,7 @@ fn the_access_log_shows_refusals_and_quiet_requests() {
         .header("X-Request-Id", "quiet-1")
         .send(envoy.port);
     assert_eq!(quiet.status, 200);
-    let line = access_line(&envoy, "quiet-1");
+    let line = envoy.access_line("quiet-1");
     assert!(line.ends_with(" oidc_edge=-"), "{line}");
     assert!(line.contains("upstream=127.0.0.1:"), "{line}");
     let log = envoy.log();
@@ -268,7 +258,7 @@ fn without_header_mutation_a_redirect_uri_refusal_names_the_missing_filter() {
     ] {
         assert!(line.contains(w), "{line} lacks {w}");
     }
-    let access = access_line(&envoy, "peer-1");
+    let access = envoy.access_line("peer-1");
     assert!(
         access.contains(
             "oidc_edge=forwarded.untrusted_stripped,forwarded.peer_unknown,redirects.redirect_uri_mismatch,\
