@@ -179,9 +179,12 @@ backend edge_proxy
 pub fn nginx(dir: &Path, pki: &Pki, port: u16, edge_port: u16) -> LbProcess {
     let d = dir.join("nginx");
     fs::create_dir_all(&d).expect("nginx dir");
+    // One process (no master and workers): stopping it leaves nothing
+    // behind. With a master, killing it orphaned its worker, which kept
+    // running after the test.
     let cfg = format!(
         "daemon off;
-worker_processes 1;
+master_process off;
 pid {d}/nginx.pid;
 error_log stderr warn;
 events {{ worker_connections 256; }}
