@@ -482,6 +482,33 @@ instructions_per_exchange() {
   done
 }
 
+exchange_times_in_v8() {
+  # The module's own work per exchange, timed in V8: Node.js runs the
+  # wasm32-wasip1 build of benches/examples/exchange_loop, compiled by
+  # TurboFan only (`--no-liftoff`, as Envoy's V8 is set up). Its fake host
+  # answers in nanoseconds, so set against the Envoy tables this says how
+  # much of a request's cost is the module's code and how much is Envoy's
+  # side of the host calls. The fastest of five runs: a shared machine only
+  # ever slows a run down.
+  ensure_node
+  log "the module's own work per exchange in V8 (Node.js $(node --version), exchange_loop built for $WASM_TARGET)"
+  cargo build --quiet --release -p oidc-edge-benches --example exchange_loop --target "$WASM_TARGET"
+  local wasm="$ROOT/target/$WASM_TARGET/release/examples/exchange_loop.wasm" kind best us
+  for kind in a b f; do
+    best=""
+    for _ in 1 2 3 4 5; do
+      us=$(taskset -c 1 node --no-warnings --no-liftoff "$ROOT/benches/wasi-run.mjs" "$wasm" "$kind" 100000 | sed -n 's/.*, \([0-9.]*\) µs each.*/\1/p')
+      [ -n "$us" ] || refuse "exchange_loop $kind printed no time under Node.js"
+      if [ -z "$best" ] || awk "BEGIN{exit !($us < $best)}"; then best=$us; fi
+    done
+    case $kind in
+      a) echo "  (a) logged-in request, full configuration: $best µs per exchange" ;;
+      b) echo "  (b) callback with a valid flow cookie: $best µs per exchange" ;;
+      f) echo "  forwarded only: $best µs per exchange" ;;
+    esac
+  done
+}
+
 bench() {
   ensure_envoy
   apt_install wrk nginx util-linux
@@ -491,6 +518,7 @@ bench() {
   log "micro benchmarks (native, criterion)"
   cargo bench --quiet -p oidc-edge-benches 2>&1 | grep -vE '^(Benchmarking|Found|  +[0-9]+ \()|^$'
   instructions_per_exchange
+  exchange_times_in_v8
   log "load comparison inside Envoy $ENVOY_VERSION (interleaved rounds; BENCH_ROUNDS, BENCH_SECONDS, BENCH_ONLY, BENCH_BASE_WASM)"
   BENCH_README="${BENCH_README-$ROOT/benches/README.md}" \
     cargo run --quiet --release -p integration-tests --bin loadbench
@@ -520,7 +548,7 @@ hostcall_costs() {
     probes="$probes $kind=$ROOT/target/probe_$kind.wasm"
   done
   log "one host call inside Envoy $ENVOY_VERSION: (probe - no-op) / 20 (BENCH_ROUNDS, BENCH_SECONDS)"
-  BENCH_PROBES="$probes" BENCH_ONLY="no-op wasm filter,host calls" BENCH_TABLES=direct \
+  BENCH_PROBES="$probes" BENCH_ONLY="${BENCH_ONLY-no-op wasm filter,host calls}" BENCH_TABLES=direct \
     BENCH_ROUNDS="${BENCH_ROUNDS-20}" BENCH_SECONDS="${BENCH_SECONDS-2}" BENCH_README="" \
     cargo run --quiet --release -p integration-tests --bin loadbench
 }

@@ -6,6 +6,15 @@
 //! cost is its host calls and how much its own work (benches/README.md,
 //! "What one host call costs"). `./build.sh hostcall-costs` builds one
 //! module per kind and runs them.
+//!
+//! The `replay` kinds make, once per request, the host calls oidc-edge
+//! makes on a logged-in browser's request (request (a) of the bench), with
+//! the same names and values, and nothing else: measured in the same run
+//! as (a), they split (a)'s cost into what Envoy spends answering those
+//! calls and what the module's own work adds. `replay_reads` leaves out
+//! the four request-header writes, `replay_request` the response phase,
+//! `replay_response` the request phase; `replay_writes` is the four writes
+//! alone.
 #![cfg(target_arch = "wasm32")]
 
 use proxy_wasm::hostcalls;
@@ -84,9 +93,41 @@ fn call(metric: Option<u32>) {
     };
 }
 
+/// The request phase of request (a), as oidc-edge makes its calls
+/// (`exchange_loop a 1 trace` lists them): the header map, a counter, the
+/// clock, then the header changes (unless `writes` is false).
+fn replay_request(metric: Option<u32>, reads: bool, writes: bool) {
+    if reads {
+        let _ = hostcalls::get_map_bytes(MapType::HttpRequestHeaders);
+        let _ = metric.map_or(Ok(()), |id| hostcalls::increment_metric(id, 1));
+        let _ = hostcalls::get_current_time();
+    }
+    if writes {
+        let req = MapType::HttpRequestHeaders;
+        let _ = hostcalls::set_map_value_bytes(req, "x-real-ip", Some(b"203.0.113.7"));
+        let _ = hostcalls::set_map_value_bytes(req, "x-oidc-edge-peer", None);
+        let _ =
+            hostcalls::set_map_value_bytes(req, "x-oidc-edge-node", Some(b"MTAuMC4wLjI6ODA4MA=="));
+        let _ = hostcalls::set_map_value_bytes(req, "x-envoy-max-retries", Some(b"0"));
+    }
+}
+
+/// The response phase of request (a): the status, the node address
+/// removed, the upstream's address, a counter.
+fn replay_response(metric: Option<u32>) {
+    let _ = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status");
+    let _ = hostcalls::set_map_value_bytes(MapType::HttpResponseHeaders, "x-oidc-edge-node", None);
+    let _ = hostcalls::get_property(vec!["upstream", "address"]);
+    let _ = metric.map_or(Ok(()), |id| hostcalls::increment_metric(id, 1));
+}
+
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         match KIND {
+            "replay" | "replay_request" => replay_request(self.metric, true, true),
+            "replay_reads" => replay_request(self.metric, true, false),
+            "replay_writes" => replay_request(self.metric, false, true),
+            "replay_response" => {}
             "set_response" => {}
             // The whole request header map written back in one call.
             "set_map" => {
@@ -107,6 +148,9 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if matches!(KIND, "replay" | "replay_reads" | "replay_response") {
+            replay_response(self.metric);
+        }
         if KIND == "set_response" {
             for _ in 0..CALLS {
                 call(self.metric);

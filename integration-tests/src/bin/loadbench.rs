@@ -466,7 +466,11 @@ fn variants(flow: &str, session: &str) -> Vec<Variant> {
             panic!("BENCH_PROBES: {probe:?} is not kind=path");
         };
         out.push(Variant {
-            name: format!("host calls x20: {kind}"),
+            name: if kind.starts_with("replay") {
+                format!("host calls of (a), replayed: {kind}")
+            } else {
+                format!("host calls x20: {kind}")
+            },
             table: Table::Direct,
             filter: Filter::Edge(forwarded_plugin(), Some(PathBuf::from(path))),
             backend: Backend::Direct,
