@@ -3,6 +3,7 @@
 //! trusted load balancer (e.g. 127.0.0.2) or an untrusted client (127.0.0.3).
 
 use socket2::{Domain, Socket, Type};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
@@ -109,6 +110,31 @@ impl Request {
     pub fn send(&self, port: u16) -> Response {
         self.try_send(port)
             .unwrap_or_else(|e| panic!("{} {} to port {port}: {e}", self.method, self.path))
+    }
+
+    /// Sends with the cookies of `jar` and keeps in it what the response
+    /// sets, as a browser's jar does: a `Set-Cookie` with `Max-Age=0`
+    /// deletes its cookie.
+    pub fn send_with_cookies(self, jar: &mut BTreeMap<String, String>, port: u16) -> Response {
+        let req = if jar.is_empty() {
+            self
+        } else {
+            let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            self.header("Cookie", &cookies.join("; "))
+        };
+        let resp = req.send(port);
+        for sc in resp.all("set-cookie") {
+            let pair = sc.split(';').next().unwrap_or_default();
+            let (name, value) = pair
+                .split_once('=')
+                .unwrap_or_else(|| panic!("Set-Cookie without name=value: {sc}"));
+            if sc.contains("Max-Age=0") {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        resp
     }
 
     /// Like [`Request::send`], but an I/O error is returned, not a panic.

@@ -62,23 +62,7 @@ struct Browser {
 
 impl Browser {
     fn send(&mut self, req: Request, port: u16) -> Response {
-        let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let req = if cookies.is_empty() {
-            req
-        } else {
-            req.header("Cookie", &cookies.join("; "))
-        };
-        let resp = req.send(port);
-        for sc in resp.all("set-cookie") {
-            let pair = sc.split(';').next().unwrap_or_default();
-            let (name, value) = pair.split_once('=').expect("name=value");
-            if sc.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_string(), value.to_string());
-            }
-        }
-        resp
+        req.send_with_cookies(&mut self.jar, port)
     }
 
     /// Starts a login: which node issued which state.

@@ -45,22 +45,7 @@ struct Browser {
 
 impl Browser {
     fn get(&mut self, path: &str, port: u16) -> Response {
-        let mut req = Request::get("app.example.com", path);
-        if !self.jar.is_empty() {
-            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            req = req.header("Cookie", &cookies.join("; "));
-        }
-        let resp = req.send(port);
-        for sc in resp.all("set-cookie") {
-            let pair = sc.split(';').next().unwrap_or_default();
-            let (name, value) = pair.split_once('=').expect("name=value");
-            if sc.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_string(), value.to_string());
-            }
-        }
-        resp
+        Request::get("app.example.com", path).send_with_cookies(&mut self.jar, port)
     }
 
     /// Logs in (login start, callback on the same node): the session's node.
