@@ -18,7 +18,8 @@
 #   ./build.sh package DIR [MODULE] the same for a module already built (default
 #                      target/oidc_edge.wasm), without building
 #   ./build.sh fuzz [S] run each libFuzzer target for S seconds (default 120)
-#   ./build.sh bench   micro benchmarks of the logic, then the filter's cost inside Envoy (wrk)
+#   ./build.sh bench   micro benchmarks of the logic, its time in V8 (Node.js), then the
+#                      filter's cost inside Envoy (wrk)
 #   ./build.sh hostcall-costs  what one proxy-wasm host call of each kind costs inside Envoy
 #                      (benches/hostcall-probe against the no-op filter; printed, not written)
 #   ./build.sh soak [N] [C] N requests (default 500000) of a fixed mix from C keep-alive clients
