@@ -36,11 +36,8 @@ const ROUTINE: [Counter; 7] = [
 /// ones): a bit mask, so that the usual request, with nothing notable,
 /// is known to have nothing to tell without building anything.
 pub fn notable(touched: CounterSet) -> CounterSet {
-    let mut routine = CounterSet::default();
-    for c in ROUTINE {
-        routine.add(c);
-    }
-    touched.without(routine)
+    const ROUTINE_SET: CounterSet = CounterSet::of(&ROUTINE);
+    touched.without(ROUTINE_SET)
 }
 
 /// What the access log shows for one request: the notable counters it

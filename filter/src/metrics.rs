@@ -192,6 +192,17 @@ pub struct CounterSet(u64);
 const _: () = assert!(Counter::ALL.len() <= 64);
 
 impl CounterSet {
+    /// The set of `counters`, built at compile time where they are known.
+    pub const fn of(counters: &[Counter]) -> CounterSet {
+        let mut bits = 0u64;
+        let mut rest = counters;
+        while let [c, tail @ ..] = rest {
+            bits |= 1 << (*c as u8);
+            rest = tail;
+        }
+        CounterSet(bits)
+    }
+
     /// Adds a counter.
     pub fn add(&mut self, c: Counter) {
         self.0 |= 1 << (c as u8);
@@ -250,6 +261,8 @@ mod tests {
         }
         let want: Vec<Counter> = picked.iter().map(|i| Counter::ALL[*i]).collect();
         assert_eq!(s.iter().collect::<Vec<_>>(), want);
+        assert_eq!(CounterSet::of(&want), s, "of() is the same set as add()");
+        assert_eq!(CounterSet::of(&[]), CounterSet::default());
         let all = Counter::ALL.iter().fold(CounterSet::default(), |mut s, c| {
             s.add(*c);
             s
