@@ -417,6 +417,34 @@ impl Envoy {
         port as u16
     }
 
+    /// Waits (at most 10 s) until an upstream node that was just stopped is
+    /// gone as far as Envoy can tell: its port refuses connections and Envoy
+    /// holds no connection to it any more. Until Envoy has read the close of
+    /// a pooled connection it may still send a request on it, and that
+    /// request fails as `connection_termination` (which oidc-edge does not
+    /// take for a node gone) instead of the `connection_failure` the next
+    /// connection attempt gives.
+    pub fn wait_until_gone(&self, node: SocketAddr) {
+        let active = format!("::{node}::cx_active::");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let refused =
+                std::net::TcpStream::connect_timeout(&node, Duration::from_millis(200)).is_err();
+            let idle = self.admin("/clusters").lines().all(|l| {
+                l.split_once(active.as_str())
+                    .is_none_or(|(_, n)| n.trim() == "0")
+            });
+            if refused && idle {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{node} still accepts connections or Envoy still holds one after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// GET on the admin interface.
     pub fn admin(&self, path: &str) -> String {
         Request::get("127.0.0.1", path).send(self.admin_port).text()

@@ -41,6 +41,14 @@ impl Cluster {
     }
 
     /// Stops a node like a crash: port closed, connections cut.
+    fn addr(&self, name: &str) -> std::net::SocketAddr {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.addr)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
     fn kill(&mut self, name: &str) {
         self.nodes.retain(|n| n.name != name);
     }
@@ -1019,7 +1027,9 @@ fn session_scope_keeps_the_browser_on_its_node_after_login() {
         .collect();
     assert_eq!(others.len(), 3);
     // The session's node dies: the affinity is dropped and the browser carries on elsewhere.
+    let addr = cluster.addr(&node);
     cluster.kill(&node);
+    envoy.wait_until_gone(addr);
     let resp = browser.send(
         Request::get("app.example.com", "/page/after").header("X-Request-Id", "gone-1"),
         envoy.port,
