@@ -23,8 +23,8 @@ use crate::browser::Browser;
 use crate::envoy::{free_port, Envoy, EnvoyConfig};
 use crate::node::NodeProcess;
 use crate::oidc_bed::{
-    edge_config, lb_config, plugin_config, spawn_app, Flavour, Login, Options, CLIENT_SECRET, KEYS,
-    NODES,
+    browser_at, edge_config, lb_config, plugin_config, public_origin, spawn_app, Flavour, Login,
+    Options, CLIENT_SECRET, KEYS, NODES,
 };
 use crate::repo_root;
 use crate::tls::{pki, Pki};
@@ -181,25 +181,17 @@ impl FleetBed {
 
     /// The app's public origin.
     pub fn origin(&self) -> String {
-        format!("https://app.test:{}", self.lb_port)
+        public_origin(self.lb_port)
     }
 
     /// A new browser (empty jar) that finds `app.test` at the LB.
     pub fn browser(&self) -> Browser {
-        Browser::new(&self.pki.ca).resolve(
-            &format!("app.test:{}", self.lb_port),
-            SocketAddr::from(([127, 0, 0, 1], self.lb_port)),
-        )
+        browser_at(&self.pki, self.lb_port)
     }
 
     /// One login in `browser` (see [`crate::oidc_bed::OidcBed::login`]).
     pub fn login(&self, browser: &mut Browser, query: &str) -> Login {
-        let from = browser.trace.len();
-        let page = browser.navigate(&format!("{}/login{query}", self.origin()));
-        Login {
-            page,
-            hops: browser.trace[from..].to_vec(),
-        }
+        Login::run(browser, &self.origin(), query)
     }
 
     /// Stops edge Envoy `i` at once, as a crash does.

@@ -170,7 +170,32 @@ pub struct Login {
     pub hops: Vec<Hop>,
 }
 
+/// The app's public origin behind a load balancer on `lb_port`.
+pub fn public_origin(lb_port: u16) -> String {
+    format!("https://app.test:{lb_port}")
+}
+
+/// A new browser (empty jar) that trusts `pki`'s CA and finds `app.test`
+/// at the load balancer on `lb_port`.
+pub fn browser_at(pki: &Pki, lb_port: u16) -> Browser {
+    Browser::new(&pki.ca).resolve(
+        &format!("app.test:{lb_port}"),
+        SocketAddr::from(([127, 0, 0, 1], lb_port)),
+    )
+}
+
 impl Login {
+    /// One login in `browser` at `origin`: `/login` (with `query`), every
+    /// redirect followed through the IdP and back.
+    pub fn run(browser: &mut Browser, origin: &str, query: &str) -> Login {
+        let from = browser.trace.len();
+        let page = browser.navigate(&format!("{origin}/login{query}"));
+        Login {
+            page,
+            hops: browser.trace[from..].to_vec(),
+        }
+    }
+
     /// The user ended logged in: `/me` answered 200 with a `sub`.
     pub fn ok(&self) -> bool {
         self.page.url.path() == "/me"
@@ -300,26 +325,18 @@ impl OidcBed {
 
     /// The app's public origin, `https://app.test:<LB port>`.
     pub fn origin(&self) -> String {
-        format!("https://app.test:{}", self.lb_port)
+        public_origin(self.lb_port)
     }
 
     /// A new browser (empty jar) that finds `app.test` at the LB.
     pub fn browser(&self) -> Browser {
-        Browser::new(&self.pki.ca).resolve(
-            &format!("app.test:{}", self.lb_port),
-            SocketAddr::from(([127, 0, 0, 1], self.lb_port)),
-        )
+        browser_at(&self.pki, self.lb_port)
     }
 
     /// One login in `browser`: `/login` (with `query`, e.g. `?prompt=none`),
     /// every redirect followed through the IdP and back.
     pub fn login(&self, browser: &mut Browser, query: &str) -> Login {
-        let from = browser.trace.len();
-        let page = browser.navigate(&format!("{}/login{query}", self.origin()));
-        Login {
-            page,
-            hops: browser.trace[from..].to_vec(),
-        }
+        Login::run(browser, &self.origin(), query)
     }
 
     /// Restarts the edge Envoy in place (same port) with this key ring: a
