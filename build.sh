@@ -549,7 +549,7 @@ hostcall_costs() {
     probes="$probes $kind=$ROOT/target/probe_$kind.wasm"
   done
   log "one host call inside Envoy $ENVOY_VERSION: (probe - no-op) / 20 (BENCH_ROUNDS, BENCH_SECONDS)"
-  BENCH_PROBES="$probes" BENCH_ONLY="${BENCH_ONLY-no-op wasm filter,host calls}" BENCH_TABLES=direct \
+  BENCH_PROBES="$probes" BENCH_ONLY="${BENCH_ONLY-no-op wasm filter,host calls}" BENCH_TABLES="${BENCH_TABLES-direct}" \
     BENCH_ROUNDS="${BENCH_ROUNDS-20}" BENCH_SECONDS="${BENCH_SECONDS-2}" BENCH_README="" \
     cargo run --quiet --release -p integration-tests --bin loadbench
 }

@@ -19,7 +19,8 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
+use std::rc::Rc;
 
 /// Host calls per request: enough that their cost stands well above the
 /// run-to-run noise of a shared machine.
@@ -32,11 +33,20 @@ const KIND: &str = match option_env!("PROBE") {
 };
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { metric: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(Root {
+            metric: None,
+            node: Rc::from(&b"MTAuMC4wLjI6ODA4MA=="[..]),
+        })
+    });
 }}
 
 struct Root {
     metric: Option<u32>,
+    /// The session header value the `replay` kinds set: the plugin
+    /// configuration's `node=<value>` (loadbench passes the bench upstream's),
+    /// else a node that is not there.
+    node: Rc<[u8]>,
 }
 
 impl Context for Root {}
@@ -44,12 +54,20 @@ impl Context for Root {}
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         self.metric = hostcalls::define_metric(MetricType::Counter, "hostcall_probe").ok();
+        if let Ok(Some(config)) =
+            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        {
+            if let Some(node) = config.strip_prefix(b"node=") {
+                self.node = Rc::from(node);
+            }
+        }
         true
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Request {
             metric: self.metric,
+            node: self.node.clone(),
         }))
     }
 
@@ -60,6 +78,7 @@ impl RootContext for Root {
 
 struct Request {
     metric: Option<u32>,
+    node: Rc<[u8]>,
 }
 
 impl Context for Request {}
@@ -96,7 +115,7 @@ fn call(metric: Option<u32>) {
 /// The request phase of request (a), as oidc-edge makes its calls
 /// (`exchange_loop a 1 trace` lists them): the header map, a counter, the
 /// clock, then the header changes (unless `writes` is false).
-fn replay_request(metric: Option<u32>, reads: bool, writes: bool) {
+fn replay_request(metric: Option<u32>, node: &[u8], reads: bool, writes: bool) {
     if reads {
         let _ = hostcalls::get_map_bytes(MapType::HttpRequestHeaders);
         let _ = metric.map_or(Ok(()), |id| hostcalls::increment_metric(id, 1));
@@ -106,8 +125,7 @@ fn replay_request(metric: Option<u32>, reads: bool, writes: bool) {
         let req = MapType::HttpRequestHeaders;
         let _ = hostcalls::set_map_value_bytes(req, "x-real-ip", Some(b"203.0.113.7"));
         let _ = hostcalls::set_map_value_bytes(req, "x-oidc-edge-peer", None);
-        let _ =
-            hostcalls::set_map_value_bytes(req, "x-oidc-edge-node", Some(b"MTAuMC4wLjI6ODA4MA=="));
+        let _ = hostcalls::set_map_value_bytes(req, "x-oidc-edge-node", Some(node));
         let _ = hostcalls::set_map_value_bytes(req, "x-envoy-max-retries", Some(b"0"));
     }
 }
@@ -124,9 +142,9 @@ fn replay_response(metric: Option<u32>) {
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         match KIND {
-            "replay" | "replay_request" => replay_request(self.metric, true, true),
-            "replay_reads" => replay_request(self.metric, true, false),
-            "replay_writes" => replay_request(self.metric, false, true),
+            "replay" | "replay_request" => replay_request(self.metric, &self.node, true, true),
+            "replay_reads" => replay_request(self.metric, &self.node, true, false),
+            "replay_writes" => replay_request(self.metric, &self.node, false, true),
             "replay_response" => {}
             "set_response" => {}
             // The whole request header map written back in one call.

@@ -41,6 +41,9 @@ const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 /// Where the app sends the browser to log in (a registered redirect_uri).
 const IDP_LOCATION: &str = "https://idp.example.com/oauth2/authorize?response_type=code&client_id=app&scope=openid&state=bench-state-0123456789&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback";
 const STATE: &str = "bench-state-0123456789";
+/// Stands in a plugin configuration for the session header value that pins
+/// a request to the nginx upstream (replaced when the Envoy is configured).
+const UPSTREAM_NODE: &str = "{upstream_node}";
 
 /// What a trusted HTTP load balancer adds to every request.
 const LB_HEADERS: &[&str] = &[
@@ -252,7 +255,8 @@ fn configure(v: &Variant, upstream: u16, noop: &Path) -> EnvoyConfig {
     }
     match &v.filter {
         Filter::Edge(plugin, module) => {
-            cfg = cfg.plugin_config(plugin);
+            let node = base64_of(format!("127.0.0.1:{upstream}").as_bytes());
+            cfg = cfg.plugin_config(&plugin.replace(UPSTREAM_NODE, &node));
             if let Some(m) = module {
                 cfg = cfg.module(m.clone());
             }
@@ -465,20 +469,38 @@ fn variants(flow: &str, session: &str) -> Vec<Variant> {
         let Some((kind, path)) = probe.split_once('=') else {
             panic!("BENCH_PROBES: {probe:?} is not kind=path");
         };
-        out.push(Variant {
-            name: if kind.starts_with("replay") {
-                format!("host calls of (a), replayed: {kind}")
-            } else {
-                format!("host calls x20: {kind}")
-            },
-            table: Table::Direct,
-            filter: Filter::Edge(forwarded_plugin(), Some(PathBuf::from(path))),
-            backend: Backend::Direct,
+        let probe_variant = |name: String, table, backend, plugin: String| Variant {
+            name,
+            table,
+            filter: Filter::Edge(plugin, Some(PathBuf::from(path))),
+            backend,
             path: "/account?tab=profile".to_string(),
             headers: logged_in.clone(),
             status: 200,
             keys: 1,
-        });
+        };
+        if kind.starts_with("replay") {
+            // The probe pins to the node the session cookie of (a) names
+            // (the nginx upstream), so that proxied it is routed as (a) is.
+            for (table, backend, suffix) in [
+                (Table::Direct, Backend::Direct, ""),
+                (Table::Proxied, Backend::Proxied, ", proxied"),
+            ] {
+                out.push(probe_variant(
+                    format!("host calls of (a), replayed: {kind}{suffix}"),
+                    table,
+                    backend,
+                    format!("node={UPSTREAM_NODE}"),
+                ));
+            }
+        } else {
+            out.push(probe_variant(
+                format!("host calls x20: {kind}"),
+                Table::Direct,
+                Backend::Direct,
+                forwarded_plugin(),
+            ));
+        }
     }
 
     // How cost grows with the request and the configuration: the logged-in
