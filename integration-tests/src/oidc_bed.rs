@@ -377,12 +377,22 @@ impl OidcBed {
     }
 
     /// Kills an app node (as if it crashed), by name.
+    ///
+    /// Returns once the edge Envoy has seen the node's connections close, as
+    /// it has long before a user's next click: a request sent in the
+    /// instant between the kill and Envoy reading the close would go out on
+    /// a pooled connection ([`Envoy::wait_until_gone`]).
     pub fn kill_node(&mut self, name: &str) {
-        self.nodes
+        let node = self
+            .nodes
             .iter_mut()
             .find(|n| n.name == name)
-            .unwrap_or_else(|| panic!("no node {name}"))
-            .kill();
+            .unwrap_or_else(|| panic!("no node {name}"));
+        node.kill();
+        let addr = SocketAddr::from(([127, 0, 0, 1], node.port));
+        if let Some(edge) = &self.edge {
+            edge.wait_until_gone(addr);
+        }
     }
 }
 
