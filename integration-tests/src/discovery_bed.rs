@@ -9,7 +9,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A STATIC Envoy cluster named `name` to `127.0.0.1:port`, over TLS
 /// verified against `ca` when given (an https IdP), plain otherwise.
@@ -33,24 +33,7 @@ pub fn add_cluster(doc: &mut Value, cluster: Value) {
         .push(cluster);
 }
 
-/// Polls `what` every 50 ms until it holds; panics with `describe()` after
-/// `within`. (A wait for a state, never a timing assertion.)
-pub fn wait_until(
-    within: Duration,
-    what: &str,
-    mut cond: impl FnMut() -> bool,
-    describe: impl Fn() -> String,
-) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {within:?}:\n{}",
-            describe()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+pub use crate::wait_until;
 
 /// A TCP forwarder from a loopback port to `127.0.0.1:target`, accepting
 /// only once [`Forwarder::open`] is called: the network path from Envoy to

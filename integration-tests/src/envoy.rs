@@ -426,23 +426,21 @@ impl Envoy {
     /// connection attempt gives.
     pub fn wait_until_gone(&self, node: SocketAddr) {
         let active = format!("::{node}::cx_active::");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let refused =
-                std::net::TcpStream::connect_timeout(&node, Duration::from_millis(200)).is_err();
-            let idle = self.admin("/clusters").lines().all(|l| {
-                l.split_once(active.as_str())
-                    .is_none_or(|(_, n)| n.trim() == "0")
-            });
-            if refused && idle {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{node} still accepts connections or Envoy still holds one after 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::wait_until(
+            Duration::from_secs(10),
+            &format!("{node} refusing connections and Envoy holding none to it"),
+            || {
+                let refused =
+                    std::net::TcpStream::connect_timeout(&node, Duration::from_millis(200))
+                        .is_err();
+                refused
+                    && self.admin("/clusters").lines().all(|l| {
+                        l.split_once(active.as_str())
+                            .is_none_or(|(_, n)| n.trim() == "0")
+                    })
+            },
+            || self.admin("/clusters"),
+        );
     }
 
     /// GET on the admin interface.

@@ -26,8 +26,28 @@ pub use envoy::{free_port, Envoy, EnvoyConfig};
 pub use upstream::{Echo, Upstream};
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Polls `what` every 50 ms until it holds; panics with `describe()` after
+/// `within`. (A wait for a state, never a timing assertion.)
+pub fn wait_until(
+    within: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+    describe: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}:\n{}",
+            describe()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
