@@ -36,9 +36,11 @@ const ROUTINE: [Counter; 7] = [
 /// ones): a bit mask, so that the usual request, with nothing notable,
 /// is known to have nothing to tell without building anything.
 pub fn notable(touched: CounterSet) -> CounterSet {
-    const ROUTINE_SET: CounterSet = CounterSet::of(&ROUTINE);
     touched.without(ROUTINE_SET)
 }
+
+/// [`ROUTINE`] as a set, built at compile time.
+const ROUTINE_SET: CounterSet = CounterSet::of(&ROUTINE);
 
 /// What the access log shows for one request: the notable counters it
 /// touched (their names without `oidc_edge.`), comma-separated in
@@ -46,7 +48,7 @@ pub fn notable(touched: CounterSet) -> CounterSet {
 /// have been, in report mode). `None` when there is nothing to tell.
 pub fn access_log_value(touched: CounterSet, reason: Option<&str>) -> Option<String> {
     let mut out = String::new();
-    for c in touched.iter().filter(|c| !ROUTINE.contains(c)) {
+    for c in notable(touched).iter() {
         if !out.is_empty() {
             out.push(',');
         }
